@@ -1,0 +1,473 @@
+//! Finding and loading config files (SPEC §3).
+//!
+//! Legacy configs are bash: operators use `$LOGNAME`, `` `hostname -f` ``, `$(...)` and
+//! `export`. The only faithful reader is bash itself, so we let bash source the file and
+//! hand back the variables over a private pipe. A typed `.toml` with the same keys is the
+//! alternative for new setups. Either way the result is a flat map of key → value, and
+//! each command turns that into its own typed settings with its own defaults.
+
+use anyhow::{anyhow, Context, Result};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Bool,
+    Int,
+    /// Space-separated words in bash, an array of strings in TOML.
+    List,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Str(String),
+    List(Vec<String>),
+}
+
+impl Value {
+    pub fn as_string(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            Value::List(l) => l.join(" "),
+        }
+    }
+}
+
+/// A loaded config: every known key that is set (in the file or, failing that, in the
+/// caller's environment).
+#[derive(Debug, Clone)]
+pub struct RawConfig {
+    pub path: PathBuf,
+    pub values: BTreeMap<String, Value>,
+    pub warnings: Vec<String>,
+    text: String,
+    toml: bool,
+}
+
+/// The error a config problem ends in. Its exit status is EX_CONFIG.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+pub const EX_CONFIG: u8 = 78;
+
+/// The original turns every character outside `[A-Za-z0-9._-]` into `_`, so a
+/// `sync:archive:` word can never name a path outside the config directories.
+pub fn sanitize_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// First hit wins: in each directory `NAME.conf`, then `NAME.toml`.
+pub fn find(confdirs: &[PathBuf], name: &str) -> Option<PathBuf> {
+    let name = sanitize_name(name);
+    confdirs.iter().find_map(|d| {
+        [format!("{name}.conf"), format!("{name}.toml")]
+            .into_iter()
+            .map(|f| d.join(f))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Load `path`. `keys` are the names the command knows (others are warned about);
+/// `prelude` are variables the original defined before sourcing, which configs may use.
+pub fn load(
+    path: &Path,
+    keys: &[(&str, Kind)],
+    prelude: &[(&str, String)],
+) -> Result<RawConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+    let toml = path.extension().is_some_and(|e| e == "toml");
+    let mut cfg = RawConfig {
+        path: path.to_path_buf(),
+        values: BTreeMap::new(),
+        warnings: Vec::new(),
+        text,
+        toml,
+    };
+    if toml {
+        cfg.load_toml(keys)?;
+    } else {
+        cfg.load_bash(keys, prelude)
+            .map_err(|e| ConfigError(format!("{e:#}")))?;
+    }
+    Ok(cfg)
+}
+
+const BASH_READER: &str = r#"
+exec 3>&1 1>&2
+__archvsync_before=" "
+for __archvsync_k in $(compgen -v); do __archvsync_before+="$__archvsync_k "; done
+set -e
+. "$__ARCHVSYNC_FILE"
+set +e
+for __archvsync_k in $__ARCHVSYNC_KEYS; do
+    if [[ -v $__archvsync_k ]]; then
+        printf 'K%s\0%s\0' "$__archvsync_k" "${!__archvsync_k}" >&3
+    fi
+done
+for __archvsync_k in $(compgen -v); do
+    case "$__archvsync_before" in
+        *" $__archvsync_k "*) ;;
+        *) # Exported variables are meant for hooks and children, not typos of our keys.
+           case "${!__archvsync_k@a}" in *x*) ;; *) printf 'U%s\0' "$__archvsync_k" >&3 ;; esac ;;
+    esac
+done
+"#;
+
+impl RawConfig {
+    fn load_bash(&mut self, keys: &[(&str, Kind)], prelude: &[(&str, String)]) -> Result<()> {
+        let key_list: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+        let mut cmd = Command::new("bash");
+        cmd.args(["--noprofile", "--norc", "-c", BASH_READER, "archvsync-config"])
+            .env("__ARCHVSYNC_FILE", &self.path)
+            .env("__ARCHVSYNC_KEYS", key_list.join(" "))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in prelude {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .output()
+            .context("cannot run bash to read the config (is bash installed?)")?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(anyhow!(
+                "{}: the config failed to load (bash exit status {}): {}",
+                self.path.display(),
+                out.status.code().unwrap_or(-1),
+                stderr.trim()
+            ));
+        }
+        // Messages a config prints (echo, or a failing command it tolerates) are shown,
+        // not hidden: they are usually the operator's own diagnostics.
+        for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+            self.warnings
+                .push(format!("{}: {}", self.path.display(), line));
+        }
+        let mut fields = out.stdout.split(|b| *b == 0);
+        let known: BTreeSet<&str> = key_list.iter().copied().collect();
+        while let Some(field) = fields.next() {
+            let field = String::from_utf8_lossy(field);
+            if let Some(name) = field.strip_prefix('K') {
+                let value = fields
+                    .next()
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default();
+                self.values.insert(name.to_string(), Value::Str(value));
+            } else if let Some(name) = field.strip_prefix('U') {
+                if !known.contains(name) && looks_like_key(name) {
+                    self.warn_unknown(name, &key_list);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn load_toml(&mut self, keys: &[(&str, Kind)]) -> Result<(), ConfigError> {
+        let table: BTreeMap<String, toml::Spanned<toml::Value>> = toml::from_str(&self.text)
+            .map_err(|e| ConfigError(format!("{}: {e}", self.path.display())))?;
+        let key_list: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+        for (name, spanned) in &table {
+            let line = line_of_offset(&self.text, spanned.span().start);
+            let Some((_, kind)) = keys.iter().find(|(k, _)| k == name) else {
+                self.warn_unknown(name, &key_list);
+                continue;
+            };
+            let value = toml_value(spanned.get_ref(), *kind).ok_or_else(|| {
+                ConfigError(format!(
+                    "{}:{line}: {name} must be {}",
+                    self.path.display(),
+                    match kind {
+                        Kind::Bool => "true or false",
+                        Kind::Int => "a non-negative integer",
+                        Kind::List => "a string or an array of strings",
+                        Kind::Str => "a string",
+                    }
+                ))
+            })?;
+            self.values.insert(name.clone(), value);
+        }
+        // As with a sourced bash file, what the file leaves unset comes from the environment.
+        for (name, _) in keys {
+            if !self.values.contains_key(*name) {
+                if let Ok(v) = std::env::var(name) {
+                    self.values.insert(name.to_string(), Value::Str(v));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn warn_unknown(&mut self, name: &str, known: &[&str]) {
+        let hint = did_you_mean(name, known)
+            .map(|k| format!(" (did you mean {k}?)"))
+            .unwrap_or_default();
+        let msg = format!(
+            "{}: warning: unknown key {name}{hint}: archvsync does not use it",
+            self.location(name)
+        );
+        self.warnings.push(msg);
+    }
+
+    /// `FILE:LINE` of the last assignment to `key`, or just `FILE` when it cannot be found
+    /// (set by a command substitution, or only in the environment).
+    pub fn location(&self, key: &str) -> String {
+        match find_assignment(&self.text, key, self.toml) {
+            Some(line) => format!("{}:{line}", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+
+    /// Set, even to the empty string.
+    pub fn is_set(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
+    /// Like bash's `${KEY:-default}`: empty counts as unset.
+    pub fn string(&self, key: &str) -> Option<String> {
+        self.values
+            .get(key)
+            .map(Value::as_string)
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn string_or(&self, key: &str, default: &str) -> String {
+        self.string(key).unwrap_or_else(|| default.to_string())
+    }
+
+    /// Word list. The original expands these unquoted, so bash splits them on white space
+    /// (and we do not glob, which the original did by accident).
+    pub fn words(&self, key: &str) -> Option<Vec<String>> {
+        match self.values.get(key)? {
+            Value::List(l) => Some(l.clone()),
+            Value::Str(s) if s.trim().is_empty() => None,
+            Value::Str(s) => Some(s.split_whitespace().map(str::to_string).collect()),
+        }
+    }
+
+    pub fn words_or(&self, key: &str, default: &str) -> Vec<String> {
+        self.words(key)
+            .unwrap_or_else(|| default.split_whitespace().map(str::to_string).collect())
+    }
+
+    /// The original tests `[[ $X = true ]]`, so anything else is false. A value that is
+    /// neither word is most likely a mistake, so say so.
+    pub fn bool_or(&mut self, key: &str, default: bool) -> bool {
+        match self.string(key).as_deref() {
+            None => default,
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                let msg = format!(
+                    "{}: warning: {key}={other} is neither true nor false; treated as false",
+                    self.location(key)
+                );
+                self.warnings.push(msg);
+                false
+            }
+        }
+    }
+
+    pub fn u64_or(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.string(key) {
+            None => Ok(default),
+            Some(s) => s.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "{}: {key}={s} is not a non-negative whole number",
+                    self.location(key)
+                ))
+            }),
+        }
+    }
+}
+
+fn toml_value(v: &toml::Value, kind: Kind) -> Option<Value> {
+    match (kind, v) {
+        (Kind::Bool, toml::Value::Boolean(b)) => Some(Value::Str(b.to_string())),
+        (Kind::Int, toml::Value::Integer(i)) if *i >= 0 => Some(Value::Str(i.to_string())),
+        (Kind::List, toml::Value::Array(a)) => a
+            .iter()
+            .map(|e| e.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .map(Value::List),
+        (Kind::List | Kind::Str, toml::Value::String(s)) => Some(Value::Str(s.clone())),
+        (Kind::Str, toml::Value::Integer(i)) => Some(Value::Str(i.to_string())),
+        _ => None,
+    }
+}
+
+fn looks_like_key(name: &str) -> bool {
+    !name.starts_with("__archvsync")
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// Line number (1-based) of the last line that assigns `key`.
+fn find_assignment(text: &str, key: &str, toml: bool) -> Option<usize> {
+    let mut found = None;
+    for (i, line) in text.lines().enumerate() {
+        let hit = if toml {
+            line.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        } else {
+            line.split(|c: char| c == ';' || c.is_whitespace())
+                .any(|w| w.strip_prefix(key).is_some_and(|r| r.starts_with('=') || r.starts_with("+=")))
+        };
+        if hit && !line.trim_start().starts_with('#') {
+            found = Some(i + 1);
+        }
+    }
+    found
+}
+
+fn did_you_mean<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Optimal string alignment distance: a swap of two neighbours (HOTS for HOST) is one typo.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEYS: &[(&str, Kind)] = &[
+        ("TO", Kind::Str),
+        ("HUB", Kind::Bool),
+        ("RSYNC_HOST", Kind::Str),
+        ("LOGROTATE", Kind::Int),
+        ("ARCH_INCLUDE", Kind::List),
+        ("MAILTO", Kind::Str),
+    ];
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn sanitizes_archive_names() {
+        assert_eq!(sanitize_name("ftpsync-x; rm -rf ~"), "ftpsync-x__rm_-rf__");
+        assert_eq!(sanitize_name("ftpsync-../../etc"), "ftpsync-.._.._etc");
+    }
+
+    #[test]
+    fn bash_config_expands_like_bash() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "ftpsync.conf",
+            "export BASE=/srv\nTO=\"${BASE}/debian/$(echo x)\"\nRSYNC_HOST=`echo up`.example\nRSYNC_HOTS=typo\nMAILTO=\n",
+        );
+        let c = load(&p, KEYS, &[]).unwrap();
+        assert_eq!(c.string("TO").as_deref(), Some("/srv/debian/x"));
+        assert_eq!(c.string("RSYNC_HOST").as_deref(), Some("up.example"));
+        assert!(c.is_set("MAILTO") && c.string("MAILTO").is_none());
+        let w = c.warnings.join("\n");
+        assert!(w.contains("ftpsync.conf:4: warning: unknown key RSYNC_HOTS (did you mean RSYNC_HOST?)"), "{w}");
+        assert_eq!(c.warnings.len(), 1, "{w}");
+        assert!(!w.contains("BASE"), "exported helper vars are not keys we warn about: {w}");
+    }
+
+    #[test]
+    fn bash_syntax_error_names_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "ftpsync.conf", "TO=/x\nif then fi (\n");
+        let e = load(&p, KEYS, &[]).unwrap_err().to_string();
+        assert!(e.contains("ftpsync.conf"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn toml_is_typed() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "ftpsync.toml",
+            "TO = \"/m\"\nHUB = true\nLOGROTATE = 3\nARCH_INCLUDE = [\"amd64\", \"source\"]\n",
+        );
+        let mut c = load(&p, KEYS, &[]).unwrap();
+        assert!(c.bool_or("HUB", false));
+        assert_eq!(c.u64_or("LOGROTATE", 14).unwrap(), 3);
+        assert_eq!(c.words("ARCH_INCLUDE").unwrap(), vec!["amd64", "source"]);
+        let p = write(d.path(), "bad.toml", "TO = \"/m\"\n\nHUB = \"maybe\"\n");
+        let e = load(&p, KEYS, &[]).unwrap_err().to_string();
+        assert!(e.contains("bad.toml:3: HUB must be true or false"), "{e}");
+    }
+
+    #[test]
+    fn finds_conf_before_toml_and_first_dir_first() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        write(b.path(), "ftpsync.conf", "");
+        write(a.path(), "ftpsync.toml", "");
+        let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
+        assert_eq!(find(&dirs, "ftpsync"), Some(a.path().join("ftpsync.toml")));
+        assert_eq!(find(&dirs, "ftpsync-x"), None);
+    }
+
+    #[test]
+    fn edit_distance_counts_swaps_once() {
+        assert_eq!(edit_distance("RSYNC_HOTS", "RSYNC_HOST"), 1);
+        assert_eq!(edit_distance("TO", "TO"), 0);
+        assert_eq!(edit_distance("ABC", "XYZ"), 3);
+    }
+}

@@ -1,0 +1,122 @@
+//! Where configs, logs and locks live (SPEC §3).
+//!
+//! The original came in two flavours: a "classic" checkout (`~/bin/ftpsync`, `~/etc`, `~/log`)
+//! whose BASEDIR is the directory above the program, and the Debian package, which reads
+//! `~/.config/ftpsync` and `/etc/ftpsync`. We pick the classic one when `$BASEDIR` is set or
+//! `$BASEDIR/etc` exists, so the same binary serves both.
+
+use std::env;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub basedir: Option<PathBuf>,
+    /// The directory holding the program as it was invoked (links not followed).
+    pub bindir: Option<PathBuf>,
+    pub classic: bool,
+    pub confdirs: Vec<PathBuf>,
+    pub logdir: PathBuf,
+    pub lockdir: PathBuf,
+}
+
+pub fn home() -> PathBuf {
+    env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Resolve argv[0] to a path without following links: a name with a slash is taken
+/// relative to the working directory, a bare name is looked up in PATH.
+fn invoked_path(argv0: &OsStr) -> Option<PathBuf> {
+    let p = Path::new(argv0);
+    if argv0.is_empty() {
+        return None;
+    }
+    if p.components().count() > 1 || p.is_absolute() {
+        let cwd = env::current_dir().ok()?;
+        return Some(cwd.join(p));
+    }
+    let path = env::var_os("PATH")?;
+    env::split_paths(&path)
+        .map(|d| d.join(p))
+        .find(|c| c.is_file())
+        .map(|c| {
+            if c.is_absolute() {
+                c
+            } else {
+                env::current_dir().map(|d| d.join(&c)).unwrap_or(c)
+            }
+        })
+}
+
+impl Layout {
+    pub fn detect(argv0: &OsStr) -> Layout {
+        let bindir = invoked_path(argv0).and_then(|p| p.parent().map(Path::to_path_buf));
+        let (basedir, classic) = match env::var_os("BASEDIR").filter(|b| !b.is_empty()) {
+            Some(b) => (Some(PathBuf::from(b)), true),
+            None => {
+                let base = bindir.as_ref().and_then(|d| d.parent().map(Path::to_path_buf));
+                let classic = base.as_ref().is_some_and(|b| b.join("etc").is_dir());
+                (base, classic)
+            }
+        };
+        Layout::build(basedir, bindir, classic, &home())
+    }
+
+    pub fn build(
+        basedir: Option<PathBuf>,
+        bindir: Option<PathBuf>,
+        classic: bool,
+        home: &Path,
+    ) -> Layout {
+        let mut confdirs = Vec::new();
+        if let Some(b) = &basedir {
+            confdirs.push(b.join("etc"));
+        }
+        confdirs.push(home.join(".config/ftpsync"));
+        confdirs.push(PathBuf::from("/etc/ftpsync"));
+        let (logdir, lockdir) = match (&basedir, classic) {
+            (Some(b), true) => (b.join("log"), b.join("locks")),
+            _ => (
+                home.join(".local/log/ftpsync"),
+                home.join(".local/lock/ftpsync"),
+            ),
+        };
+        Layout {
+            basedir,
+            bindir,
+            classic,
+            confdirs,
+            logdir,
+            lockdir,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classic_layout_uses_basedir() {
+        let l = Layout::build(
+            Some("/home/m".into()),
+            Some("/home/m/bin".into()),
+            true,
+            Path::new("/home/m"),
+        );
+        assert_eq!(l.logdir, PathBuf::from("/home/m/log"));
+        assert_eq!(l.lockdir, PathBuf::from("/home/m/locks"));
+        assert_eq!(l.confdirs[0], PathBuf::from("/home/m/etc"));
+        assert_eq!(l.confdirs[2], PathBuf::from("/etc/ftpsync"));
+    }
+
+    #[test]
+    fn packaged_layout_uses_home_dirs() {
+        let l = Layout::build(Some("/usr".into()), None, false, Path::new("/h"));
+        assert_eq!(l.logdir, PathBuf::from("/h/.local/log/ftpsync"));
+        assert_eq!(l.confdirs[1], PathBuf::from("/h/.config/ftpsync"));
+    }
+}

@@ -1,0 +1,14 @@
+//! Pieces shared by every command: where files live, how configs are read, how rsync is
+//! called, and the files we leave behind (logs, traces, locks, mail).
+
+pub mod config;
+pub mod dates;
+pub mod host;
+pub mod hooks;
+pub mod layout;
+pub mod lock;
+pub mod log;
+pub mod mail;
+pub mod process;
+pub mod rsync;
+pub mod trace;

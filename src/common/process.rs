@@ -1,0 +1,151 @@
+//! Running child programs (rsync, hooks, ssh) so that a signal to us stops them cleanly.
+//!
+//! Children get their own process group: a Ctrl-C on the terminal then reaches only us,
+//! and we decide how to stop the child (SIGTERM to its whole group, so rsync's helper
+//! processes and a hook's pipeline go too, then SIGKILL if it lingers).
+
+use std::process::ExitStatus;
+use std::time::Duration;
+use tokio::process::Command;
+use tokio::sync::watch;
+
+/// The signal that asked us to stop, once one arrived.
+#[derive(Clone)]
+pub struct Cancel {
+    rx: watch::Receiver<Option<i32>>,
+}
+
+impl Cancel {
+    /// Listens for SIGTERM, SIGINT, SIGHUP and SIGQUIT (the original's trap list).
+    /// Must be called inside the tokio runtime.
+    pub fn on_signals() -> std::io::Result<Cancel> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (tx, rx) = watch::channel(None);
+        let kinds = [
+            (SignalKind::terminate(), libc::SIGTERM),
+            (SignalKind::interrupt(), libc::SIGINT),
+            (SignalKind::hangup(), libc::SIGHUP),
+            (SignalKind::quit(), libc::SIGQUIT),
+        ];
+        let mut streams = Vec::new();
+        for (kind, num) in kinds {
+            streams.push((signal(kind)?, num));
+        }
+        for (mut s, num) in streams {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                if s.recv().await.is_some() {
+                    let _ = tx.send(Some(num));
+                }
+            });
+        }
+        Ok(Cancel { rx })
+    }
+
+    /// Never fires (tests, and commands that do not handle signals themselves).
+    pub fn never() -> Cancel {
+        let (tx, rx) = watch::channel(None);
+        std::mem::forget(tx);
+        Cancel { rx }
+    }
+
+    pub fn signal(&self) -> Option<i32> {
+        *self.rx.borrow()
+    }
+
+    /// Resolves when a signal arrives.
+    pub async fn fired(&self) -> i32 {
+        let mut rx = self.rx.clone();
+        loop {
+            if let Some(s) = *rx.borrow_and_update() {
+                return s;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Sleeps, or returns the signal that cut the sleep short.
+    pub async fn sleep(&self, d: Duration) -> Result<(), i32> {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(()),
+            s = self.fired() => Err(s),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Exited(ExitStatus),
+    /// We stopped the child because this signal arrived.
+    Interrupted(i32),
+}
+
+/// Exit code as a shell reports it: the code, or 128 + signal number.
+pub fn shell_code(status: &ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+/// Spawn `cmd` in its own process group and wait for it, unless `cancel` fires first.
+pub async fn run(mut cmd: Command, cancel: &Cancel) -> std::io::Result<Outcome> {
+    cmd.process_group(0).kill_on_drop(true);
+    let mut child = cmd.spawn()?;
+    let pid = child.id();
+    tokio::select! {
+        status = child.wait() => Ok(Outcome::Exited(status?)),
+        sig = cancel.fired() => {
+            if let Some(pid) = pid {
+                kill_group(pid, libc::SIGTERM);
+                if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+                    kill_group(pid, libc::SIGKILL);
+                    let _ = child.wait().await;
+                }
+            }
+            Ok(Outcome::Interrupted(sig))
+        }
+    }
+}
+
+pub fn kill_group(pid: u32, sig: i32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe {
+            libc::kill(-pid, sig);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_and_reports_status() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "exit 7"]);
+        match run(c, &Cancel::never()).await.unwrap() {
+            Outcome::Exited(s) => assert_eq!(shell_code(&s), 7),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn cancel_stops_the_child_group() {
+        let (tx, rx) = watch::channel(None);
+        let cancel = Cancel { rx };
+        let mut c = Command::new("sh");
+        c.args(["-c", "sleep 30; echo late"]);
+        let start = std::time::Instant::now();
+        let task = tokio::spawn(async move { run(c, &cancel).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        tx.send(Some(libc::SIGTERM)).unwrap();
+        let out = task.await.unwrap().unwrap();
+        assert!(matches!(out, Outcome::Interrupted(s) if s == libc::SIGTERM));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+}

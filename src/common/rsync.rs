@@ -1,0 +1,297 @@
+//! Assembling rsync command lines (SPEC §4) and judging rsync's exit codes.
+//!
+//! Every word rsync gets is added in this file, in the original's order, so the log line
+//! "Running stage1: ..." can be compared with a run of the original word for word.
+
+use std::path::Path;
+use std::process::Command;
+
+pub const DEFAULT_OPTIONS: &str = "-prltvHSB8192 --safe-links --chmod=D755,F644 --timeout 120 --stats --no-human-readable --no-inc-recursive";
+pub const DEFAULT_OPTIONS_OLD: &str =
+    "-prltvHSB8192 --safe-links --timeout 120 --stats --no-human-readable --no-inc-recursive";
+pub const DEFAULT_OPTIONS1: &str = "--include=*.diff/ --include=by-hash/ --exclude=*.diff/Index --exclude=Contents* --exclude=Packages* --exclude=Sources* --exclude=Release* --exclude=InRelease --exclude=i18n/* --exclude=dep11/* --exclude=installer-*/current --exclude=ls-lR*";
+pub const DEFAULT_OPTIONS2: &str =
+    "--max-delete=40000 --delay-updates --delete --delete-delay --delete-excluded";
+
+/// `--chmod` needs protocol 31 on both ends; the original leaves it out for older rsyncs.
+pub fn protocol_version(rsync: &[String]) -> Option<u32> {
+    let (prog, rest) = rsync.split_first()?;
+    let out = Command::new(prog).args(rest).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "protocol" && words.next() == Some("version") {
+            return words.next()?.trim_end_matches(',').parse().ok();
+        }
+    }
+    None
+}
+
+pub fn default_options(rsync: &[String]) -> &'static str {
+    match protocol_version(rsync) {
+        Some(p) if p < 31 => DEFAULT_OPTIONS_OLD,
+        _ => DEFAULT_OPTIONS,
+    }
+}
+
+/// How the original's `RSYNC_TRANSPORT` maps onto `-e`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Undefined,
+    Ssh,
+    /// `-e "<program> rsync-ssl-tunnel"`, the program being this binary.
+    Ssl(String),
+}
+
+impl Transport {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transport::Undefined => "undefined",
+            Transport::Ssh => "ssh",
+            Transport::Ssl(_) => "ssl",
+        }
+    }
+}
+
+/// Everything the command line is made of. Word lists are already split.
+#[derive(Debug, Clone)]
+pub struct RsyncSettings<'a> {
+    pub rsync: &'a [String],
+    pub log_rsync: &'a Path,
+    /// Paths relative to TO that rsync must neither touch nor delete.
+    pub own_files: &'a [String],
+    pub extra: &'a [String],
+    pub bwlimit: &'a str,
+    pub options: &'a [String],
+    pub exclude: &'a [String],
+    pub transport: &'a Transport,
+    pub arch_include: &'a [String],
+    pub arch_exclude: &'a [String],
+}
+
+/// The words shared by both stages, up to and including the architecture filters.
+pub fn common_words(s: &RsyncSettings) -> Vec<String> {
+    let mut w: Vec<String> = s.rsync.to_vec();
+    w.push("--quiet".into());
+    w.push("--log-file".into());
+    w.push(s.log_rsync.to_string_lossy().into_owned());
+    for f in s.own_files {
+        w.push(format!("--filter=exclude_/{f}"));
+        w.push(format!("--filter=protect_/{f}"));
+    }
+    // Trace files of every mirror up the chain travel, whatever EXCLUDE says.
+    for f in [
+        "--filter=include_/project/",
+        "--filter=protect_/project/",
+        "--filter=include_/project/trace/",
+        "--filter=protect_/project/trace/",
+        "--filter=include_/project/trace/*",
+    ] {
+        w.push(f.into());
+    }
+    w.extend(s.extra.iter().cloned());
+    w.push(format!("--bwlimit={}", s.bwlimit));
+    w.extend(s.options.iter().cloned());
+    w.extend(s.exclude.iter().cloned());
+    // rsync --delay-updates leaves this directory unreadable upstream; never fetch it.
+    w.push("--exclude=.~tmp~/".into());
+    match s.transport {
+        Transport::Undefined => {}
+        Transport::Ssh => {
+            w.push("-e".into());
+            w.push("ssh".into());
+        }
+        Transport::Ssl(tunnel) => {
+            w.push("-e".into());
+            w.push(tunnel.clone());
+        }
+    }
+    w.extend(arch_filters(s.arch_include, s.arch_exclude));
+    w
+}
+
+/// A stage's full command: the common words, the stage's options, source and target.
+pub fn stage_words(common: &[String], stage_options: &[String], source: &str, to: &str) -> Vec<String> {
+    let mut w = common.to_vec();
+    w.extend(stage_options.iter().cloned());
+    w.push(source.to_string());
+    w.push(to.to_string());
+    w
+}
+
+fn arch_rules(action: &str, arch: &str) -> Vec<String> {
+    let patterns: Vec<String> = if arch == "source" {
+        vec![
+            "/dists/**/source/".into(),
+            "/pool/**/*.tar.*".into(),
+            "/pool/**/*.diff.*".into(),
+            "/pool/**/*.dsc".into(),
+        ]
+    } else {
+        vec![
+            format!("/dists/**/binary-{arch}/"),
+            format!("/dists/**/installer-{arch}/"),
+            format!("/dists/**/Contents-{arch}.gz"),
+            format!("/dists/**/Contents-udeb-{arch}.gz"),
+            format!("/dists/**/Contents-{arch}.diff/"),
+            format!("/indices/**/arch-{arch}.files"),
+            format!("/indices/**/arch-{arch}.list.gz"),
+            format!("/pool/**/*_{arch}.deb"),
+            format!("/pool/**/*_{arch}.udeb"),
+            format!("/pool/**/*_{arch}.changes"),
+        ]
+    };
+    patterns
+        .into_iter()
+        .map(|p| format!("--filter={action}_{p}"))
+        .collect()
+}
+
+/// ARCH_EXCLUDE: drop the listed architectures, keep everything else.
+/// ARCH_INCLUDE: keep the listed ones (and `all` with any binary one), drop the rest.
+/// The caller has already refused configs that set both.
+pub fn arch_filters(include: &[String], exclude: &[String]) -> Vec<String> {
+    let mut w = Vec::new();
+    if !exclude.is_empty() {
+        for a in exclude {
+            w.extend(arch_rules("exclude", a));
+        }
+        w.extend(arch_rules("include", "*"));
+        w.extend(arch_rules("include", "source"));
+    } else if !include.is_empty() {
+        for a in include {
+            w.extend(arch_rules("include", a));
+        }
+        if include.iter().any(|a| a != "source") {
+            w.extend(arch_rules("include", "all"));
+        }
+        w.extend(arch_rules("exclude", "*"));
+        w.extend(arch_rules("exclude", "source"));
+    }
+    w
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Success,
+    /// 23 (partial transfer) and 30 (timeout) are forgiven when another push is pending:
+    /// the pass it causes will fetch what was missed.
+    RetryableIfPushed,
+    Failure,
+}
+
+pub fn classify(code: i32) -> Verdict {
+    match code {
+        0 | 24 => Verdict::Success,
+        23 | 30 => Verdict::RetryableIfPushed,
+        _ => Verdict::Failure,
+    }
+}
+
+/// Sum of "received M bytes" over the rsync log's summary lines.
+pub fn bytes_received(log_rsync_text: &str) -> u64 {
+    log_rsync_text
+        .lines()
+        .filter_map(|l| {
+            let idx = l.find("sent ")?;
+            let rest = &l[idx..];
+            // "sent N bytes  received M bytes ..." (two spaces, as rsync prints it)
+            let mut parts = rest.split(' ');
+            if parts.next()? != "sent" {
+                return None;
+            }
+            parts.next()?.parse::<u64>().ok()?;
+            if parts.next()? != "bytes" || parts.next()? != "" || parts.next()? != "received" {
+                return None;
+            }
+            let m = parts.next()?.parse::<u64>().ok()?;
+            (parts.next()? == "bytes").then_some(m)
+        })
+        .sum()
+}
+
+/// Words for a log line: the password never reaches argv, so printing them is safe.
+pub fn display(words: &[String]) -> String {
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn command_line_order_matches_the_original() {
+        let rsync = v("rsync");
+        let own = v("Archive-Update-in-Progress-m project/trace/m");
+        let opts = v("-prltvHSB8192 --stats");
+        let excl = v("--exclude=foo");
+        let extra = v("--ipv4");
+        let t = Transport::Ssh;
+        let s = RsyncSettings {
+            rsync: &rsync,
+            log_rsync: Path::new("/l/rsync-ftpsync.log"),
+            own_files: &own,
+            extra: &extra,
+            bwlimit: "0",
+            options: &opts,
+            exclude: &excl,
+            transport: &t,
+            arch_include: &[],
+            arch_exclude: &[],
+        };
+        let common = common_words(&s);
+        let w = stage_words(&common, &v("--delete"), "h::debian", "/m/");
+        assert_eq!(
+            w.join(" "),
+            "rsync --quiet --log-file /l/rsync-ftpsync.log \
+             --filter=exclude_/Archive-Update-in-Progress-m --filter=protect_/Archive-Update-in-Progress-m \
+             --filter=exclude_/project/trace/m --filter=protect_/project/trace/m \
+             --filter=include_/project/ --filter=protect_/project/ --filter=include_/project/trace/ \
+             --filter=protect_/project/trace/ --filter=include_/project/trace/* \
+             --ipv4 --bwlimit=0 -prltvHSB8192 --stats --exclude=foo --exclude=.~tmp~/ -e ssh \
+             --delete h::debian /m/"
+        );
+    }
+
+    #[test]
+    fn arch_include_adds_all_and_excludes_the_rest() {
+        let w = arch_filters(&v("amd64"), &[]);
+        assert_eq!(w[0], "--filter=include_/dists/**/binary-amd64/");
+        assert!(w.contains(&"--filter=include_/pool/**/*_all.deb".to_string()));
+        assert!(w.contains(&"--filter=exclude_/pool/**/*_*.deb".to_string()));
+        assert_eq!(w.last().unwrap(), "--filter=exclude_/pool/**/*.dsc");
+        assert_eq!(w.len(), 10 + 10 + 10 + 4);
+        let w = arch_filters(&v("source"), &[]);
+        assert!(!w.iter().any(|x| x.contains("_all.deb")));
+    }
+
+    #[test]
+    fn arch_exclude_keeps_the_rest() {
+        let w = arch_filters(&[], &v("i386 source"));
+        assert_eq!(w[0], "--filter=exclude_/dists/**/binary-i386/");
+        assert_eq!(w[10], "--filter=exclude_/dists/**/source/");
+        assert_eq!(w[14], "--filter=include_/dists/**/binary-*/");
+        assert_eq!(w.last().unwrap(), "--filter=include_/pool/**/*.dsc");
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(classify(0), Verdict::Success);
+        assert_eq!(classify(24), Verdict::Success);
+        assert_eq!(classify(23), Verdict::RetryableIfPushed);
+        assert_eq!(classify(30), Verdict::RetryableIfPushed);
+        assert_eq!(classify(12), Verdict::Failure);
+    }
+
+    #[test]
+    fn sums_received_bytes() {
+        let log = "2026/11/21 10:00:00 [12] sent 1,234 bytes\n\
+                   2026/11/21 10:00:00 [12] sent 100 bytes  received 2000 bytes  total size 9\n\
+                   sent 5 bytes  received 30 bytes  1.00 bytes/sec\n";
+        assert_eq!(bytes_received(log), 2030);
+    }
+}

@@ -1,0 +1,48 @@
+//! `ftpsync`: sync this mirror from its upstream (SPEC §2, §4).
+//!
+//! `words` parses the `sync:` words, `settings` turns the config into typed settings,
+//! `run` is one sync run under the lock.
+
+pub mod run;
+pub mod settings;
+pub mod words;
+
+use crate::cli::FtpsyncArgs;
+use crate::common::layout::Layout;
+use settings::Settings;
+use words::SyncRequest;
+
+/// Entry point for `ftpsync` and `archvsync ftpsync`. Returns the exit status.
+pub fn main(layout: &Layout, args: FtpsyncArgs) -> u8 {
+    let ssh_command = std::env::var("SSH_ORIGINAL_COMMAND")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let trigger = args
+        .trigger
+        .clone()
+        .or_else(|| ssh_command.as_ref().map(|_| "ssh".to_string()));
+    let request = SyncRequest::parse(ssh_command.as_deref(), args.words.iter().map(String::as_str));
+    for w in &request.ignored {
+        println!("Unknown option {w} ignored");
+    }
+
+    let settings = match Settings::load(layout, request.archive_name(), trigger) {
+        Ok(s) => s,
+        Err(refusal) => {
+            eprintln!("{}", refusal.message);
+            return refusal.code;
+        }
+    };
+    for w in &settings.warnings {
+        eprintln!("{w}");
+    }
+
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(run::sync(layout, settings, request))
+}

@@ -1,0 +1,546 @@
+//! One ftpsync run (SPEC §4): the Update-Required / Archive-Update-in-Progress protocol,
+//! both rsync stages, hooks, trace files, callback, the HUB push, and the exit path that
+//! always logs, mails, rotates and unlocks.
+
+use super::settings::Settings;
+use super::words::SyncRequest;
+use crate::common::hooks::{self, HookResult};
+use crate::common::layout::Layout;
+use crate::common::lock::{self, Acquired, RunLock};
+use crate::common::log::{savelog, Logger};
+use crate::common::mail::Mail;
+use crate::common::process::{self, Cancel, Outcome};
+use crate::common::rsync::{self, RsyncSettings, Verdict};
+use crate::common::{dates, host, trace};
+use crate::runmirrors;
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+/// How a run ends early: the exit status, after the message was logged.
+struct Stop(u8);
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGQUIT => "SIGQUIT",
+        _ => "a signal",
+    }
+}
+
+struct Run {
+    s: Settings,
+    req: SyncRequest,
+    log: Logger,
+    cancel: Cancel,
+    lock: RefCell<Option<RunLock>>,
+    /// An `error` was reported: the final mail says ERROR even if the run succeeded.
+    had_error: Cell<bool>,
+    time1: Cell<u64>,
+    time2: Cell<u64>,
+    date_started: String,
+}
+
+pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
+    // SAFETY: umask(2) only sets the process file mode mask.
+    unsafe {
+        libc::umask(0o022);
+    }
+    // The classic layout ran from BASEDIR, so relative paths in old configs mean that.
+    if layout.classic {
+        if let Some(b) = &layout.basedir {
+            let _ = std::env::set_current_dir(b);
+        }
+    }
+    if let Err(e) = std::fs::create_dir_all(&s.logdir) {
+        eprintln!("cannot create LOGDIR {}: {e}", s.logdir.display());
+        return 1;
+    }
+    let tracedir = s.to.join(trace::TRACEDIR);
+    if let Err(e) = std::fs::create_dir_all(&tracedir) {
+        eprintln!("cannot create {}: {e}", tracedir.display());
+        return 1;
+    }
+    let date_started = dates::rfc2822_utc(time::OffsetDateTime::now_utc());
+
+    // Announce the push before looking at the lock: a running sync will see this file when
+    // it finishes a pass and go round again, so a push that meets a held lock is not lost.
+    let update_required = s.to.join(s.update_required_name());
+    if let Err(e) = touch(&update_required) {
+        eprintln!("cannot create {}: {e}", update_required.display());
+        return 1;
+    }
+    let lock_path = s.to.join(s.lock_name());
+    let (lock, stale) = match lock::try_acquire(&lock_path, Duration::from_secs(s.locktimeout)) {
+        Ok(Acquired::Locked { lock, stale }) => (lock, stale),
+        Ok(Acquired::Held { pid }) => {
+            println!("Unable to start rsync, lock file still exists, PID {pid}");
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("cannot take the lock {}: {e}", lock_path.display());
+            return 1;
+        }
+    };
+
+    let log = Logger::open(&s.log, &s.program);
+    let cancel = match Cancel::on_signals() {
+        Ok(c) => c,
+        Err(e) => {
+            log.log(format!("cannot install signal handlers: {e}"));
+            Cancel::never()
+        }
+    };
+    let run = Run {
+        s,
+        req,
+        log,
+        cancel,
+        lock: RefCell::new(Some(lock)),
+        had_error: Cell::new(false),
+        time1: Cell::new(0),
+        time2: Cell::new(0),
+        date_started,
+    };
+    run.log.log("Mirrorsync start");
+    if let Some(pid) = stale {
+        run.log.log(format!(
+            "Found stale lock {} of pid {pid} (not running), taking it over",
+            lock_path.display()
+        ));
+    }
+    let code = match run.body().await {
+        Ok(()) => 0,
+        Err(Stop(code)) => code,
+    };
+    run.finish(code)
+}
+
+impl Run {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.s.to.join(rel)
+    }
+
+    fn update_required(&self) -> PathBuf {
+        self.path(&self.s.update_required_name())
+    }
+
+    /// Log, remember, and mail a one-line report (the original's `error`).
+    fn error(&self, msg: &str) {
+        self.log.log(msg);
+        self.had_error.set(true);
+        self.mail(Mail {
+            subject: format!("[{}@{}] ERROR: {msg}", self.s.program, host::short()),
+            to: self.s.mailto.clone(),
+            bodies: vec![msg.to_string()],
+            attachments: vec![],
+        });
+    }
+
+    fn mail(&self, mail: Mail) {
+        if mail.to.is_empty() {
+            return;
+        }
+        if let Err(e) = mail.send(&self.s.sendmail) {
+            self.log.log(format!("No mail could be sent: {e}"));
+        }
+    }
+
+    fn interrupted(&self, sig: i32) -> Stop {
+        self.error(&format!("Interrupted by {}, stopping", signal_name(sig)));
+        Stop((128 + sig) as u8)
+    }
+
+    async fn hook(&self, nr: u8) -> Result<(), Stop> {
+        let cmd = self.s.hooks[usize::from(nr - 1)].as_deref();
+        match hooks::run_hook(nr, cmd, &self.log, &self.cancel).await {
+            HookResult::Ok => Ok(()),
+            HookResult::Failed(rc) => {
+                self.error(&format!("Back from hook {nr}, got returncode {rc}"));
+                // The original runs under `set -e`: a failing hook ends the run.
+                Err(Stop(u8::try_from(rc).unwrap_or(1)))
+            }
+            HookResult::Interrupted(sig) => Err(self.interrupted(sig)),
+        }
+    }
+
+    async fn body(&self) -> Result<(), Stop> {
+        for w in &self.req.ignored {
+            self.log.log(format!("Unknown option {w} ignored"));
+        }
+        for w in &self.s.warnings {
+            self.log.log(w);
+        }
+        if let Ok(conn) = std::env::var("SSH_CONNECTION") {
+            if let Some(from) = conn.split(' ').next().filter(|f| !f.is_empty()) {
+                self.log.log(format!("We got pushed from {from}"));
+            }
+        }
+        let mut callback = self.req.callback;
+        if callback && (self.s.callbackhost == "none" || self.s.callbackkey == "none") {
+            callback = false;
+            self.error("We are asked to call back, but we do not know where to and do not have a key, ignoring callback");
+        }
+
+        self.hook(1).await?;
+
+        let own_files = [
+            self.s.lock_name(),
+            self.s.update_required_name(),
+            self.s.trace_name(),
+            self.s.trace_stage1_name(),
+            trace::HIERARCHY.to_string(),
+            trace::TRACELIST.to_string(),
+        ];
+        let common = rsync::common_words(&RsyncSettings {
+            rsync: &self.s.rsync,
+            log_rsync: &self.s.log_rsync,
+            own_files: &own_files,
+            extra: &self.s.rsync_extra,
+            bwlimit: &self.s.rsync_bw,
+            options: &self.s.rsync_options,
+            exclude: &self.s.exclude,
+            transport: &self.s.transport,
+            arch_include: &self.s.arch_include,
+            arch_exclude: &self.s.arch_exclude,
+        });
+        let to = self.s.to_arg();
+        let stage1 = rsync::stage_words(&common, &self.s.rsync_options1, &self.s.rsync_source, &to);
+        let stage2 = rsync::stage_words(&common, &self.s.rsync_options2, &self.s.rsync_source, &to);
+
+        let ur = self.update_required();
+        let mut uip_retries = 0u64;
+        while ur.exists() {
+            self.log.log(format!(
+                "Running mirrorsync, update is required, {} exists",
+                ur.display()
+            ));
+            let mut result = 0;
+            if self.req.does_stage1() {
+                // Keep pulling stage 1 while pushes keep arriving: cheap, and stage 2 then
+                // publishes the newest state.
+                while ur.exists() {
+                    let _ = std::fs::remove_file(&ur);
+                    let t = Instant::now();
+                    result = self.rsync("stage1", &stage1).await?;
+                    self.time1.set(self.time1.get() + t.elapsed().as_secs());
+                    self.log.log(format!("Back from rsync with returncode {result}"));
+                }
+            } else if let Some(t) = trace::read_field(
+                &self.path(&self.s.trace_stage1_name()),
+                "Total time spent in stage1 rsync",
+            )
+            .and_then(|t| t.parse().ok())
+            {
+                self.time1.set(t);
+            }
+            let _ = std::fs::remove_file(&ur);
+            self.check(
+                result,
+                &format!(
+                    "Sync step 1 went wrong, got errorcode {result}. Logfile: {}",
+                    self.s.log.display()
+                ),
+                3,
+            )?;
+
+            self.hook(2).await?;
+
+            let mut result = 0;
+            if self.req.does_stage2() {
+                if self.upstream_update_in_progress() {
+                    self.log.log("Upstream archive update in progress, skipping stage2");
+                    if uip_retries < self.s.uipretries {
+                        self.log.log(format!("Retrying update in {}", self.s.uipsleep));
+                        let _ = touch(&ur);
+                        uip_retries += 1;
+                        if let Err(sig) = self.cancel.sleep(Duration::from_secs(self.s.uipsleep)).await {
+                            return Err(self.interrupted(sig));
+                        }
+                    } else {
+                        self.error(&format!(
+                            "Update has been retried {uip_retries} times, aborting"
+                        ));
+                        self.log.log("Perhaps upstream is still updating or there's a stale AUIP file");
+                        result = 1;
+                    }
+                } else {
+                    let t = Instant::now();
+                    result = self.rsync("stage2", &stage2).await?;
+                    self.time2.set(self.time2.get() + t.elapsed().as_secs());
+                    self.log.log(format!("Back from rsync with returncode {result}"));
+                }
+            }
+            self.check(
+                result,
+                &format!(
+                    "Sync step 2 went wrong, got errorcode {result}. Logfile: {}",
+                    self.s.log.display()
+                ),
+                4,
+            )?;
+
+            self.hook(3).await?;
+        }
+
+        // Only a finished stage 2 may claim the mirror is current.
+        if self.req.does_stage2() {
+            self.write_trace(&self.s.trace_name());
+            if self.req.all {
+                let _ = std::fs::remove_file(self.path(&self.s.trace_stage1_name()));
+            }
+        } else if self.req.stage1 {
+            self.write_trace(&self.s.trace_stage1_name());
+        }
+
+        self.hook(4).await?;
+
+        if callback {
+            self.callback().await?;
+        }
+
+        // Downstreams we push next must not see us as mid-update.
+        if let Some(lock) = self.lock.borrow_mut().take() {
+            lock.release();
+        }
+
+        if self.s.hub && (self.req.stage2 || self.req.all || self.req.mhop) {
+            let kind = if self.req.stage1 {
+                runmirrors::Kind::Mhop
+            } else if self.req.stage2 {
+                runmirrors::Kind::Stage2
+            } else {
+                runmirrors::Kind::All
+            };
+            let mut args = String::new();
+            if !self.s.archive.is_empty() {
+                args.push_str(&format!("-a {} ", self.s.archive));
+            }
+            args.push_str(&format!("-f -k {}", kind.as_str()));
+            self.log.log(format!("Trigger slave mirrors using {args}"));
+            runmirrors::from_ftpsync(&self.log, &self.s.archive, kind).await;
+            self.log.log("Trigger slave done");
+            self.hook(5).await?;
+        }
+        Ok(())
+    }
+
+    /// The original's check_rsync, with the exit status a failure maps to.
+    fn check(&self, result: i32, msg: &str, fail_code: u8) -> Result<(), Stop> {
+        match rsync::classify(result) {
+            Verdict::Success => Ok(()),
+            Verdict::RetryableIfPushed if self.update_required().exists() => {
+                self.log.log(format!(
+                    "We got error {result} from rsync, but a second push went in hence ignoring this error for now"
+                ));
+                Ok(())
+            }
+            Verdict::RetryableIfPushed => {
+                self.error(&format!("{msg} (no new push is pending that would retry it)"));
+                Err(Stop(fail_code))
+            }
+            Verdict::Failure => {
+                self.error(&format!("ERROR: {msg}"));
+                Err(Stop(fail_code))
+            }
+        }
+    }
+
+    /// Another mirror's Archive-Update-in-Progress file arrived with stage 1: our upstream
+    /// was itself mid-update. Remove it (the next pull brings it back if still true).
+    fn upstream_update_in_progress(&self) -> bool {
+        let ours = self.s.lock_name();
+        let Ok(entries) = std::fs::read_dir(&self.s.to) else {
+            return false;
+        };
+        let mut found = false;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.starts_with("Archive-Update-in-Progress-") || name == ours {
+                continue;
+            }
+            found = true;
+            if e.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                let _ = std::fs::remove_file(e.path());
+            } else {
+                self.log.log(format!(
+                    "AUIP file '{}' is not really a file, weird",
+                    e.path().display()
+                ));
+            }
+        }
+        found
+    }
+
+    async fn rsync(&self, stage: &str, words: &[String]) -> Result<i32, Stop> {
+        self.log.log(format!("Running {stage}: {}", rsync::display(words)));
+        let Some((prog, args)) = words.split_first() else {
+            return Ok(127);
+        };
+        let mut cmd = Command::new(prog);
+        cmd.args(args).stdin(Stdio::null());
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.s.log_rsync_error)
+            .and_then(|f| Ok((f.try_clone()?, f)))
+        {
+            Ok((out, err)) => {
+                cmd.stdout(out).stderr(err);
+            }
+            Err(e) => {
+                self.log.log(format!(
+                    "cannot open {}: {e}; rsync output is discarded",
+                    self.s.log_rsync_error.display()
+                ));
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        // The password travels in rsync's environment only: never argv, never a log line.
+        if let Some(pw) = &self.s.rsync_password {
+            cmd.env("RSYNC_PASSWORD", pw);
+        }
+        if let Some(proxy) = &self.s.rsync_proxy {
+            cmd.env("RSYNC_PROXY", proxy);
+        }
+        if matches!(self.s.transport, rsync::Transport::Ssl(_)) {
+            cmd.env("RSYNC_SSL_PORT", &self.s.ssl_port)
+                .env("RSYNC_SSL_CAPATH", &self.s.ssl_capath)
+                .env("RSYNC_SSL_METHOD", &self.s.ssl_method);
+        }
+        match process::run(cmd, &self.cancel).await {
+            Ok(Outcome::Exited(status)) => Ok(process::shell_code(&status)),
+            Ok(Outcome::Interrupted(sig)) => Err(self.interrupted(sig)),
+            Err(e) => {
+                self.log.log(format!("cannot run {prog}: {e}"));
+                Ok(127)
+            }
+        }
+    }
+
+    fn write_trace(&self, tracefile: &str) {
+        let s = &self.s;
+        let info = trace::TraceInfo {
+            date_started: self.date_started.clone(),
+            tracehost: s.tracehost.clone(),
+            mirrorname: s.mirrorname.clone(),
+            maintainer: s.info_maintainer.clone(),
+            sponsor: s.info_sponsor.clone(),
+            country: s.info_country.clone(),
+            location: s.info_location.clone(),
+            throughput: s.info_throughput.clone(),
+            trigger: s.info_trigger.clone(),
+            arch_include: s.arch_include.clone(),
+            arch_exclude: s.arch_exclude.clone(),
+            rsync_host: s.rsync_host.clone(),
+            transport: s.transport.name().to_string(),
+            log_rsync: s.log_rsync.clone(),
+            time_stage1: self.time1.get(),
+            time_stage2: self.time2.get(),
+        };
+        if let Err(e) = trace::write(&s.to, tracefile, &info) {
+            self.error(&format!("Cannot write trace file {tracefile}: {e}"));
+        }
+    }
+
+    async fn callback(&self) -> Result<(), Stop> {
+        let mut cmd = Command::new("ssh");
+        cmd.args([
+            "-n",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ServerAliveInterval=45",
+            "-o",
+            "ConnectTimeout=45",
+            "-o",
+            "PasswordAuthentication=no",
+            "-i",
+        ])
+        .arg(&self.s.callbackkey)
+        .arg(format!("-ouser {}", self.s.callbackuser))
+        .arg(&self.s.callbackhost)
+        .arg(format!("callback:{}", host::nodename()))
+        .stdin(Stdio::null());
+        if let Ok(f) = std::fs::OpenOptions::new().append(true).open(self.log.path()) {
+            if let Ok(f2) = f.try_clone() {
+                cmd.stdout(f).stderr(f2);
+            }
+        }
+        self.log.log(format!("Calling back {}", self.s.callbackhost));
+        match process::run(cmd, &self.cancel).await {
+            Ok(Outcome::Exited(st)) if st.success() => Ok(()),
+            Ok(Outcome::Exited(st)) => {
+                self.log.log(format!(
+                    "Callback to {} failed with exit status {}",
+                    self.s.callbackhost,
+                    process::shell_code(&st)
+                ));
+                Ok(())
+            }
+            Ok(Outcome::Interrupted(sig)) => Err(self.interrupted(sig)),
+            Err(e) => {
+                self.log.log(format!("Callback could not run ssh: {e}"));
+                Ok(())
+            }
+        }
+    }
+
+    /// The original's exit trap: log, mail per MAILTO/ERRORSONLY/FULLLOGS, rotate, unlock.
+    fn finish(&self, code: u8) -> u8 {
+        self.log.log(if code == 0 {
+            "Mirrorsync done"
+        } else {
+            "Mirrorsync done with errors"
+        });
+        let s = &self.s;
+        if !s.mailto.is_empty() {
+            let rsync_errors = std::fs::metadata(&s.log_rsync_error).is_ok_and(|m| m.len() > 0);
+            let mut attachments = Vec::new();
+            let subject = if rsync_errors {
+                attachments.push(s.log_rsync_error.clone());
+                attachments.push(s.log.clone());
+                Some("ERROR: rsync errors")
+            } else if code != 0 {
+                attachments.push(s.log.clone());
+                Some("ERROR")
+            } else if !s.errorsonly {
+                attachments.push(s.log.clone());
+                Some(if self.had_error.get() { "ERROR" } else { "SUCCESS" })
+            } else {
+                None
+            };
+            if let Some(subject) = subject {
+                if s.fulllogs {
+                    attachments.push(s.log_rsync.clone());
+                }
+                self.mail(Mail {
+                    subject: format!("[{}@{}] {subject}", s.program, host::short()),
+                    to: s.mailto.clone(),
+                    bodies: vec![],
+                    attachments,
+                });
+            }
+        }
+        self.log.close();
+        for f in [&s.log_rsync, &s.log_rsync_error, &s.log] {
+            savelog(f, s.logrotate);
+        }
+        if let Some(lock) = self.lock.borrow_mut().take() {
+            lock.release();
+        }
+        code
+    }
+}
+
+fn touch(p: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .map(|_| ())
+}

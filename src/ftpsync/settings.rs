@@ -1,0 +1,358 @@
+//! ftpsync's typed settings: the loaded config plus the original's defaults (SPEC §3).
+
+use crate::common::config::{self, ConfigError, Kind, RawConfig};
+use crate::common::layout::Layout;
+use crate::common::mail::DEFAULT_SENDMAIL;
+use crate::common::rsync::{self, Transport};
+use crate::common::host;
+use std::path::PathBuf;
+
+/// Every key an ftpsync config may set. Anything else gets a warning.
+pub const KEYS: &[(&str, Kind)] = &[
+    ("MIRRORNAME", Kind::Str),
+    ("TO", Kind::Str),
+    ("MAILTO", Kind::Str),
+    ("HUB", Kind::Bool),
+    ("RSYNC_HOST", Kind::Str),
+    ("RSYNC_PATH", Kind::Str),
+    ("RSYNC_USER", Kind::Str),
+    ("RSYNC_PASSWORD", Kind::Str),
+    ("RSYNC_SOURCE", Kind::Str),
+    ("RSYNC_TRANSPORT", Kind::Str),
+    ("RSYNC_SSL", Kind::Bool),
+    ("RSYNC_SSL_PORT", Kind::Str),
+    ("RSYNC_SSL_CAPATH", Kind::Str),
+    ("RSYNC_SSL_METHOD", Kind::Str),
+    ("RSYNC_PROXY", Kind::Str),
+    ("ARCH_INCLUDE", Kind::List),
+    ("ARCH_EXCLUDE", Kind::List),
+    ("EXCLUDE", Kind::List),
+    ("LOGDIR", Kind::Str),
+    ("LOCKDIR", Kind::Str),
+    ("LOG", Kind::Str),
+    ("LOG_RSYNC", Kind::Str),
+    ("LOG_RSYNC_ERROR", Kind::Str),
+    ("ERRORSONLY", Kind::Bool),
+    ("FULLLOGS", Kind::Bool),
+    ("LOGROTATE", Kind::Int),
+    ("LOCKTIMEOUT", Kind::Int),
+    ("UIPSLEEP", Kind::Int),
+    ("UIPRETRIES", Kind::Int),
+    ("TRACEHOST", Kind::Str),
+    ("RSYNC", Kind::List),
+    ("RSYNC_EXTRA", Kind::List),
+    ("RSYNC_BW", Kind::Str),
+    ("RSYNC_OPTIONS", Kind::List),
+    ("RSYNC_OPTIONS1", Kind::List),
+    ("RSYNC_OPTIONS2", Kind::List),
+    ("CALLBACKUSER", Kind::Str),
+    ("CALLBACKHOST", Kind::Str),
+    ("CALLBACKKEY", Kind::Str),
+    ("HOOK1", Kind::Str),
+    ("HOOK2", Kind::Str),
+    ("HOOK3", Kind::Str),
+    ("HOOK4", Kind::Str),
+    ("HOOK5", Kind::Str),
+    ("INFO_MAINTAINER", Kind::Str),
+    ("INFO_SPONSOR", Kind::Str),
+    ("INFO_COUNTRY", Kind::Str),
+    ("INFO_LOCATION", Kind::Str),
+    ("INFO_THROUGHPUT", Kind::Str),
+    ("INFO_TRIGGER", Kind::Str),
+    ("PROGRAM", Kind::Str),
+    ("SENDMAIL", Kind::Str),
+    // Set by the original before it sources the config; configs refer to them.
+    ("BASEDIR", Kind::Str),
+    ("BINDIR", Kind::Str),
+    ("NAME", Kind::Str),
+    ("ARCHIVE", Kind::Str),
+];
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config_path: PathBuf,
+    /// `ftpsync` or `ftpsync-ARCHIVE`: names the config and the logs.
+    pub name: String,
+    pub archive: String,
+    pub program: String,
+    pub mirrorname: String,
+    pub to: PathBuf,
+    pub mailto: Vec<String>,
+    pub hub: bool,
+    pub rsync_host: Option<String>,
+    pub rsync_source: String,
+    pub rsync_password: Option<String>,
+    pub rsync_proxy: Option<String>,
+    pub transport: Transport,
+    pub ssl_port: String,
+    pub ssl_capath: String,
+    pub ssl_method: String,
+    pub arch_include: Vec<String>,
+    pub arch_exclude: Vec<String>,
+    pub exclude: Vec<String>,
+    pub logdir: PathBuf,
+    pub lockdir: PathBuf,
+    pub log: PathBuf,
+    pub log_rsync: PathBuf,
+    pub log_rsync_error: PathBuf,
+    pub errorsonly: bool,
+    pub fulllogs: bool,
+    pub logrotate: u64,
+    pub locktimeout: u64,
+    pub uipsleep: u64,
+    pub uipretries: u64,
+    pub tracehost: String,
+    pub rsync: Vec<String>,
+    pub rsync_extra: Vec<String>,
+    pub rsync_bw: String,
+    pub rsync_options: Vec<String>,
+    pub rsync_options1: Vec<String>,
+    pub rsync_options2: Vec<String>,
+    pub callbackuser: String,
+    pub callbackhost: String,
+    pub callbackkey: String,
+    pub hooks: [Option<String>; 5],
+    pub info_maintainer: Option<String>,
+    pub info_sponsor: Option<String>,
+    pub info_country: Option<String>,
+    pub info_location: Option<String>,
+    pub info_throughput: Option<String>,
+    pub info_trigger: Option<String>,
+    pub sendmail: PathBuf,
+    pub warnings: Vec<String>,
+}
+
+/// A problem that ends the run before it starts, with the exit status the original used.
+#[derive(Debug)]
+pub struct Refusal {
+    pub code: u8,
+    pub message: String,
+}
+
+impl From<ConfigError> for Refusal {
+    fn from(e: ConfigError) -> Self {
+        Refusal {
+            code: config::EX_CONFIG,
+            message: e.0,
+        }
+    }
+}
+
+impl Settings {
+    /// Find and load `ftpsync[-ARCHIVE]`, as the original's `read_config`.
+    pub fn load(layout: &Layout, archive: &str, trigger: Option<String>) -> Result<Settings, Refusal> {
+        let name = if archive.is_empty() {
+            "ftpsync".to_string()
+        } else {
+            config::sanitize_name(&format!("ftpsync-{archive}"))
+        };
+        let Some(path) = config::find(&layout.confdirs, &name) else {
+            return Err(Refusal {
+                code: config::EX_CONFIG,
+                message: format!(
+                    "Can't read config file {name}.conf (searched {})!",
+                    layout
+                        .confdirs
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        };
+        let path_str = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let prelude = [
+            ("BASEDIR", path_str(&layout.basedir)),
+            ("BINDIR", path_str(&layout.bindir)),
+            ("LOGDIR", layout.logdir.display().to_string()),
+            ("LOCKDIR", layout.lockdir.display().to_string()),
+            ("NAME", name.clone()),
+            ("ARCHIVE", archive.to_string()),
+        ];
+        let raw = config::load(&path, KEYS, &prelude)?;
+        Settings::from_raw(raw, layout, name, archive, trigger)
+    }
+
+    pub fn from_raw(
+        mut c: RawConfig,
+        layout: &Layout,
+        name: String,
+        archive: &str,
+        trigger: Option<String>,
+    ) -> Result<Settings, Refusal> {
+        let refuse = |message: String| Refusal { code: 1, message };
+        let logdir = c
+            .string("LOGDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| layout.logdir.clone());
+        let lockdir = c
+            .string("LOCKDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| layout.lockdir.clone());
+        let mailto = if c.is_set("MAILTO") {
+            c.string("MAILTO")
+        } else {
+            std::env::var("LOGNAME")
+                .ok()
+                .or_else(|| std::env::var("USER").ok())
+        };
+        let rsync_host = c.string("RSYNC_HOST");
+        let rsync_source = match c.string("RSYNC_SOURCE") {
+            Some(s) => s,
+            None => {
+                let Some(host) = rsync_host.clone() else {
+                    return Err(Refusal {
+                        code: config::EX_CONFIG,
+                        message: format!(
+                            "{}: Missing a host to mirror from, please set RSYNC_HOST (or RSYNC_SOURCE)",
+                            c.path.display()
+                        ),
+                    });
+                };
+                let path = c.string_or("RSYNC_PATH", "debian");
+                match c.string("RSYNC_USER") {
+                    Some(user) => format!("{user}@{host}::{path}"),
+                    None => format!("{host}::{path}"),
+                }
+            }
+        };
+        let ssl = c.bool_or("RSYNC_SSL", false);
+        let transport_name = c.string_or("RSYNC_TRANSPORT", if ssl { "ssl" } else { "undefined" });
+        let transport = match transport_name.as_str() {
+            "undefined" => Transport::Undefined,
+            "ssh" => Transport::Ssh,
+            "ssl" => Transport::Ssl(tunnel_command()),
+            other => {
+                return Err(refuse(format!(
+                    "{}: Unknown rsync transport configured ({other})",
+                    c.location("RSYNC_TRANSPORT")
+                )))
+            }
+        };
+        let arch_include = c.words("ARCH_INCLUDE").unwrap_or_default();
+        let arch_exclude = c.words("ARCH_EXCLUDE").unwrap_or_default();
+        if !arch_include.is_empty() && !arch_exclude.is_empty() {
+            return Err(refuse(format!(
+                "{}: ARCH_EXCLUDE and ARCH_INCLUDE are mutually exclusive.  Set only one.",
+                c.path.display()
+            )));
+        }
+        let rsync = c.words_or("RSYNC", "rsync");
+        let rsync_options = match c.words("RSYNC_OPTIONS") {
+            Some(w) => w,
+            // Only ask rsync its protocol when we need the default: it costs a process.
+            None => rsync::default_options(&rsync)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+        };
+        let hostname_default = || host::fqdn();
+        let s = Settings {
+            config_path: c.path.clone(),
+            program: c.string_or("PROGRAM", &name),
+            archive: archive.to_string(),
+            mirrorname: c.string("MIRRORNAME").unwrap_or_else(hostname_default),
+            to: PathBuf::from(c.string_or("TO", "/srv/mirrors/debian/")),
+            mailto: mailto
+                .map(|m| m.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+            hub: c.bool_or("HUB", false),
+            rsync_host,
+            rsync_source,
+            rsync_password: c.string("RSYNC_PASSWORD"),
+            rsync_proxy: c.string("RSYNC_PROXY"),
+            transport,
+            ssl_port: c.string_or("RSYNC_SSL_PORT", "1873"),
+            ssl_capath: c.string_or("RSYNC_SSL_CAPATH", "/etc/ssl/certs"),
+            ssl_method: c.string_or("RSYNC_SSL_METHOD", "stunnel"),
+            arch_include,
+            arch_exclude,
+            exclude: c.words("EXCLUDE").unwrap_or_default(),
+            log: c
+                .string("LOG")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| logdir.join(format!("{name}.log"))),
+            log_rsync: c
+                .string("LOG_RSYNC")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| logdir.join(format!("rsync-{name}.log"))),
+            log_rsync_error: c
+                .string("LOG_RSYNC_ERROR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| logdir.join(format!("rsync-{name}.error"))),
+            logdir,
+            lockdir,
+            errorsonly: c.bool_or("ERRORSONLY", true),
+            fulllogs: c.bool_or("FULLLOGS", false),
+            logrotate: c.u64_or("LOGROTATE", 14)?,
+            locktimeout: c.u64_or("LOCKTIMEOUT", 3600)?,
+            uipsleep: c.u64_or("UIPSLEEP", 1200)?,
+            uipretries: c.u64_or("UIPRETRIES", 3)?,
+            tracehost: c.string("TRACEHOST").unwrap_or_else(hostname_default),
+            rsync,
+            rsync_extra: c.words("RSYNC_EXTRA").unwrap_or_default(),
+            rsync_bw: c.string_or("RSYNC_BW", "0"),
+            rsync_options,
+            rsync_options1: c.words_or("RSYNC_OPTIONS1", rsync::DEFAULT_OPTIONS1),
+            rsync_options2: c.words_or("RSYNC_OPTIONS2", rsync::DEFAULT_OPTIONS2),
+            callbackuser: c.string_or("CALLBACKUSER", "archvsync"),
+            callbackhost: c.string_or("CALLBACKHOST", "none"),
+            callbackkey: c.string_or("CALLBACKKEY", "none"),
+            hooks: [
+                c.string("HOOK1"),
+                c.string("HOOK2"),
+                c.string("HOOK3"),
+                c.string("HOOK4"),
+                c.string("HOOK5"),
+            ],
+            info_maintainer: c.string("INFO_MAINTAINER"),
+            info_sponsor: c.string("INFO_SPONSOR"),
+            info_country: c.string("INFO_COUNTRY"),
+            info_location: c.string("INFO_LOCATION"),
+            info_throughput: c.string("INFO_THROUGHPUT"),
+            // -T and SSH_ORIGINAL_COMMAND decide; a config may still set it.
+            info_trigger: trigger.or_else(|| c.string("INFO_TRIGGER")),
+            sendmail: PathBuf::from(c.string_or("SENDMAIL", DEFAULT_SENDMAIL)),
+            warnings: Vec::new(),
+            name,
+        };
+        Ok(Settings {
+            warnings: c.warnings,
+            ..s
+        })
+    }
+
+    pub fn lock_name(&self) -> String {
+        format!("Archive-Update-in-Progress-{}", self.mirrorname)
+    }
+
+    pub fn update_required_name(&self) -> String {
+        format!("Archive-Update-Required-{}", self.mirrorname)
+    }
+
+    pub fn trace_name(&self) -> String {
+        format!("{}/{}", crate::common::trace::TRACEDIR, self.mirrorname)
+    }
+
+    pub fn trace_stage1_name(&self) -> String {
+        format!("{}-stage1", self.trace_name())
+    }
+
+    /// TO as rsync gets it: exactly as configured (a trailing slash matters to rsync).
+    pub fn to_arg(&self) -> String {
+        self.to.to_string_lossy().into_owned()
+    }
+}
+
+/// `-e` program for `RSYNC_TRANSPORT=ssl`: this very binary in its tunnel role.
+fn tunnel_command() -> String {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "archvsync".into());
+    // rsync splits -e on spaces but honours quotes.
+    if exe.contains(char::is_whitespace) {
+        format!("'{exe}' rsync-ssl-tunnel")
+    } else {
+        format!("{exe} rsync-ssl-tunnel")
+    }
+}

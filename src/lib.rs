@@ -1,0 +1,8 @@
+//! archvsync: a drop-in replacement for Debian's mirror scripts (ftpsync, runmirrors,
+//! ftpsync-cron, rsync-ssl-tunnel). `main.rs` dispatches; each command lives in its own
+//! module over the shared pieces in `common`.
+
+pub mod cli;
+pub mod common;
+pub mod ftpsync;
+pub mod runmirrors;

@@ -1,0 +1,55 @@
+//! archvsync: one binary for Debian's mirror tools. This file only dispatches.
+
+use archvsync::cli::{Cli, Command, FtpsyncCli};
+use archvsync::common::{dates, layout::Layout};
+use clap::Parser;
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// Usage errors exit with EX_USAGE, as the original's getopts handling did.
+const EX_USAGE: u8 = 64;
+
+fn parse<P: Parser>(args: Vec<OsString>) -> Result<P, ExitCode> {
+    P::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::from(EX_USAGE)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    // Before any thread exists: the local zone can only be read safely now.
+    dates::init_local_offset();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ARCHVSYNC_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = args.first().cloned().unwrap_or_default();
+    let layout = Layout::detect(&argv0);
+    let called_as = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+
+    let code = match called_as.as_str() {
+        "ftpsync" => match parse::<FtpsyncCli>(args) {
+            Ok(c) => archvsync::ftpsync::main(&layout, c.args),
+            Err(code) => return code,
+        },
+        _ => match parse::<Cli>(args) {
+            Ok(Cli {
+                command: Command::Ftpsync(a),
+            }) => archvsync::ftpsync::main(&layout, a),
+            Err(code) => return code,
+        },
+    };
+    ExitCode::from(code)
+}
