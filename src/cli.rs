@@ -38,7 +38,11 @@ pub struct FtpsyncArgs {
 
 /// `ftpsync [-T TRIGGER] [sync:WORD ...]` as the original took it.
 #[derive(Debug, Parser)]
-#[command(name = "ftpsync", version, about = "Sync a Debian mirror from its upstream")]
+#[command(
+    name = "ftpsync",
+    version,
+    about = "Sync a Debian mirror from its upstream"
+)]
 pub struct FtpsyncCli {
     #[command(flatten)]
     pub args: FtpsyncArgs,

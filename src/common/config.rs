@@ -137,12 +137,18 @@ impl RawConfig {
     fn load_bash(&mut self, keys: &[(&str, Kind)], prelude: &[(&str, String)]) -> Result<()> {
         let key_list: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
         let mut cmd = Command::new("bash");
-        cmd.args(["--noprofile", "--norc", "-c", BASH_READER, "archvsync-config"])
-            .env("__ARCHVSYNC_FILE", &self.path)
-            .env("__ARCHVSYNC_KEYS", key_list.join(" "))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--noprofile",
+            "--norc",
+            "-c",
+            BASH_READER,
+            "archvsync-config",
+        ])
+        .env("__ARCHVSYNC_FILE", &self.path)
+        .env("__ARCHVSYNC_KEYS", key_list.join(" "))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         for (k, v) in prelude {
             cmd.env(k, v);
         }
@@ -342,7 +348,10 @@ fn find_assignment(text: &str, key: &str, toml: bool) -> Option<usize> {
                 .is_some_and(|r| r.trim_start().starts_with('='))
         } else {
             line.split(|c: char| c == ';' || c.is_whitespace())
-                .any(|w| w.strip_prefix(key).is_some_and(|r| r.starts_with('=') || r.starts_with("+=")))
+                .any(|w| {
+                    w.strip_prefix(key)
+                        .is_some_and(|r| r.starts_with('=') || r.starts_with("+="))
+                })
         };
         if hit && !line.trim_start().starts_with('#') {
             found = Some(i + 1);
@@ -368,13 +377,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
@@ -422,9 +433,17 @@ mod tests {
         assert_eq!(c.string("RSYNC_HOST").as_deref(), Some("up.example"));
         assert!(c.is_set("MAILTO") && c.string("MAILTO").is_none());
         let w = c.warnings.join("\n");
-        assert!(w.contains("ftpsync.conf:4: warning: unknown key RSYNC_HOTS (did you mean RSYNC_HOST?)"), "{w}");
+        assert!(
+            w.contains(
+                "ftpsync.conf:4: warning: unknown key RSYNC_HOTS (did you mean RSYNC_HOST?)"
+            ),
+            "{w}"
+        );
         assert_eq!(c.warnings.len(), 1, "{w}");
-        assert!(!w.contains("BASE"), "exported helper vars are not keys we warn about: {w}");
+        assert!(
+            !w.contains("BASE"),
+            "exported helper vars are not keys we warn about: {w}"
+        );
     }
 
     #[test]

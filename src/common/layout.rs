@@ -57,7 +57,9 @@ impl Layout {
         let (basedir, classic) = match env::var_os("BASEDIR").filter(|b| !b.is_empty()) {
             Some(b) => (Some(PathBuf::from(b)), true),
             None => {
-                let base = bindir.as_ref().and_then(|d| d.parent().map(Path::to_path_buf));
+                let base = bindir
+                    .as_ref()
+                    .and_then(|d| d.parent().map(Path::to_path_buf));
                 let classic = base.as_ref().is_some_and(|b| b.join("etc").is_dir());
                 (base, classic)
             }

@@ -22,7 +22,10 @@ pub struct RunLock {
 #[derive(Debug)]
 pub enum Acquired {
     /// We own the lock. `stale` is the pid a dead run left in the file, if any.
-    Locked { lock: RunLock, stale: Option<String> },
+    Locked {
+        lock: RunLock,
+        stale: Option<String>,
+    },
     /// Another live run holds it; its pid as written in the file.
     Held { pid: String },
 }
@@ -164,7 +167,10 @@ mod tests {
         }
         lock.release();
         assert!(!p.exists());
-        assert!(matches!(try_acquire(&p, T).unwrap(), Acquired::Locked { .. }));
+        assert!(matches!(
+            try_acquire(&p, T).unwrap(),
+            Acquired::Locked { .. }
+        ));
     }
 
     #[test]

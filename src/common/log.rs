@@ -130,7 +130,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let l = Logger::open(&d.path().join("l"), "ftpsync");
         let line = l.line("Mirrorsync start");
-        let want = format!(" {} ftpsync[{}]: Mirrorsync start\n", host::short(), std::process::id());
+        let want = format!(
+            " {} ftpsync[{}]: Mirrorsync start\n",
+            host::short(),
+            std::process::id()
+        );
         assert!(line.ends_with(&want), "{line}");
         assert_eq!(line.as_bytes()[3], b' ');
         assert_eq!(line.as_bytes()[6], b' ');

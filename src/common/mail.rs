@@ -23,16 +23,23 @@ impl Mail {
         )
         .into_bytes();
         for b in &self.bodies {
-            m.extend_from_slice(format!("--{boundary}\nContent-type: text/plain\n\n{b}\n").as_bytes());
+            m.extend_from_slice(
+                format!("--{boundary}\nContent-type: text/plain\n\n{b}\n").as_bytes(),
+            );
         }
         for a in &self.attachments {
-            let name = a.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            let name = a
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
             m.extend_from_slice(
                 format!("--{boundary}\nContent-type: text/plain; name=\"{name}\"\n\n").as_bytes(),
             );
             match std::fs::read(a) {
                 Ok(data) => m.extend_from_slice(&data),
-                Err(_) => m.extend_from_slice(format!("Failed to attach {}\n", a.display()).as_bytes()),
+                Err(_) => {
+                    m.extend_from_slice(format!("Failed to attach {}\n", a.display()).as_bytes())
+                }
             }
         }
         m.extend_from_slice(format!("--{boundary}--\n").as_bytes());

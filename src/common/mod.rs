@@ -3,8 +3,8 @@
 
 pub mod config;
 pub mod dates;
-pub mod host;
 pub mod hooks;
+pub mod host;
 pub mod layout;
 pub mod lock;
 pub mod log;

@@ -16,7 +16,11 @@ pub const DEFAULT_OPTIONS2: &str =
 /// `--chmod` needs protocol 31 on both ends; the original leaves it out for older rsyncs.
 pub fn protocol_version(rsync: &[String]) -> Option<u32> {
     let (prog, rest) = rsync.split_first()?;
-    let out = Command::new(prog).args(rest).arg("--version").output().ok()?;
+    let out = Command::new(prog)
+        .args(rest)
+        .arg("--version")
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut words = text.split_whitespace();
     while let Some(w) = words.next() {
@@ -111,7 +115,12 @@ pub fn common_words(s: &RsyncSettings) -> Vec<String> {
 }
 
 /// A stage's full command: the common words, the stage's options, source and target.
-pub fn stage_words(common: &[String], stage_options: &[String], source: &str, to: &str) -> Vec<String> {
+pub fn stage_words(
+    common: &[String],
+    stage_options: &[String],
+    source: &str,
+    to: &str,
+) -> Vec<String> {
     let mut w = common.to_vec();
     w.extend(stage_options.iter().cloned());
     w.push(source.to_string());
@@ -201,7 +210,8 @@ pub fn bytes_received(log_rsync_text: &str) -> u64 {
                 return None;
             }
             parts.next()?.parse::<u64>().ok()?;
-            if parts.next()? != "bytes" || parts.next()? != "" || parts.next()? != "received" {
+            if parts.next()? != "bytes" || !parts.next()?.is_empty() || parts.next()? != "received"
+            {
                 return None;
             }
             let m = parts.next()?.parse::<u64>().ok()?;

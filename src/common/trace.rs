@@ -36,11 +36,12 @@ pub struct TraceInfo {
 
 /// `Key: value` lookup, first match, as the original's awk did.
 pub fn field(text: &str, key: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(": ")?;
-        (k == key).then(|| v.trim().to_string())
-    })
-    .filter(|v| !v.is_empty())
+    text.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(": ")?;
+            (k == key).then(|| v.trim().to_string())
+        })
+        .filter(|v| !v.is_empty())
 }
 
 pub fn read_field(path: &Path, key: &str) -> Option<String> {
@@ -56,7 +57,10 @@ pub fn architectures(to: &Path) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
-        let dirname = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dirname = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         for e in entries.flatten() {
             let Ok(ft) = e.file_type() else { continue };
             let name = e.file_name().to_string_lossy().into_owned();
@@ -129,7 +133,10 @@ pub fn content(to: &Path, info: &TraceInfo, now: OffsetDateTime) -> String {
         "ALL".to_string()
     };
     line("Architectures-Configuration", &conf);
-    line("Upstream-mirror", info.rsync_host.as_deref().unwrap_or("unknown"));
+    line(
+        "Upstream-mirror",
+        info.rsync_host.as_deref().unwrap_or("unknown"),
+    );
     line("Rsync-Transport", &info.transport);
     let total = std::fs::read_to_string(&info.log_rsync)
         .map(|t| crate::common::rsync::bytes_received(&t))
@@ -138,11 +145,17 @@ pub fn content(to: &Path, info: &TraceInfo, now: OffsetDateTime) -> String {
         line("Total bytes received in rsync", &total.to_string());
     }
     let total_time = info.time_stage1 + info.time_stage2;
-    line("Total time spent in stage1 rsync", &info.time_stage1.to_string());
-    line("Total time spent in stage2 rsync", &info.time_stage2.to_string());
+    line(
+        "Total time spent in stage1 rsync",
+        &info.time_stage1.to_string(),
+    );
+    line(
+        "Total time spent in stage2 rsync",
+        &info.time_stage2.to_string(),
+    );
     line("Total time spent in rsync", &total_time.to_string());
-    if total_time != 0 {
-        line("Average rate", &format!("{} B/s", total / total_time));
+    if let Some(rate) = total.checked_div(total_time) {
+        line("Average rate", &format!("{rate} B/s"));
     }
     // The first line is bare: the checker reads it as the date of the mirror's state.
     format!("{}\n{out}", dates::date_u(now))
@@ -163,7 +176,10 @@ fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 /// `_hierarchy.mirror` copy, and `_traces`.
 pub fn write(to: &Path, tracefile: &str, info: &TraceInfo) -> std::io::Result<()> {
     let path = to.join(tracefile);
-    write_atomic(&path, content(to, info, OffsetDateTime::now_utc()).as_bytes())?;
+    write_atomic(
+        &path,
+        content(to, info, OffsetDateTime::now_utc()).as_bytes(),
+    )?;
 
     // The upstream's `_hierarchy.mirror` arrived with the sync (it is not one of our
     // protected names): its lines are the chain above us.
@@ -188,7 +204,10 @@ pub fn write(to: &Path, tracefile: &str, info: &TraceInfo) -> std::io::Result<()
     write_atomic(&hierarchy, text.as_bytes())?;
     write_atomic(&mirror_copy, text.as_bytes())?;
 
-    write_atomic(&to.join(TRACELIST), trace_list(&to.join(TRACEDIR)).as_bytes())
+    write_atomic(
+        &to.join(TRACELIST),
+        trace_list(&to.join(TRACEDIR)).as_bytes(),
+    )
 }
 
 /// Names of the trace files (recursively, relative to the trace directory), skipping those
@@ -197,7 +216,9 @@ fn trace_list(dir: &Path) -> String {
     let mut files: Vec<(std::time::SystemTime, String)> = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((d, prefix)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if prefix.is_empty() && name.starts_with('.') {
@@ -232,7 +253,11 @@ mod tests {
         std::fs::create_dir_all(to.join("dists/sid/main/source")).unwrap();
         std::fs::write(to.join("dists/sid/main/binary-amd64/Packages.xz"), "").unwrap();
         std::fs::write(to.join("dists/sid/main/source/Sources.xz"), "").unwrap();
-        std::fs::write(to.join("project/trace/master"), "x\nArchive serial: 2026112101\n").unwrap();
+        std::fs::write(
+            to.join("project/trace/master"),
+            "x\nArchive serial: 2026112101\n",
+        )
+        .unwrap();
         let log = to.join("rsync.log");
         std::fs::write(&log, "x sent 10 bytes  received 400 bytes  total size 1\n").unwrap();
         let info = TraceInfo {
@@ -278,7 +303,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let to = d.path();
         std::fs::create_dir_all(to.join(TRACEDIR)).unwrap();
-        std::fs::write(to.join("project/trace/_hierarchy.mirror"), "master master m.d.o unknown\n").unwrap();
+        std::fs::write(
+            to.join("project/trace/_hierarchy.mirror"),
+            "master master m.d.o unknown\n",
+        )
+        .unwrap();
         let info = TraceInfo {
             tracehost: "hub.example".into(),
             mirrorname: "hub".into(),
@@ -288,8 +317,14 @@ mod tests {
         };
         write(to, "project/trace/hub", &info).unwrap();
         let h = std::fs::read_to_string(to.join(HIERARCHY)).unwrap();
-        assert_eq!(h, "master master m.d.o unknown\nhub hub hub.example m.d.o\n");
-        assert_eq!(std::fs::read_to_string(to.join("project/trace/_hierarchy.mirror")).unwrap(), h);
+        assert_eq!(
+            h,
+            "master master m.d.o unknown\nhub hub hub.example m.d.o\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(to.join("project/trace/_hierarchy.mirror")).unwrap(),
+            h
+        );
         let t = std::fs::read_to_string(to.join(TRACELIST)).unwrap();
         assert_eq!(t, "hub\n");
     }

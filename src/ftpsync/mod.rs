@@ -21,7 +21,10 @@ pub fn main(layout: &Layout, args: FtpsyncArgs) -> u8 {
         .trigger
         .clone()
         .or_else(|| ssh_command.as_ref().map(|_| "ssh".to_string()));
-    let request = SyncRequest::parse(ssh_command.as_deref(), args.words.iter().map(String::as_str));
+    let request = SyncRequest::parse(
+        ssh_command.as_deref(),
+        args.words.iter().map(String::as_str),
+    );
     for w in &request.ignored {
         println!("Unknown option {w} ignored");
     }
@@ -37,7 +40,10 @@ pub fn main(layout: &Layout, args: FtpsyncArgs) -> u8 {
         eprintln!("{w}");
     }
 
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

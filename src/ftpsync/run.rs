@@ -228,7 +228,8 @@ impl Run {
                     let t = Instant::now();
                     result = self.rsync("stage1", &stage1).await?;
                     self.time1.set(self.time1.get() + t.elapsed().as_secs());
-                    self.log.log(format!("Back from rsync with returncode {result}"));
+                    self.log
+                        .log(format!("Back from rsync with returncode {result}"));
                 }
             } else if let Some(t) = trace::read_field(
                 &self.path(&self.s.trace_stage1_name()),
@@ -253,26 +254,34 @@ impl Run {
             let mut result = 0;
             if self.req.does_stage2() {
                 if self.upstream_update_in_progress() {
-                    self.log.log("Upstream archive update in progress, skipping stage2");
+                    self.log
+                        .log("Upstream archive update in progress, skipping stage2");
                     if uip_retries < self.s.uipretries {
-                        self.log.log(format!("Retrying update in {}", self.s.uipsleep));
+                        self.log
+                            .log(format!("Retrying update in {}", self.s.uipsleep));
                         let _ = touch(&ur);
                         uip_retries += 1;
-                        if let Err(sig) = self.cancel.sleep(Duration::from_secs(self.s.uipsleep)).await {
+                        if let Err(sig) = self
+                            .cancel
+                            .sleep(Duration::from_secs(self.s.uipsleep))
+                            .await
+                        {
                             return Err(self.interrupted(sig));
                         }
                     } else {
                         self.error(&format!(
                             "Update has been retried {uip_retries} times, aborting"
                         ));
-                        self.log.log("Perhaps upstream is still updating or there's a stale AUIP file");
+                        self.log
+                            .log("Perhaps upstream is still updating or there's a stale AUIP file");
                         result = 1;
                     }
                 } else {
                     let t = Instant::now();
                     result = self.rsync("stage2", &stage2).await?;
                     self.time2.set(self.time2.get() + t.elapsed().as_secs());
-                    self.log.log(format!("Back from rsync with returncode {result}"));
+                    self.log
+                        .log(format!("Back from rsync with returncode {result}"));
                 }
             }
             self.check(
@@ -340,7 +349,9 @@ impl Run {
                 Ok(())
             }
             Verdict::RetryableIfPushed => {
-                self.error(&format!("{msg} (no new push is pending that would retry it)"));
+                self.error(&format!(
+                    "{msg} (no new push is pending that would retry it)"
+                ));
                 Err(Stop(fail_code))
             }
             Verdict::Failure => {
@@ -377,7 +388,8 @@ impl Run {
     }
 
     async fn rsync(&self, stage: &str, words: &[String]) -> Result<i32, Stop> {
-        self.log.log(format!("Running {stage}: {}", rsync::display(words)));
+        self.log
+            .log(format!("Running {stage}: {}", rsync::display(words)));
         let Some((prog, args)) = words.split_first() else {
             return Ok(127);
         };
@@ -466,12 +478,16 @@ impl Run {
         .arg(&self.s.callbackhost)
         .arg(format!("callback:{}", host::nodename()))
         .stdin(Stdio::null());
-        if let Ok(f) = std::fs::OpenOptions::new().append(true).open(self.log.path()) {
+        if let Ok(f) = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.log.path())
+        {
             if let Ok(f2) = f.try_clone() {
                 cmd.stdout(f).stderr(f2);
             }
         }
-        self.log.log(format!("Calling back {}", self.s.callbackhost));
+        self.log
+            .log(format!("Calling back {}", self.s.callbackhost));
         match process::run(cmd, &self.cancel).await {
             Ok(Outcome::Exited(st)) if st.success() => Ok(()),
             Ok(Outcome::Exited(st)) => {
@@ -510,7 +526,11 @@ impl Run {
                 Some("ERROR")
             } else if !s.errorsonly {
                 attachments.push(s.log.clone());
-                Some(if self.had_error.get() { "ERROR" } else { "SUCCESS" })
+                Some(if self.had_error.get() {
+                    "ERROR"
+                } else {
+                    "SUCCESS"
+                })
             } else {
                 None
             };

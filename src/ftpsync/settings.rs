@@ -1,10 +1,10 @@
 //! ftpsync's typed settings: the loaded config plus the original's defaults (SPEC §3).
 
 use crate::common::config::{self, ConfigError, Kind, RawConfig};
+use crate::common::host;
 use crate::common::layout::Layout;
 use crate::common::mail::DEFAULT_SENDMAIL;
 use crate::common::rsync::{self, Transport};
-use crate::common::host;
 use std::path::PathBuf;
 
 /// Every key an ftpsync config may set. Anything else gets a warning.
@@ -140,7 +140,11 @@ impl From<ConfigError> for Refusal {
 
 impl Settings {
     /// Find and load `ftpsync[-ARCHIVE]`, as the original's `read_config`.
-    pub fn load(layout: &Layout, archive: &str, trigger: Option<String>) -> Result<Settings, Refusal> {
+    pub fn load(
+        layout: &Layout,
+        archive: &str,
+        trigger: Option<String>,
+    ) -> Result<Settings, Refusal> {
         let name = if archive.is_empty() {
             "ftpsync".to_string()
         } else {
@@ -160,7 +164,11 @@ impl Settings {
                 ),
             });
         };
-        let path_str = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let path_str = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
         let prelude = [
             ("BASEDIR", path_str(&layout.basedir)),
             ("BINDIR", path_str(&layout.bindir)),

@@ -31,7 +31,10 @@ impl Default for SyncRequest {
 impl SyncRequest {
     /// Words from `SSH_ORIGINAL_COMMAND` first, then argv, so argv (the forced command the
     /// downstream operator wrote) has the last word.
-    pub fn parse<'a>(ssh_command: Option<&'a str>, argv: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn parse<'a>(
+        ssh_command: Option<&'a str>,
+        argv: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
         let mut r = SyncRequest::default();
         // The original expands the variable unquoted: bash splits it on white space.
         for w in ssh_command.into_iter().flat_map(str::split_whitespace) {
@@ -109,7 +112,10 @@ mod tests {
     fn injected_words_are_data() {
         let r = SyncRequest::parse(Some("sync:archive:x; rm -rf ~ $(touch /tmp/p) `id`"), []);
         assert_eq!(r.archive_name(), "x;");
-        assert_eq!(r.ignored, vec!["rm", "-rf", "~", "$(touch", "/tmp/p)", "`id`"]);
+        assert_eq!(
+            r.ignored,
+            vec!["rm", "-rf", "~", "$(touch", "/tmp/p)", "`id`"]
+        );
         assert!(r.all);
     }
 }
