@@ -23,16 +23,24 @@ fn signal_during_rsync(sig: &str, signum: i32) {
         ..ArchiveSpec::v1()
     });
     let m = Mirror::new();
-    m.write_conf(&m.conf(&up.url()).set("RSYNC_BW", "100").set("LOGROTATE", "3"));
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("RSYNC_BW", "100")
+            .set("LOGROTATE", "3"),
+    );
     let mut run = m.spawn(&["sync:all"], &[]);
     let pid = run.pid();
     // Not the `rsync --version` probe that precedes the lock: the stage 1 transfer.
     let log_path = m.logdir().join("ftpsync.log");
-    wait_for(Duration::from_secs(30), "rsync to start under ftpsync", || {
-        (std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("Running stage1"))
-            && !rsync_children(pid).is_empty())
-            || run.try_done()
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "rsync to start under ftpsync",
+        || {
+            (std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("Running stage1"))
+                && !rsync_children(pid).is_empty())
+                || run.try_done()
+        },
+    );
     let kids = rsync_children(pid);
     assert!(!kids.is_empty(), "rsync never ran; log:\n{}", m.log());
     assert!(m.lock_path().exists(), "no lock while rsync runs");

@@ -1,0 +1,103 @@
+//! The end of a run: the callback (`sync:callback`) and the HUB step.
+//! The callback's ssh is a recording fake on PATH: only its command line is checked here.
+
+mod common;
+use common::*;
+
+#[test]
+fn callback_runs_ssh_with_the_original_options() {
+    let up = Upstream::v1();
+    let mut m = Mirror::new();
+    let fakebin = m.dir.join("fakebin");
+    std::fs::create_dir_all(&fakebin).unwrap();
+    let record = m.dir.join("ssh.args");
+    write_script(
+        &fakebin.join("ssh"),
+        &format!(
+            "printf '%s\\n' \"$@\" > {}\nexit 0",
+            shq(&record.to_string_lossy())
+        ),
+    );
+    let path = format!(
+        "{}:{}",
+        fakebin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    m.env.push(("PATH".into(), path));
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("CALLBACKHOST", "upstream.example")
+            .set("CALLBACKKEY", "/keys/cb")
+            .set("CALLBACKUSER", "cbuser"),
+    );
+    let out = m.run(&["sync:all", "sync:callback"]);
+    m.expect_code(&out, 0);
+    let args = read_string(&record);
+    let node = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let want = format!(
+        "-n\n-o\nBatchMode=yes\n-o\nServerAliveInterval=45\n-o\nConnectTimeout=45\n-o\n\
+         PasswordAuthentication=no\n-i\n/keys/cb\n-ouser cbuser\nupstream.example\ncallback:{}\n",
+        node.trim()
+    );
+    assert_eq!(args, want);
+    assert!(m.log().contains("Calling back upstream.example"));
+}
+
+#[test]
+fn callback_without_host_is_reported_and_the_sync_still_succeeds() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    let out = m.run(&["sync:callback"]);
+    m.expect_code(&out, 0);
+    let log = m.log();
+    assert!(
+        log.contains("We are asked to call back, but we do not know where to"),
+        "{log}"
+    );
+    assert!(!log.contains("Calling back"), "{log}");
+    assert_same_tree(&up.root, &m.to, &m.name);
+}
+
+#[test]
+fn hub_says_plainly_that_no_downstream_was_pushed() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf_file("ftpsync-extra.conf", &m.conf(&up.url()).set("HUB", "true"));
+    let out = m.run(&["sync:archive:extra"]);
+    m.expect_code(&out, 0);
+    let log = m.read_log_file("ftpsync-extra.log");
+    assert!(
+        log.contains("Trigger slave mirrors using -a extra -f -k all"),
+        "{log}"
+    );
+    assert!(
+        log.contains("pushing downstreams is not available"),
+        "{log}"
+    );
+
+    // stage1 without mhop is not a reason to push.
+    let out = m.run(&["sync:archive:extra", "sync:stage1"]);
+    m.expect_code(&out, 0);
+    let log = m.read_log_file("ftpsync-extra.log");
+    assert_eq!(count_lines(&log, "Trigger slave mirrors using"), 1, "{log}");
+}
+
+#[test]
+fn ssl_transport_is_refused_clearly_until_the_tunnel_exists() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()).set("RSYNC_TRANSPORT", "ssl"));
+    let out = m.run(&[]);
+    m.expect_code(&out, 1);
+    assert!(out.stderr.contains("rsync-ssl-tunnel"), "{}", out.stderr);
+    m.write_conf(&m.conf(&up.url()).set("RSYNC_TRANSPORT", "carrier-pigeon"));
+    let out = m.run(&[]);
+    m.expect_code(&out, 1);
+    assert!(
+        out.stderr
+            .contains("Unknown rsync transport configured (carrier-pigeon)"),
+        "{}",
+        out.stderr
+    );
+}
