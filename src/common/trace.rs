@@ -30,6 +30,9 @@ pub struct TraceInfo {
     pub rsync_host: Option<String>,
     pub transport: String,
     pub log_rsync: PathBuf,
+    /// Size of the rsync log when the run started: only this run's lines count (with
+    /// LOGROTATE=0 the log is never rotated and would count earlier runs again).
+    pub log_rsync_offset: u64,
     pub time_stage1: u64,
     pub time_stage2: u64,
 }
@@ -44,8 +47,15 @@ pub fn field(text: &str, key: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// Files from the synced tree may hold anything; a stray byte must not hide a field.
+fn read_lossy(path: &Path, from: u64) -> Option<String> {
+    let data = std::fs::read(path).ok()?;
+    let start = usize::try_from(from).unwrap_or(usize::MAX).min(data.len());
+    Some(String::from_utf8_lossy(&data[start..]).into_owned())
+}
+
 pub fn read_field(path: &Path, key: &str) -> Option<String> {
-    field(&std::fs::read_to_string(path).ok()?, key)
+    field(&read_lossy(path, 0)?, key)
 }
 
 /// Sorted architectures present in the tree: `binary-A/Packages*` and `source/Sources*`
@@ -138,7 +148,7 @@ pub fn content(to: &Path, info: &TraceInfo, now: OffsetDateTime) -> String {
         info.rsync_host.as_deref().unwrap_or("unknown"),
     );
     line("Rsync-Transport", &info.transport);
-    let total = std::fs::read_to_string(&info.log_rsync)
+    let total = read_lossy(&info.log_rsync, info.log_rsync_offset)
         .map(|t| crate::common::rsync::bytes_received(&t))
         .unwrap_or(0);
     if total > 0 {
@@ -187,7 +197,7 @@ pub fn write(to: &Path, tracefile: &str, info: &TraceInfo) -> std::io::Result<()
     let mut mirror_copy = hierarchy.as_os_str().to_owned();
     mirror_copy.push(".mirror");
     let mirror_copy = PathBuf::from(mirror_copy);
-    let mut text = std::fs::read_to_string(&mirror_copy).unwrap_or_default();
+    let mut text = read_lossy(&mirror_copy, 0).unwrap_or_default();
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }

@@ -43,6 +43,7 @@ struct Run {
     time1: Cell<u64>,
     time2: Cell<u64>,
     date_started: String,
+    log_rsync_offset: u64,
 }
 
 pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
@@ -88,6 +89,9 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
     };
 
     let log = Logger::open(&s.log, &s.program);
+    let log_rsync_offset = std::fs::metadata(&s.log_rsync)
+        .map(|m| m.len())
+        .unwrap_or(0);
     let cancel = match Cancel::on_signals() {
         Ok(c) => c,
         Err(e) => {
@@ -105,6 +109,7 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
         time1: Cell::new(0),
         time2: Cell::new(0),
         date_started,
+        log_rsync_offset,
     };
     run.log.log("Mirrorsync start");
     if let Some(pid) = stale {
@@ -451,6 +456,7 @@ impl Run {
             rsync_host: s.rsync_host.clone(),
             transport: s.transport.name().to_string(),
             log_rsync: s.log_rsync.clone(),
+            log_rsync_offset: self.log_rsync_offset,
             time_stage1: self.time1.get(),
             time_stage2: self.time2.get(),
         };
