@@ -1,0 +1,324 @@
+//! Configuration: lookup in the classic layout, archive names, legacy bash configs, TOML
+//! configs, and config errors (SPEC §2, §3).
+
+mod common;
+use common::*;
+use std::fs;
+
+#[test]
+fn missing_config_exits_78() {
+    let m = Mirror::new();
+    let out = m.run(&["sync:all"]);
+    m.expect_code(&out, 78);
+    assert!(!m.to.exists(), "TO created without a config");
+}
+
+#[test]
+fn unknown_archive_exits_78() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    let out = m.run(&["sync:archive:nosuch"]);
+    m.expect_code(&out, 78);
+    assert!(
+        !m.to.join("pool").exists(),
+        "synced with the default config"
+    );
+}
+
+#[test]
+fn empty_archive_name_means_default_config() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    let out = m.run(&["sync:archive:"]);
+    m.expect_code(&out, 0);
+    assert_same_tree(&up.root, &m.to, &m.name);
+    assert!(m.logdir().join("ftpsync.log").exists());
+}
+
+#[test]
+fn archive_name_selects_config_and_log() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    // the default config points at a closed port: using it would fail
+    m.write_conf(&m.conf(&format!("rsync://127.0.0.1:{}/debian/", free_port())));
+    let foo_to = m.dir.join("foo-mirror");
+    m.write_conf_file(
+        "ftpsync-foo.conf",
+        &m.conf(&up.url()).set("TO", foo_to.to_string_lossy()),
+    );
+    let out = m.run(&["sync:archive:foo"]);
+    m.expect_code(&out, 0);
+    assert_same_tree(&up.root, &foo_to, &m.name);
+    assert!(!m.to.join("pool").exists());
+    let log = m.read_log_file("ftpsync-foo.log");
+    assert!(
+        log.contains("Mirrorsync start"),
+        "log/ftpsync-foo.log: {log:?}"
+    );
+    assert!(
+        !m.logdir().join("ftpsync.log").exists(),
+        "archive foo logged into ftpsync.log"
+    );
+    assert!(m.logdir().join("rsync-ftpsync-foo.log").exists());
+    assert!(foo_to.join(format!("project/trace/{}", m.name)).exists());
+}
+
+#[test]
+fn config_found_in_home_dot_config() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let cfgdir = m.home.join(".config/ftpsync");
+    fs::create_dir_all(&cfgdir).unwrap();
+    fs::write(cfgdir.join("ftpsync.conf"), m.conf(&up.url()).to_bash()).unwrap();
+    let out = m.run(&[]);
+    m.expect_code(&out, 0);
+    assert_same_tree(&up.root, &m.to, &m.name);
+}
+
+#[test]
+fn legacy_bash_config_with_expansions_and_environment() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let root = m.dir.join("srv");
+    fs::create_dir_all(&root).unwrap();
+    let conf = format!(
+        r#"## Mirror config, written for the shell version of ftpsync
+MIRRORNAME="legacy-$(echo mirror)"
+TO="${{MIRROR_ROOT}}/debian/"
+RSYNC_HOST=127.0.0.1
+RSYNC_PATH="debian"
+RSYNC_SOURCE="rsync://$RSYNC_HOST:{port}/$RSYNC_PATH/"
+TRACEHOST=`hostname -f`
+export INFO_MAINTAINER="Mirror Admins <admin@${{RSYNC_HOST}}>"
+ARCH_EXCLUDE=""
+UIPSLEEP=${{UIPSLEEP:-1}}
+MAILTO=""
+HUB=false
+
+LOGROTATE=0
+"#,
+        port = up.daemon.port
+    );
+    m.write_raw("ftpsync.conf", &conf);
+    let out = m.run_env(
+        &[],
+        &[
+            ("MIRROR_ROOT", &root.to_string_lossy()),
+            ("INFO_SPONSOR", "Env Sponsor"),
+        ],
+    );
+    m.expect_code(&out, 0);
+    let to = root.join("debian");
+    assert_same_tree(&up.root, &to, "legacy-mirror");
+    let t = Trace::read(&to.join("project/trace/legacy-mirror"));
+    assert_eq!(t.req("Running on host"), hostname_f());
+    assert_eq!(t.req("Maintainer"), "Mirror Admins <admin@127.0.0.1>");
+    assert_eq!(t.req("Sponsor"), "Env Sponsor", "env fallback");
+    assert_eq!(t.req("Upstream-mirror"), "127.0.0.1");
+    assert_eq!(t.words("Architectures-Configuration"), ["ALL"]);
+    let hier = read_string(&to.join("project/trace/_hierarchy"));
+    assert!(
+        hier.ends_with(&format!(
+            "legacy-mirror legacy-mirror {} 127.0.0.1\n",
+            hostname_f()
+        )),
+        "{hier}"
+    );
+}
+
+#[test]
+fn unknown_key_warns_with_file_and_line() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let mut text = m.conf(&up.url()).to_bash();
+    let line_no = text.lines().count() + 1;
+    text.push_str("RSYNC_HOTS=x\n");
+    m.write_raw("ftpsync.conf", &text);
+    let out = m.run(&[]);
+    m.expect_code(&out, 0);
+    assert_same_tree(&up.root, &m.to, &m.name);
+    let warn = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("RSYNC_HOTS"))
+        .unwrap_or_else(|| panic!("no warning naming RSYNC_HOTS on stderr:\n{}", out.stderr));
+    assert!(
+        warn.contains("ftpsync.conf"),
+        "warning lacks the file: {warn}"
+    );
+    assert!(
+        warn.contains(&format!(":{line_no}")) || warn.contains(&format!("line {line_no}")),
+        "warning lacks line {line_no}: {warn}"
+    );
+}
+
+#[test]
+fn bash_syntax_error_exits_78_naming_file() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let mut text = m.conf(&up.url()).to_bash();
+    text.push_str("if then fi (\n");
+    m.write_raw("ftpsync.conf", &text);
+    let out = m.run(&[]);
+    m.expect_code(&out, 78);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains(&m.etc().join("ftpsync.conf").to_string_lossy().to_string())
+            || all.contains("ftpsync.conf"),
+        "message does not name the file:\n{all}"
+    );
+    assert!(!m.to.join("pool").exists());
+}
+
+#[test]
+fn config_is_sourced_by_bash() {
+    // a config is a bash file: commands in it run, as with the original
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let marker = m.dir.join("config-sourced");
+    let mut text = m.conf(&up.url()).to_bash();
+    text.push_str(&format!("echo x >> {}\n", shq(&marker.to_string_lossy())));
+    m.write_raw("ftpsync.conf", &text);
+    let out = m.run(&[]);
+    m.expect_code(&out, 0);
+    let n = read_string(&marker).lines().count();
+    assert!(
+        n >= 1,
+        "config commands were not executed (not sourced by bash?)"
+    );
+}
+
+fn toml_conf(m: &Mirror, up: &Upstream, extra: &str) -> String {
+    format!(
+        r#"# archvsync native configuration
+MIRRORNAME = "{name}"
+TO = "{to}"
+RSYNC_HOST = "127.0.0.1"
+RSYNC_SOURCE = "{url}"
+{extra}
+HUB = false
+LOGROTATE = 0
+MAILTO = ""
+TRACEHOST = "{th}"
+UIPSLEEP = 1
+"#,
+        name = m.name,
+        to = m.to.display(),
+        url = up.url(),
+        th = TRACEHOST
+    )
+}
+
+#[test]
+fn toml_config_syncs() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_raw(
+        "ftpsync.toml",
+        &toml_conf(&m, &up, "ARCH_INCLUDE = [\"amd64\"]"),
+    );
+    let out = m.run(&[]);
+    m.expect_code(&out, 0);
+    let expected = expected_subset(
+        &up.tree(),
+        &arch_rules(&ArchConfig::Include(vec!["amd64"])),
+        &m.name,
+    );
+    let got = without_owned(&non_dirs(&snapshot(&m.to)), &m.name);
+    let d = tree_diff(&expected, &got);
+    assert!(d.is_empty(), "{d}");
+    let t = m.trace();
+    assert_eq!(t.words("Architectures-Configuration"), ["INCLUDE", "amd64"]);
+    assert_eq!(t.req("Running on host"), TRACEHOST);
+    assert!(m.logdir().join("ftpsync.log").exists());
+}
+
+#[test]
+fn toml_bad_value_is_rejected_with_file_and_line() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let text = toml_conf(&m, &up, "").replace("HUB = false", "HUB = \"maybe\"");
+    let line_no = text.lines().position(|l| l.starts_with("HUB = ")).unwrap() + 1;
+    m.write_raw("ftpsync.toml", &text);
+    let out = m.run(&[]);
+    assert_ne!(out.code, Some(0), "{}", m.diagnostics(&out));
+    assert!(out.code.is_some(), "killed by a signal: {:?}", out.status);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("ftpsync.toml"),
+        "message lacks the file:\n{all}"
+    );
+    assert!(
+        all.contains(&format!(":{line_no}")) || all.contains(&format!("line {line_no}")),
+        "message lacks line {line_no}:\n{all}"
+    );
+    assert!(!m.to.join("pool").exists());
+}
+
+#[test]
+fn missing_trigger_argument_is_usage_error() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    let out = m.run(&["-T"]);
+    m.expect_code(&out, 64);
+    assert!(!m.to.join("pool").exists());
+}
+
+#[test]
+fn unknown_rsync_transport_exits_1() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()).set("RSYNC_TRANSPORT", "carrier-pigeon"));
+    let out = m.run(&[]);
+    m.expect_code(&out, 1);
+    assert!(!m.to.join("pool").exists());
+}
+
+#[test]
+fn argv_archive_wins_over_ssh_original_command() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let to_a = m.dir.join("mirror-a");
+    let to_b = m.dir.join("mirror-b");
+    m.write_conf_file(
+        "ftpsync-a.conf",
+        &m.conf(&up.url()).set("TO", to_a.to_string_lossy()),
+    );
+    m.write_conf_file(
+        "ftpsync-b.conf",
+        &m.conf(&up.url()).set("TO", to_b.to_string_lossy()),
+    );
+    let out = m.run_env(
+        &["sync:archive:b"],
+        &[("SSH_ORIGINAL_COMMAND", "sync:archive:a")],
+    );
+    m.expect_code(&out, 0);
+    assert!(
+        !to_a.join("pool").exists(),
+        "SSH_ORIGINAL_COMMAND's archive won over argv"
+    );
+    assert_same_tree(&up.root, &to_b, &m.name);
+}
+
+#[test]
+fn file_values_beat_environment_which_beats_defaults() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()).unset("TRACEHOST"));
+    let out = m.run_env(
+        &[],
+        &[
+            ("MIRRORNAME", "from-env"),
+            ("TO", "/nonexistent/from-env"),
+            ("TRACEHOST", "trace-from-env.example"),
+        ],
+    );
+    m.expect_code(&out, 0);
+    assert!(!std::path::Path::new("/nonexistent/from-env").exists());
+    assert_same_tree(&up.root, &m.to, &m.name);
+    let t = m.trace();
+    assert_eq!(t.req("Running on host"), "trace-from-env.example");
+}
