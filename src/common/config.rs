@@ -112,10 +112,12 @@ pub fn load(
     Ok(cfg)
 }
 
+/// Sources the config and reports on fd 3, without forking: the variable names before
+/// (`B`), the known keys that are set (`K`), and the names after (`A`) and exported (`E`).
+/// The difference, computed in Rust, is what the file defined.
 const BASH_READER: &str = r#"
 exec 3>&1 1>&2
-__archvsync_before=" "
-for __archvsync_k in $(compgen -v); do __archvsync_before+="$__archvsync_k "; done
+printf 'B\0' >&3; compgen -v >&3; printf '\0' >&3
 set -e
 . "$__ARCHVSYNC_FILE"
 set +e
@@ -124,13 +126,8 @@ for __archvsync_k in $__ARCHVSYNC_KEYS; do
         printf 'K%s\0%s\0' "$__archvsync_k" "${!__archvsync_k}" >&3
     fi
 done
-for __archvsync_k in $(compgen -v); do
-    case "$__archvsync_before" in
-        *" $__archvsync_k "*) ;;
-        *) # Exported variables are meant for hooks and children, not typos of our keys.
-           case "${!__archvsync_k@a}" in *x*) ;; *) printf 'U%s\0' "$__archvsync_k" >&3 ;; esac ;;
-    esac
-done
+printf 'A\0' >&3; compgen -v >&3; printf '\0' >&3
+printf 'E\0' >&3; compgen -e >&3; printf '\0' >&3
 "#;
 
 impl RawConfig {
@@ -172,6 +169,7 @@ impl RawConfig {
         }
         let mut fields = out.stdout.split(|b| *b == 0);
         let known: BTreeSet<&str> = key_list.iter().copied().collect();
+        let mut lists: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         while let Some(field) = fields.next() {
             let field = String::from_utf8_lossy(field);
             if let Some(name) = field.strip_prefix('K') {
@@ -180,11 +178,31 @@ impl RawConfig {
                     .map(|v| String::from_utf8_lossy(v).into_owned())
                     .unwrap_or_default();
                 self.values.insert(name.to_string(), Value::Str(value));
-            } else if let Some(name) = field.strip_prefix('U') {
-                if !known.contains(name) && looks_like_key(name) {
-                    self.warn_unknown(name, &key_list);
-                }
+            } else if let Some(tag) = ["B", "A", "E"].into_iter().find(|t| field == *t) {
+                let names = fields.next().unwrap_or_default();
+                lists.insert(
+                    tag,
+                    String::from_utf8_lossy(names)
+                        .lines()
+                        .map(str::to_string)
+                        .collect(),
+                );
             }
+        }
+        let empty = BTreeSet::new();
+        let before = lists.get("B").unwrap_or(&empty);
+        let exported = lists.get("E").unwrap_or(&empty);
+        // Exported variables are meant for hooks and children, not typos of our keys.
+        let defined: Vec<String> = lists
+            .get("A")
+            .unwrap_or(&empty)
+            .iter()
+            .filter(|n| !before.contains(*n) && !exported.contains(*n))
+            .filter(|n| !known.contains(n.as_str()) && looks_like_key(n))
+            .cloned()
+            .collect();
+        for name in defined {
+            self.warn_unknown(&name, &key_list);
         }
         Ok(())
     }
