@@ -322,3 +322,18 @@ fn file_values_beat_environment_which_beats_defaults() {
     let t = m.trace();
     assert_eq!(t.req("Running on host"), "trace-from-env.example");
 }
+
+#[test]
+fn missing_rsync_host_exits_1_naming_the_file() {
+    let m = Mirror::new();
+    m.write_conf(&m.conf("unused").unset("RSYNC_HOST").unset("RSYNC_SOURCE"));
+    let out = m.run(&[]);
+    m.expect_code(&out, 1);
+    assert!(
+        out.stderr
+            .contains("ftpsync.conf: Missing a host to mirror from"),
+        "{}",
+        out.stderr
+    );
+    assert!(!m.lock_path().exists());
+}

@@ -208,14 +208,12 @@ impl Settings {
         let rsync_source = match c.string("RSYNC_SOURCE") {
             Some(s) => s,
             None => {
+                // Exit 1, as the original's `${RSYNC_HOST:?...}` did.
                 let Some(host) = rsync_host.clone() else {
-                    return Err(Refusal {
-                        code: config::EX_CONFIG,
-                        message: format!(
-                            "{}: Missing a host to mirror from, please set RSYNC_HOST (or RSYNC_SOURCE)",
-                            c.path.display()
-                        ),
-                    });
+                    return Err(refuse(format!(
+                        "{}: Missing a host to mirror from, please set RSYNC_HOST (or RSYNC_SOURCE)",
+                        c.path.display()
+                    )));
                 };
                 let path = c.string_or("RSYNC_PATH", "debian");
                 match c.string("RSYNC_USER") {
