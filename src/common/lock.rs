@@ -184,4 +184,30 @@ mod tests {
             other => panic!("expected Locked, got {other:?}"),
         }
     }
+
+    #[test]
+    fn live_legacy_script_lock_is_honoured_until_locktimeout() {
+        // A process that looks like the original script: argv[0] mentions ftpsync.
+        let mut child = std::process::Command::new("bash")
+            .args(["-c", "exec -a ftpsync-legacy sleep 30"])
+            .spawn()
+            .unwrap();
+        let pid = child.id().to_string();
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("lock");
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::write(&p, format!("{pid}\n")).unwrap();
+        let held = try_acquire(&p, T).unwrap();
+        let old = try_acquire(&p, Duration::ZERO).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            matches!(held, Acquired::Held { pid: ref h } if *h == pid),
+            "{held:?}"
+        );
+        assert!(
+            matches!(old, Acquired::Locked { ref stale, .. } if stale.as_deref() == Some(pid.as_str())),
+            "{old:?}"
+        );
+    }
 }

@@ -114,7 +114,7 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
     run.log.log("Mirrorsync start");
     if let Some(pid) = stale {
         run.log.log(format!(
-            "Found stale lock {} of pid {pid} (not running), taking it over",
+            "Found stale lock {} left by pid {pid} (no live run holds it), taking it over",
             lock_path.display()
         ));
     }
