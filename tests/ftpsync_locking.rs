@@ -120,7 +120,9 @@ fn stale_lock_after_sigkill_is_taken_over() {
     let log = m.log();
     assert!(log.contains("Found stale lock"), "{log}");
     assert!(
-        log.contains(&format!("of pid {pid} (not running), taking it over")),
+        log.contains(&format!(
+            "left by pid {pid} (no live run holds it), taking it over"
+        )),
         "stale-lock message does not name pid {pid}:\n{log}"
     );
     assert_same_tree(&up.root, &m.to, &m.name);
