@@ -20,15 +20,8 @@ pub async fn run_hook(nr: u8, cmdline: Option<&str>, log: &Logger, cancel: &Canc
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(cmdline).stdin(Stdio::null());
     // The hook's output belongs in our log, as in the original where stdout was the log.
-    match std::fs::OpenOptions::new().append(true).open(log.path()) {
-        Ok(f) => {
-            if let Ok(f2) = f.try_clone() {
-                cmd.stdout(f).stderr(f2);
-            }
-        }
-        Err(_) => {
-            cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        }
+    if let Err(e) = process::output_to(&mut cmd, log.path()) {
+        log.log(format!("cannot send hook {nr}'s output to the log: {e}"));
     }
     match process::run(cmd, cancel).await {
         Ok(Outcome::Exited(status)) => {

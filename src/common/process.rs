@@ -111,6 +111,27 @@ pub async fn run(mut cmd: Command, cancel: &Cancel) -> std::io::Result<Outcome> 
     }
 }
 
+/// Sends the child's stdout and stderr, appended, to `path` (created if missing). On error
+/// the output is discarded and the error returned for the caller to log.
+pub fn output_to(cmd: &mut Command, path: &std::path::Path) -> std::io::Result<()> {
+    let opened = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|f| Ok((f.try_clone()?, f)));
+    match opened {
+        Ok((out, err)) => {
+            cmd.stdout(out).stderr(err);
+            Ok(())
+        }
+        Err(e) => {
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            Err(e)
+        }
+    }
+}
+
 pub fn kill_group(pid: u32, sig: i32) {
     if let Ok(pid) = i32::try_from(pid) {
         // SAFETY: kill(2) has no memory-safety preconditions.

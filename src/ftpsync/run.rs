@@ -400,22 +400,11 @@ impl Run {
         };
         let mut cmd = Command::new(prog);
         cmd.args(args).stdin(Stdio::null());
-        match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.s.log_rsync_error)
-            .and_then(|f| Ok((f.try_clone()?, f)))
-        {
-            Ok((out, err)) => {
-                cmd.stdout(out).stderr(err);
-            }
-            Err(e) => {
-                self.log.log(format!(
-                    "cannot open {}: {e}; rsync output is discarded",
-                    self.s.log_rsync_error.display()
-                ));
-                cmd.stdout(Stdio::null()).stderr(Stdio::null());
-            }
+        if let Err(e) = process::output_to(&mut cmd, &self.s.log_rsync_error) {
+            self.log.log(format!(
+                "cannot open {}: {e}; rsync output is discarded",
+                self.s.log_rsync_error.display()
+            ));
         }
         // The password travels in rsync's environment only: never argv, never a log line.
         if let Some(pw) = &self.s.rsync_password {
@@ -484,13 +473,9 @@ impl Run {
         .arg(&self.s.callbackhost)
         .arg(format!("callback:{}", host::nodename()))
         .stdin(Stdio::null());
-        if let Ok(f) = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.log.path())
-        {
-            if let Ok(f2) = f.try_clone() {
-                cmd.stdout(f).stderr(f2);
-            }
+        if let Err(e) = process::output_to(&mut cmd, self.log.path()) {
+            self.log
+                .log(format!("cannot send the callback's output to the log: {e}"));
         }
         self.log
             .log(format!("Calling back {}", self.s.callbackhost));
