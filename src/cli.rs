@@ -21,6 +21,66 @@ pub struct Cli {
 pub enum Command {
     /// Sync the mirror from its upstream (two-stage rsync under a lock).
     Ftpsync(FtpsyncArgs),
+    /// Push (trigger) the downstream mirrors listed in runmirrors.mirror over ssh.
+    Runmirrors(RunmirrorsArgs),
+    /// Internal: follows one detached push trigger to its end (started by runmirrors).
+    #[command(hide = true)]
+    PushTrigger(PushTriggerArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunmirrorsArgs {
+    /// Archive: use runmirrors-NAME.conf / runmirrors-NAME.mirror.
+    #[arg(short = 'a', value_name = "NAME")]
+    pub archive: Option<String>,
+
+    /// Kind of push: all, stage2 or mhop (default mhop).
+    #[arg(short = 'k', value_name = "KIND", value_parser = parse_kind)]
+    pub kind: Option<crate::runmirrors::PushKind>,
+
+    /// Called from within ftpsync (changes how mhop pushes end). Not for the command line.
+    #[arg(short = 'f')]
+    pub from_ftpsync: bool,
+
+    /// Archive name, the original's first form (`runmirrors security`).
+    #[arg(value_name = "NAME", conflicts_with = "archive")]
+    pub name: Option<String>,
+}
+
+fn parse_kind(s: &str) -> Result<crate::runmirrors::PushKind, String> {
+    crate::runmirrors::PushKind::parse(s)
+        .ok_or_else(|| format!("{s:?} is not one of all, stage2, mhop"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PushTriggerArgs {
+    #[arg(long)]
+    pub log: std::path::PathBuf,
+    #[arg(long)]
+    pub label: String,
+    #[arg(long, default_value = "runmirrors")]
+    pub program: String,
+    #[arg(long, default_value_t = 3600)]
+    pub timeout: u64,
+    #[arg(long, default_value = crate::common::mail::DEFAULT_SENDMAIL)]
+    pub sendmail: std::path::PathBuf,
+    #[arg(long)]
+    pub mailto: Vec<String>,
+    /// ssh's arguments.
+    #[arg(last = true, required = true)]
+    pub ssh: Vec<String>,
+}
+
+/// `runmirrors [NAME]` / `runmirrors [-a NAME] [-k KIND] [-f]` as the original took it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "runmirrors",
+    version,
+    about = "Push (trigger) downstream mirrors over ssh"
+)]
+pub struct RunmirrorsCli {
+    #[command(flatten)]
+    pub args: RunmirrorsArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,6 +1,6 @@
 //! archvsync: one binary for Debian's mirror tools. This file only dispatches.
 
-use archvsync::cli::{Cli, Command, FtpsyncCli};
+use archvsync::cli::{Cli, Command, FtpsyncCli, RunmirrorsCli};
 use archvsync::common::{dates, layout::Layout};
 use clap::Parser;
 use std::ffi::OsString;
@@ -44,10 +44,16 @@ fn main() -> ExitCode {
             Ok(c) => archvsync::ftpsync::main(&layout, c.args),
             Err(code) => return code,
         },
+        "runmirrors" => match parse::<RunmirrorsCli>(args) {
+            Ok(c) => archvsync::runmirrors::main(&layout, c.args),
+            Err(code) => return code,
+        },
         _ => match parse::<Cli>(args) {
-            Ok(Cli {
-                command: Command::Ftpsync(a),
-            }) => archvsync::ftpsync::main(&layout, a),
+            Ok(Cli { command }) => match command {
+                Command::Ftpsync(a) => archvsync::ftpsync::main(&layout, a),
+                Command::Runmirrors(a) => archvsync::runmirrors::main(&layout, a),
+                Command::PushTrigger(a) => archvsync::runmirrors::supervisor::main(a),
+            },
             Err(code) => return code,
         },
     };

@@ -60,27 +60,44 @@ fn callback_without_host_is_reported_and_the_sync_still_succeeds() {
 }
 
 #[test]
-fn hub_says_plainly_that_no_downstream_was_pushed() {
+fn hub_runs_runmirrors_and_its_failure_is_ours() {
     let up = Upstream::v1();
     let m = Mirror::new();
     m.write_conf_file("ftpsync-extra.conf", &m.conf(&up.url()).set("HUB", "true"));
+    // No runmirrors-extra.conf: runmirrors exits 78, and so does ftpsync (set -e).
     let out = m.run(&["sync:archive:extra"]);
-    m.expect_code(&out, 0);
+    m.expect_code(&out, 78);
     let log = m.read_log_file("ftpsync-extra.log");
     assert!(
         log.contains("Trigger slave mirrors using -a extra -f -k all"),
         "{log}"
     );
     assert!(
-        log.contains("pushing downstreams is not available"),
+        log.contains("runmirrors failed with exit status 78"),
         "{log}"
     );
+    assert!(!m.lock_path().exists(), "lock left behind");
+
+    // With a config and a key but no mirror list there is nothing to push: success.
+    let key = m.dir.join("pushkey");
+    std::fs::write(&key, "not used").unwrap();
+    m.write_raw(
+        "runmirrors-extra.conf",
+        &format!(
+            "KEYFILE={}\nMAILTO=\"\"\nLOGROTATE=0\n",
+            shq(&key.to_string_lossy())
+        ),
+    );
+    let out = m.run(&["sync:archive:extra"]);
+    m.expect_code(&out, 0);
+    let rlog = m.read_log_file("runmirrors-extra.log");
+    assert!(rlog.contains("there is nothing to push"), "{rlog}");
 
     // stage1 without mhop is not a reason to push.
     let out = m.run(&["sync:archive:extra", "sync:stage1"]);
     m.expect_code(&out, 0);
     let log = m.read_log_file("ftpsync-extra.log");
-    assert_eq!(count_lines(&log, "Trigger slave mirrors using"), 1, "{log}");
+    assert_eq!(count_lines(&log, "Trigger slave mirrors using"), 2, "{log}");
 }
 
 #[test]

@@ -86,6 +86,12 @@ pub fn find(confdirs: &[PathBuf], name: &str) -> Option<PathBuf> {
     })
 }
 
+/// First existing `FILE` (an exact name, e.g. `runmirrors.mirror`) in the config dirs.
+pub fn find_exact(confdirs: &[PathBuf], file: &str) -> Option<PathBuf> {
+    let file = sanitize_name(file);
+    confdirs.iter().map(|d| d.join(&file)).find(|p| p.is_file())
+}
+
 /// Load `path`. `keys` are the names the command knows (others are warned about);
 /// `prelude` are variables the original defined before sourcing, which configs may use.
 pub fn load(

@@ -33,6 +33,7 @@ fn signal_name(sig: i32) -> &'static str {
 }
 
 struct Run {
+    layout: Layout,
     s: Settings,
     req: SyncRequest,
     log: Logger,
@@ -100,6 +101,7 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
         }
     };
     let run = Run {
+        layout: layout.clone(),
         s,
         req,
         log,
@@ -324,11 +326,11 @@ impl Run {
 
         if self.s.hub && (self.req.stage2 || self.req.all || self.req.mhop) {
             let kind = if self.req.stage1 {
-                runmirrors::Kind::Mhop
+                runmirrors::PushKind::Mhop
             } else if self.req.stage2 {
-                runmirrors::Kind::Stage2
+                runmirrors::PushKind::Stage2
             } else {
-                runmirrors::Kind::All
+                runmirrors::PushKind::All
             };
             let mut args = String::new();
             if !self.s.archive.is_empty() {
@@ -336,8 +338,15 @@ impl Run {
             }
             args.push_str(&format!("-f -k {}", kind.as_str()));
             self.log.log(format!("Trigger slave mirrors using {args}"));
-            runmirrors::from_ftpsync(&self.log, &self.s.archive, kind).await;
+            let code =
+                runmirrors::from_ftpsync(&self.layout, &self.s.archive, kind, self.cancel.clone())
+                    .await;
             self.log.log("Trigger slave done");
+            if code != 0 {
+                // The original called runmirrors under `set -e`: its failure is ours.
+                self.error(&format!("runmirrors failed with exit status {code}"));
+                return Err(Stop(code));
+            }
             self.hook(5).await?;
         }
         Ok(())

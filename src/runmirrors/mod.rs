@@ -1,35 +1,112 @@
 //! runmirrors: pushing downstream mirrors over ssh (SPEC §7).
 //!
-//! Not built yet (issue 3). ftpsync's HUB step calls [`from_ftpsync`], which says so in the
-//! log instead of pretending that downstreams were pushed.
+//! `mirrorlist` parses runmirrors.mirror, `ssh` assembles each trigger's command line,
+//! `push` schedules the triggers (concurrency, the stage-1 barrier, DELAY), `trigger` runs
+//! one, and `supervisor` follows a detached trigger after runmirrors has returned.
 
-use crate::common::log::Logger;
+pub mod mirrorlist;
+pub mod push;
+pub mod settings;
+pub mod ssh;
+pub mod supervisor;
+pub mod trigger;
 
-/// What kind of push ftpsync asks for after its own sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    All,
-    Stage2,
-    Mhop,
-}
+use crate::cli::RunmirrorsArgs;
+use crate::common::layout::Layout;
+use crate::common::log::{savelog, Logger};
+use crate::common::process::Cancel;
+pub use ssh::PushKind;
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::All => "all",
-            Kind::Stage2 => "stage2",
-            Kind::Mhop => "mhop",
+/// Exit status when the push key is missing, as the original.
+pub const EX_NOKEY: u8 = 5;
+
+/// Entry point for `runmirrors` and `archvsync runmirrors`.
+pub fn main(layout: &Layout, args: RunmirrorsArgs) -> u8 {
+    let conf = args.archive.or(args.name).unwrap_or_default();
+    let kind = args.kind.unwrap_or(PushKind::Mhop);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return 1;
         }
-    }
+    };
+    runtime.block_on(async {
+        let cancel = Cancel::on_signals().unwrap_or_else(|_| Cancel::never());
+        run(layout, &conf, kind, args.from_ftpsync, cancel).await
+    })
 }
 
-/// Push our downstreams from within ftpsync. Returns false when nothing was pushed.
-pub async fn from_ftpsync(log: &Logger, archive: &str, kind: Kind) -> bool {
-    log.log(format!(
-        "HUB=true, but pushing downstreams is not available in archvsync {} yet: \
-         no downstream of archive '{archive}' was triggered (kind {})",
-        env!("CARGO_PKG_VERSION"),
-        kind.as_str()
-    ));
-    false
+/// ftpsync's HUB step, in-process: `runmirrors -a ARCHIVE -f -k KIND`.
+pub async fn from_ftpsync(layout: &Layout, archive: &str, kind: PushKind, cancel: Cancel) -> u8 {
+    run(layout, archive, kind, true, cancel).await
+}
+
+pub async fn run(
+    layout: &Layout,
+    conf: &str,
+    kind: PushKind,
+    from_ftpsync: bool,
+    cancel: Cancel,
+) -> u8 {
+    let s = match settings::Settings::load(layout, conf) {
+        Ok(s) => s,
+        Err(refusal) => {
+            eprintln!("{}", refusal.message);
+            return refusal.code;
+        }
+    };
+    for w in &s.warnings {
+        eprintln!("{w}");
+    }
+    if let Err(e) = std::fs::create_dir_all(&s.logdir) {
+        eprintln!("cannot create LOGDIR {}: {e}", s.logdir.display());
+        return 1;
+    }
+    // The original rotates its log at the start of a run.
+    savelog(&s.log, s.logrotate);
+    let log = Logger::open(&s.log, &s.program);
+    for w in &s.warnings {
+        log.log(w);
+    }
+    if !s.keyfile.is_file() {
+        push::error(
+            &s,
+            &log,
+            &format!("SSH Key {} does not exist", s.keyfile_configured),
+        );
+        return EX_NOKEY;
+    }
+    let Some(list) = s.mirrors.clone() else {
+        log.log(format!(
+            "No {}.mirror found: there is nothing to push",
+            s.name
+        ));
+        return 0;
+    };
+    let (entries, errors) = match mirrorlist::read(&list) {
+        Ok(r) => r,
+        Err(e) => {
+            push::error(&s, &log, &format!("Cannot read {}: {e}", list.display()));
+            return 0;
+        }
+    };
+    for e in &errors {
+        push::error(
+            &s,
+            &log,
+            &format!(
+                "{}:{}: {}; this line is skipped",
+                list.display(),
+                e.line,
+                e.message
+            ),
+        );
+    }
+    let pusher = push::Pusher::new(s, kind, from_ftpsync, log, cancel, &entries);
+    pusher.run(entries).await;
+    0
 }

@@ -1,0 +1,325 @@
+//! The `runmirrors.mirror` file: who we push, and how (SPEC §7). This is the only place its
+//! lines are parsed. A bad line is an error for that line alone: the caller reports it and
+//! still pushes every other mirror.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MirrorType {
+    /// One push, `sync:all`.
+    All,
+    /// `sync:stage1`, wait for every staged mirror's stage 1, then `sync:stage2`.
+    Staged,
+    /// As staged, and the mirror passes stage 1 on to its own downstreams (`sync:mhop`).
+    Mhop,
+}
+
+impl MirrorType {
+    pub fn is_staged(self) -> bool {
+        matches!(self, MirrorType::Staged | MirrorType::Mhop)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub line: usize,
+    pub kind: MirrorType,
+    pub name: String,
+    pub host: String,
+    pub user: String,
+    pub port: Option<u16>,
+    /// A per-mirror key file (`2 /path/key`); None means the configured KEYFILE.
+    pub keyfile: Option<PathBuf>,
+    /// Raw ssh options given on the line (`-p 2222 -o ...`).
+    pub ssh_options: Vec<String>,
+    /// A per-mirror archive from an `ssh+ftpsync://.../ARCHIVE` URL.
+    pub archive: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Mirror(Target),
+    /// `DELAY [SECONDS] [stage1]`: sleep, or with `stage1` wait at most that long for the
+    /// staged mirrors' stage 1.
+    Delay {
+        line: usize,
+        seconds: u64,
+        stage1: bool,
+    },
+    /// A URL with another scheme than ssh+ftpsync: skipped, with a log line (as the original).
+    Skipped {
+        line: usize,
+        name: String,
+        host: String,
+    },
+}
+
+/// An error for one line, with its location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    pub line: usize,
+    pub message: String,
+}
+
+pub fn read(path: &Path) -> std::io::Result<(Vec<Entry>, Vec<LineError>)> {
+    let data = std::fs::read(path)?;
+    Ok(parse(&String::from_utf8_lossy(&data)))
+}
+
+pub fn parse(text: &str) -> (Vec<Entry>, Vec<LineError>) {
+    let mut entries = Vec::new();
+    let mut errors = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        match parse_line(line, trimmed) {
+            Ok(e) => entries.push(e),
+            Err(message) => errors.push(LineError { line, message }),
+        }
+    }
+    (entries, errors)
+}
+
+/// Splits off the first `n` white-space separated fields; the rest of the line stays whole
+/// (the original's `read A B C D REST`).
+fn fields(s: &str, n: usize) -> (Vec<&str>, &str) {
+    let mut out = Vec::new();
+    let mut rest = s.trim_start();
+    while out.len() < n && !rest.is_empty() {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        out.push(&rest[..end]);
+        rest = rest[end..].trim_start();
+    }
+    (out, rest)
+}
+
+fn parse_line(line: usize, s: &str) -> Result<Entry, String> {
+    let (f, rest) = fields(s, 4);
+    let typ = f[0];
+    if typ == "DELAY" {
+        let mut seconds = 600;
+        if let Some(n) = f.get(1) {
+            seconds = n
+                .parse()
+                .map_err(|_| format!("DELAY wants a number of seconds, not {n:?}"))?;
+        }
+        let stage1 = match f.get(2) {
+            None => false,
+            Some(&"stage1") => true,
+            Some(other) => {
+                return Err(format!(
+                    "DELAY takes `stage1` or nothing after the seconds, not {other:?}"
+                ))
+            }
+        };
+        if f.len() > 3 || !rest.is_empty() {
+            return Err("DELAY has too many fields".into());
+        }
+        return Ok(Entry::Delay {
+            line,
+            seconds,
+            stage1,
+        });
+    }
+    let kind = match typ {
+        "all" => MirrorType::All,
+        "staged" => MirrorType::Staged,
+        "mhop" => MirrorType::Mhop,
+        other => {
+            return Err(format!(
+                "unknown mirror type {other:?} (expected all, staged, mhop or DELAY)"
+            ))
+        }
+    };
+    let name = f
+        .get(1)
+        .ok_or("a mirror line needs TYPE SHORTNAME HOSTNAME USER")?
+        .to_string();
+    if name.contains('/') || name.starts_with('.') {
+        return Err(format!("mirror name {name:?} cannot name a log file"));
+    }
+    let host = f
+        .get(2)
+        .ok_or("a mirror line needs a HOSTNAME")?
+        .to_string();
+    let mut target = Target {
+        line,
+        kind,
+        name,
+        host: host.clone(),
+        user: String::new(),
+        port: None,
+        keyfile: None,
+        ssh_options: Vec::new(),
+        archive: None,
+    };
+
+    if let Some((scheme, after)) = host.split_once("://") {
+        if scheme != "ssh+ftpsync" {
+            return Ok(Entry::Skipped {
+                line,
+                name: target.name,
+                host,
+            });
+        }
+        let (auth, path) = match after.find('/') {
+            Some(i) => (&after[..i], Some(&after[i..])),
+            None => (after, None),
+        };
+        let (user, hostport) = match auth.rsplit_once('@') {
+            Some((u, h)) => (u, h),
+            None => ("", auth),
+        };
+        let (h, port) = split_port(hostport)?;
+        if h.is_empty() {
+            return Err(format!("no host in URL {host:?}"));
+        }
+        target.user = user.to_string();
+        target.host = h.to_string();
+        target.port = port;
+        target.archive = path.map(|p| p.trim_start_matches('/').to_string());
+        // Anything after the URL: raw ssh options, as on a classic line.
+        let extra = [f.get(3).copied().unwrap_or(""), rest].join(" ");
+        if !extra.trim().is_empty() {
+            target.ssh_options = shell_words::split(extra.trim())
+                .map_err(|e| format!("cannot split the ssh options: {e}"))?;
+        }
+        return Ok(Entry::Mirror(target));
+    }
+
+    target.user = f
+        .get(3)
+        .ok_or("a mirror line needs TYPE SHORTNAME HOSTNAME USER")?
+        .to_string();
+    if rest.starts_with('-') {
+        target.ssh_options =
+            shell_words::split(rest).map_err(|e| format!("cannot split the ssh options: {e}"))?;
+    } else if let Some(proto) = rest.chars().next() {
+        match proto {
+            '2' => {}
+            '1' => return Err("ssh protocol 1 is not supported by OpenSSH any more".into()),
+            _ => {
+                return Err(format!(
+                    "I don't know what is configured for mirror {}: {rest:?} is neither ssh options (starting with -) nor a protocol (1 or 2) with a key file",
+                    target.name
+                ))
+            }
+        }
+        let key = rest[1..].trim();
+        if !key.is_empty() {
+            target.keyfile = Some(PathBuf::from(key));
+        }
+    }
+    Ok(Entry::Mirror(target))
+}
+
+fn split_port(hostport: &str) -> Result<(&str, Option<u16>), String> {
+    // [v6::addr]:port or host:port
+    if let Some(inner) = hostport.strip_prefix('[') {
+        let (addr, after) = inner
+            .split_once(']')
+            .ok_or_else(|| format!("unclosed [ in {hostport:?}"))?;
+        return match after.strip_prefix(':') {
+            Some(p) => Ok((addr, Some(parse_port(p)?))),
+            None if after.is_empty() => Ok((addr, None)),
+            None => Err(format!("bad host {hostport:?}")),
+        };
+    }
+    match hostport.split_once(':') {
+        Some((h, p)) => Ok((h, Some(parse_port(p)?))),
+        None => Ok((hostport, None)),
+    }
+}
+
+fn parse_port(p: &str) -> Result<u16, String> {
+    p.parse().map_err(|_| format!("bad port {p:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(s: &str) -> Entry {
+        let (e, errs) = parse(s);
+        assert!(errs.is_empty(), "{errs:?}");
+        e.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn classic_lines() {
+        let Entry::Mirror(t) = one("all eu ftp.example.org archvsync") else {
+            panic!()
+        };
+        assert_eq!(
+            (t.kind, t.name.as_str(), t.host.as_str(), t.user.as_str()),
+            (MirrorType::All, "eu", "ftp.example.org", "archvsync")
+        );
+        let Entry::Mirror(t) = one("staged us us.example.org mirror 2 /home/m/.ssh/us") else {
+            panic!()
+        };
+        assert_eq!(t.keyfile, Some(PathBuf::from("/home/m/.ssh/us")));
+        let Entry::Mirror(t) =
+            one("mhop hub hub.example.org m -p 2222 -o 'ProxyCommand=ssh -W %h:%p jump'")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            t.ssh_options,
+            vec!["-p", "2222", "-o", "ProxyCommand=ssh -W %h:%p jump"]
+        );
+        assert_eq!(t.kind, MirrorType::Mhop);
+    }
+
+    #[test]
+    fn url_lines() {
+        let Entry::Mirror(t) = one("staged x ssh+ftpsync://mirror@[::1]:2022/debian-security")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (t.user.as_str(), t.host.as_str(), t.port),
+            ("mirror", "::1", Some(2022))
+        );
+        assert_eq!(t.archive.as_deref(), Some("debian-security"));
+        let Entry::Mirror(t) = one("all x ssh+ftpsync://m@h.example") else {
+            panic!()
+        };
+        assert_eq!(
+            (t.host.as_str(), t.port, t.archive.clone()),
+            ("h.example", None, None)
+        );
+        assert!(matches!(one("all x rsync://h/"), Entry::Skipped { .. }));
+    }
+
+    #[test]
+    fn delays() {
+        assert_eq!(
+            one("DELAY"),
+            Entry::Delay {
+                line: 1,
+                seconds: 600,
+                stage1: false
+            }
+        );
+        assert_eq!(
+            one("DELAY 30 stage1"),
+            Entry::Delay {
+                line: 1,
+                seconds: 30,
+                stage1: true
+            }
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_reported_and_the_rest_kept() {
+        let (e, errs) = parse("# c\n\nall ok h u\nbogus x y\nall\nDELAY soon\nstaged s h u 7\nall ../x h u\nall k h u 1\nmhop m h u -o 'unclosed\nall last h u\n");
+        assert_eq!(e.len(), 2, "{e:?}");
+        let lines: Vec<usize> = errs.iter().map(|x| x.line).collect();
+        assert_eq!(lines, vec![4, 5, 6, 7, 8, 9, 10]);
+        assert!(errs[0].message.contains("unknown mirror type \"bogus\""));
+    }
+}

@@ -1,0 +1,137 @@
+//! runmirrors' typed settings: runmirrors.conf plus the original's defaults (SPEC §3, §7).
+
+use crate::common::config::{self, Kind};
+use crate::common::layout::{self, Layout};
+use crate::common::mail::DEFAULT_SENDMAIL;
+use crate::ftpsync::settings::Refusal;
+use std::path::PathBuf;
+
+pub const KEYS: &[(&str, Kind)] = &[
+    ("MAILTO", Kind::Str),
+    ("KEYFILE", Kind::Str),
+    ("LOG", Kind::Str),
+    ("LOGDIR", Kind::Str),
+    ("LOCKDIR", Kind::Str),
+    ("LOGROTATE", Kind::Int),
+    ("MIRRORS", Kind::Str),
+    ("SSH_OPTS", Kind::List),
+    ("PUSHARCHIVE", Kind::Str),
+    ("PUSHDELAY", Kind::Int),
+    ("PUSHCONCURRENCY", Kind::Int),
+    ("PUSHTIMEOUT", Kind::Int),
+    ("HOOK1", Kind::Str),
+    ("HOOK2", Kind::Str),
+    ("HOOK3", Kind::Str),
+    ("SENDMAIL", Kind::Str),
+    ("PROGRAM", Kind::Str),
+    ("BASEDIR", Kind::Str),
+    ("BINDIR", Kind::Str),
+    ("NAME", Kind::Str),
+    ("ARCHIVE", Kind::Str),
+];
+
+pub const DEFAULT_CONCURRENCY: u64 = 16;
+pub const DEFAULT_TIMEOUT: u64 = 3600;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config_path: PathBuf,
+    /// `runmirrors` or `runmirrors-NAME`.
+    pub name: String,
+    pub program: String,
+    pub mailto: Vec<String>,
+    /// Absolute: a relative KEYFILE is relative to $HOME, as in the original.
+    pub keyfile: PathBuf,
+    pub keyfile_configured: String,
+    pub logdir: PathBuf,
+    pub lockdir: PathBuf,
+    pub log: PathBuf,
+    pub logrotate: u64,
+    /// None: no mirror file anywhere, so nothing to push.
+    pub mirrors: Option<PathBuf>,
+    pub ssh_opts: Vec<String>,
+    pub pusharchive: String,
+    pub pushdelay: u64,
+    pub concurrency: usize,
+    pub timeout: u64,
+    pub hooks: [Option<String>; 3],
+    pub sendmail: PathBuf,
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    pub fn load(layout: &Layout, conf: &str) -> Result<Settings, Refusal> {
+        let name = if conf.is_empty() {
+            "runmirrors".to_string()
+        } else {
+            config::sanitize_name(&format!("runmirrors-{conf}"))
+        };
+        let Some(path) = config::find(&layout.confdirs, &name) else {
+            return Err(Refusal {
+                code: config::EX_CONFIG,
+                message: format!("Can't read config file {name}.conf!"),
+            });
+        };
+        let path_str = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        let prelude = [
+            ("BASEDIR", path_str(&layout.basedir)),
+            ("BINDIR", path_str(&layout.bindir)),
+            ("LOGDIR", layout.logdir.display().to_string()),
+            ("LOCKDIR", layout.lockdir.display().to_string()),
+            ("NAME", name.clone()),
+            ("ARCHIVE", conf.to_string()),
+        ];
+        let mut c = config::load(&path, KEYS, &prelude)?;
+        let logdir = c
+            .string("LOGDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| layout.logdir.clone());
+        let mailto = if c.is_set("MAILTO") {
+            c.string("MAILTO")
+        } else {
+            std::env::var("LOGNAME")
+                .ok()
+                .or_else(|| std::env::var("USER").ok())
+        };
+        let keyfile_configured = c.string_or("KEYFILE", ".ssh/pushmirror");
+        let keyfile = layout::home().join(&keyfile_configured);
+        let mirrors = match c.string("MIRRORS") {
+            Some(m) => Some(PathBuf::from(m)),
+            None => config::find_exact(&layout.confdirs, &format!("{name}.mirror")),
+        };
+        let concurrency = c.u64_or("PUSHCONCURRENCY", DEFAULT_CONCURRENCY)?.max(1);
+        Ok(Settings {
+            config_path: c.path.clone(),
+            program: c.string_or("PROGRAM", &name),
+            mailto: mailto
+                .map(|m| m.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+            keyfile,
+            keyfile_configured,
+            lockdir: c
+                .string("LOCKDIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| layout.lockdir.clone()),
+            log: c
+                .string("LOG")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| logdir.join(format!("{name}.log"))),
+            logdir,
+            logrotate: c.u64_or("LOGROTATE", 14)?,
+            mirrors,
+            ssh_opts: c.words_or("SSH_OPTS", "-o StrictHostKeyChecking=no"),
+            pusharchive: c.string("PUSHARCHIVE").unwrap_or_else(|| conf.to_string()),
+            pushdelay: c.u64_or("PUSHDELAY", 600)?,
+            concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
+            timeout: c.u64_or("PUSHTIMEOUT", DEFAULT_TIMEOUT)?,
+            hooks: [c.string("HOOK1"), c.string("HOOK2"), c.string("HOOK3")],
+            sendmail: PathBuf::from(c.string_or("SENDMAIL", DEFAULT_SENDMAIL)),
+            warnings: std::mem::take(&mut c.warnings),
+            name,
+        })
+    }
+}
