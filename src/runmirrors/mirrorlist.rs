@@ -322,4 +322,17 @@ mod tests {
         assert_eq!(lines, vec![4, 5, 6, 7, 8, 9, 10]);
         assert!(errs[0].message.contains("unknown mirror type \"bogus\""));
     }
+
+    #[test]
+    fn every_example_of_the_sample_file_parses() {
+        let sample = include_str!("../../runmirrors.mirror.sample");
+        let examples: String = sample
+            .lines()
+            .filter(|l| l.starts_with('#') && !l.starts_with("##"))
+            .map(|l| format!("{}\n", &l[1..]))
+            .collect();
+        let (entries, errors) = parse(&examples);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(entries.len(), 11);
+    }
 }
