@@ -16,7 +16,7 @@ use crate::runmirrors;
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::process::Command;
 
 /// How a run ends early: the exit status, after the message was logged.
@@ -232,9 +232,10 @@ impl Run {
                 // publishes the newest state.
                 while ur.exists() {
                     let _ = std::fs::remove_file(&ur);
-                    let t = Instant::now();
+                    let t = epoch_secs();
                     result = self.rsync("stage1", &stage1).await?;
-                    self.time1.set(self.time1.get() + t.elapsed().as_secs());
+                    self.time1
+                        .set(self.time1.get() + epoch_secs().saturating_sub(t));
                     self.log
                         .log(format!("Back from rsync with returncode {result}"));
                 }
@@ -284,9 +285,10 @@ impl Run {
                         result = 1;
                     }
                 } else {
-                    let t = Instant::now();
+                    let t = epoch_secs();
                     result = self.rsync("stage2", &stage2).await?;
-                    self.time2.set(self.time2.get() + t.elapsed().as_secs());
+                    self.time2
+                        .set(self.time2.get() + epoch_secs().saturating_sub(t));
                     self.log
                         .log(format!("Back from rsync with returncode {result}"));
                 }
@@ -555,6 +557,15 @@ impl Run {
         }
         code
     }
+}
+
+/// Stage times are differences of `date +%s` readings in the original, so a short rsync that
+/// crosses a second boundary counts one second. The trace files keep that arithmetic.
+fn epoch_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn touch(p: &Path) -> std::io::Result<()> {
