@@ -287,8 +287,16 @@ impl TriggerCtx<'_> {
         let label = stage.label();
         let timeout = Duration::from_secs(s.timeout);
 
-        let Ok(_permit) = self.sem.acquire().await else {
-            return;
+        // PUSHCONCURRENCY bounds the detached triggers, which hold a slot only until the
+        // downstream accepts. A stage 1 lasts as long as the downstream's stage 1 and the
+        // barrier needs every one of them, so stage 1s all start at once, as in the original.
+        let _permit = if detach {
+            match self.sem.acquire().await {
+                Ok(p) => Some(p),
+                Err(_) => return,
+            }
+        } else {
+            None
         };
         mirror_log.log(format!("Sending {label} trigger: {}", words.join(" ")));
         let result = if detach {
