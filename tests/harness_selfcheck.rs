@@ -123,3 +123,54 @@ fn daemon_serves_tree_and_auth_is_enforced() {
         .unwrap();
     assert!(st.success());
 }
+
+#[test]
+fn sshd_runs_only_the_forced_command_with_the_pushed_words() {
+    use common::sshd::*;
+    let tmp = tempdir();
+    let key = ssh_keygen(&tmp.path().join("pusher"));
+    let other = ssh_keygen(&tmp.path().join("stranger"));
+    let script = tmp.path().join("forced.sh");
+    let envfile = tmp.path().join("env.out");
+    write_script(
+        &script,
+        &format!(
+            "env > {}\necho \"forced: $SSH_ORIGINAL_COMMAND\"",
+            shq(&envfile.to_string_lossy())
+        ),
+    );
+    let sshd = Sshd::start(&forced_command_line(&script, &key));
+    let out = ssh_cmd(&key, sshd.port, &["sync:archive:", "sync:all"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        sshd.log()
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "forced: sync:archive: sync:all\n"
+    );
+    let env = read_string(&envfile);
+    assert!(env.lines().any(|l| l == "HOME=/root"), "{env}");
+    assert!(
+        env.lines()
+            .any(|l| l == "SSH_ORIGINAL_COMMAND=sync:archive: sync:all"),
+        "{env}"
+    );
+    // a key that is not in authorized_keys is refused: ssh's 255
+    let out = ssh_cmd(&other, sshd.port, &["sync:all"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(sshd.log().contains("Starting session: forced-command"));
+
+    // drop kills the listener: the port stops answering
+    let port = sshd.port;
+    drop(sshd);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)).is_err(),
+        "sshd still listening after drop"
+    );
+}

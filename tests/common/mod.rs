@@ -6,9 +6,13 @@
 //!   binary under test, plus helpers to run it with a clean environment.
 //! - tree snapshots / comparisons, a small rsync filter-rule evaluator (written from the
 //!   SPEC text, independently of src/), trace-file parsing and date checks.
+//! - [`sshd`]: the push side: throwaway sshds with forced commands, downstream mirrors wired
+//!   into push trees, runmirrors configuration.
 //!
 //! Every wait loop here is bounded in time.
 #![allow(dead_code)]
+
+pub mod sshd;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
