@@ -23,6 +23,10 @@ pub enum Command {
     Ftpsync(FtpsyncArgs),
     /// Push (trigger) the downstream mirrors listed in runmirrors.mirror over ssh.
     Runmirrors(RunmirrorsArgs),
+    /// For mirrors that are not pushed: sync only when the upstream's archive serial changed.
+    FtpsyncCron(CronArgs),
+    /// rsync's `-e` program for RSYNC_TRANSPORT=ssl: relays stdin/stdout over verified TLS.
+    RsyncSslTunnel(TunnelArgs),
     /// Internal: follows one detached push trigger to its end (started by runmirrors).
     #[command(hide = true)]
     PushTrigger(PushTriggerArgs),
@@ -106,4 +110,57 @@ pub struct FtpsyncArgs {
 pub struct FtpsyncCli {
     #[command(flatten)]
     pub args: FtpsyncArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CronArgs {
+    /// Archive: use ftpsync-ARCHIVE.conf (default ftpsync.conf).
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: Option<String>,
+}
+
+/// `ftpsync-cron [ARCHIVE]` as the original took it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ftpsync-cron",
+    version,
+    about = "Sync when the upstream's archive serial changed"
+)]
+pub struct CronCli {
+    #[command(flatten)]
+    pub args: CronArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TunnelArgs {
+    /// CA directory (hashed, as c_rehash makes it) or CA file [env: RSYNC_SSL_CAPATH, default /etc/ssl/certs].
+    #[arg(short = 'C', value_name = "CAPATH")]
+    pub capath: Option<std::path::PathBuf>,
+    /// stunnel, stunnel-old (no host name check) or socat [env: RSYNC_SSL_METHOD, default stunnel].
+    #[arg(short = 'm', value_name = "METHOD")]
+    pub method: Option<String>,
+    /// TLS port of the upstream [env: RSYNC_SSL_PORT, default 1873].
+    #[arg(short = 'p', value_name = "PORT")]
+    pub port: Option<u16>,
+    /// User name rsync passes along; not used (the rsync daemon authenticates).
+    #[arg(short = 'l', value_name = "USER")]
+    pub user: Option<String>,
+    /// The upstream host.
+    #[arg(value_name = "RSYNC_HOST")]
+    pub host: String,
+    /// The remote command rsync appends (`rsync --server --daemon .`); not used.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+/// `rsync-ssl-tunnel [-C CAPATH] [-m METHOD] [-p PORT] RSYNC_HOST` as the original took it.
+#[derive(Debug, Parser)]
+#[command(name = "rsync-ssl-tunnel", version, about = "TLS tunnel for rsync -e")]
+pub struct TunnelCli {
+    #[command(flatten)]
+    pub args: TunnelArgs,
 }

@@ -4,5 +4,7 @@
 
 pub mod cli;
 pub mod common;
+pub mod cron;
 pub mod ftpsync;
 pub mod runmirrors;
+pub mod tunnel;

@@ -1,6 +1,6 @@
 //! archvsync: one binary for Debian's mirror tools. This file only dispatches.
 
-use archvsync::cli::{Cli, Command, FtpsyncCli, RunmirrorsCli};
+use archvsync::cli::{Cli, Command, CronCli, FtpsyncCli, RunmirrorsCli, TunnelCli};
 use archvsync::common::{dates, layout::Layout};
 use clap::Parser;
 use std::ffi::OsString;
@@ -48,11 +48,21 @@ fn main() -> ExitCode {
             Ok(c) => archvsync::runmirrors::main(&layout, c.args),
             Err(code) => return code,
         },
+        "ftpsync-cron" => match parse::<CronCli>(args) {
+            Ok(c) => archvsync::cron::main(&layout, c.args),
+            Err(code) => return code,
+        },
+        "rsync-ssl-tunnel" => match parse::<TunnelCli>(args) {
+            Ok(c) => archvsync::tunnel::main(c.args),
+            Err(code) => return code,
+        },
         _ => match parse::<Cli>(args) {
             Ok(Cli { command }) => match command {
                 Command::Ftpsync(a) => archvsync::ftpsync::main(&layout, a),
                 Command::Runmirrors(a) => archvsync::runmirrors::main(&layout, a),
                 Command::PushTrigger(a) => archvsync::runmirrors::supervisor::main(a),
+                Command::FtpsyncCron(a) => archvsync::cron::main(&layout, a),
+                Command::RsyncSslTunnel(a) => archvsync::tunnel::main(a),
             },
             Err(code) => return code,
         },

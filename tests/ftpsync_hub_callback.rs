@@ -101,13 +101,22 @@ fn hub_runs_runmirrors_and_its_failure_is_ours() {
 }
 
 #[test]
-fn ssl_transport_is_refused_clearly_until_the_tunnel_exists() {
+fn ssl_transport_runs_the_tunnel_and_unknown_transports_are_refused() {
     let up = Upstream::v1();
     let m = Mirror::new();
-    m.write_conf(&m.conf(&up.url()).set("RSYNC_TRANSPORT", "ssl"));
+    // ssl is accepted: rsync runs the built-in tunnel, which fails here (no CA certificates
+    // in the CA path given; the tunnel itself is covered by tests/tunnel_*.rs).
+    m.write_conf(
+        &m.conf(&up.url())
+            .unset("RSYNC_SOURCE")
+            .set("RSYNC_TRANSPORT", "ssl")
+            .set("RSYNC_SSL_PORT", free_port().to_string())
+            .set("RSYNC_SSL_CAPATH", up.root.to_string_lossy()),
+    );
     let out = m.run(&[]);
-    m.expect_code(&out, 1);
-    assert!(out.stderr.contains("rsync-ssl-tunnel"), "{}", out.stderr);
+    m.expect_code(&out, 3);
+    let err = m.read_log_file("rsync-ftpsync.error");
+    assert!(err.contains("rsync-ssl-tunnel"), "{}", m.diagnostics(&out));
     m.write_conf(&m.conf(&up.url()).set("RSYNC_TRANSPORT", "carrier-pigeon"));
     let out = m.run(&[]);
     m.expect_code(&out, 1);

@@ -4,24 +4,8 @@
 mod common;
 use common::*;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-/// A hook script that marks `started` and waits (≤ 30 s) for `release`.
-fn waiting_hook(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let script = dir.join("hook-wait.sh");
-    let started = dir.join("hook.started");
-    let release = dir.join("hook.release");
-    write_script(
-        &script,
-        &format!(
-            "touch {s}\ni=0\nwhile [ ! -e {r} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\nexit 0",
-            s = shq(&started.to_string_lossy()),
-            r = shq(&release.to_string_lossy())
-        ),
-    );
-    (script, started, release)
-}
 
 fn wait_started(run: &mut Running, started: &Path, m: &Mirror) {
     wait_for(Duration::from_secs(30), "HOOK1 of the first run", || {

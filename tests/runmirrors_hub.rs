@@ -5,7 +5,6 @@ mod common;
 use common::sshd::*;
 use common::*;
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The lines of `text` that contain every one of `needles`.
@@ -127,22 +126,6 @@ fn hub_pushes_two_all_leaves() {
             "{short}.log:\n{pl}"
         );
     }
-}
-
-/// A HOOK that marks `started` and waits (≤ 30 s) for `release`.
-fn waiting_hook(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let script = dir.join("hook-wait.sh");
-    let started = dir.join("hook.started");
-    let release = dir.join("hook.release");
-    write_script(
-        &script,
-        &format!(
-            "touch {s}\ni=0\nwhile [ ! -e {r} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\nexit 0",
-            s = shq(&started.to_string_lossy()),
-            r = shq(&release.to_string_lossy())
-        ),
-    );
-    (script, started, release)
 }
 
 /// SPEC §4 step 3 / §7: a downstream that answers "lock held" (exit 1) has queued the push;

@@ -79,6 +79,21 @@ pub fn try_acquire(path: &Path, legacy_timeout: Duration) -> std::io::Result<Acq
     )))
 }
 
+/// Who holds the lock, without taking it: the pid of a live run (ours, by its flock, or the
+/// original script's, by its pid), or None. A missing file is no lock.
+pub fn holder(path: &Path, legacy_timeout: Duration) -> Option<String> {
+    let mut file = OpenOptions::new().read(true).open(path).ok()?;
+    match file.try_lock() {
+        Err(TryLockError::WouldBlock) => Some(read_pid(&mut file)),
+        Err(TryLockError::Error(_)) => None,
+        Ok(()) => {
+            let pid = read_pid(&mut file);
+            let meta = file.metadata().ok()?;
+            (!pid.is_empty() && legacy_holder_alive(&pid, &meta, legacy_timeout)).then_some(pid)
+        }
+    }
+}
+
 fn read_pid(file: &mut File) -> String {
     let mut s = String::new();
     let _ = file.seek(SeekFrom::Start(0));
@@ -171,6 +186,20 @@ mod tests {
             try_acquire(&p, T).unwrap(),
             Acquired::Locked { .. }
         ));
+    }
+
+    #[test]
+    fn holder_sees_a_live_lock_only() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("lock");
+        assert_eq!(holder(&p, T), None);
+        let Acquired::Locked { lock, .. } = try_acquire(&p, T).unwrap() else {
+            panic!()
+        };
+        assert_eq!(holder(&p, T), Some(std::process::id().to_string()));
+        drop(lock);
+        std::fs::write(&p, "999999999\n").unwrap();
+        assert_eq!(holder(&p, T), None);
     }
 
     #[test]

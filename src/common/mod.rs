@@ -11,4 +11,5 @@ pub mod log;
 pub mod mail;
 pub mod process;
 pub mod rsync;
+pub mod tls;
 pub mod trace;

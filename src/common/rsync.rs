@@ -42,7 +42,8 @@ pub fn default_options(rsync: &[String]) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
     Undefined,
-    Ssh,
+    /// `-e "ssh [RSYNC_SSH_OPTS]"`: the rsync daemon reached over ssh.
+    Ssh(String),
     /// `-e "<program> rsync-ssl-tunnel"`, the program being this binary.
     Ssl(String),
 }
@@ -51,7 +52,7 @@ impl Transport {
     pub fn name(&self) -> &'static str {
         match self {
             Transport::Undefined => "undefined",
-            Transport::Ssh => "ssh",
+            Transport::Ssh(_) => "ssh",
             Transport::Ssl(_) => "ssl",
         }
     }
@@ -99,19 +100,33 @@ pub fn common_words(s: &RsyncSettings) -> Vec<String> {
     w.extend(s.exclude.iter().cloned());
     // rsync --delay-updates leaves this directory unreadable upstream; never fetch it.
     w.push("--exclude=.~tmp~/".into());
-    match s.transport {
-        Transport::Undefined => {}
-        Transport::Ssh => {
-            w.push("-e".into());
-            w.push("ssh".into());
-        }
-        Transport::Ssl(tunnel) => {
-            w.push("-e".into());
-            w.push(tunnel.clone());
-        }
-    }
+    w.extend(transport_words(s.transport));
     w.extend(arch_filters(s.arch_include, s.arch_exclude));
     w
+}
+
+/// Joins words into one `-e` value. rsync splits that on white space and honours quotes,
+/// so only words that need it are quoted (and `-o BatchMode=yes` stays readable in logs).
+pub fn quote_for_e(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            if !w.is_empty() && !w.contains(|c: char| c.is_whitespace() || "'\"\\".contains(c)) {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `-e PROGRAM` for the transport, nothing for a plain rsync daemon or local path.
+pub fn transport_words(t: &Transport) -> Vec<String> {
+    match t {
+        Transport::Undefined => vec![],
+        Transport::Ssh(e) | Transport::Ssl(e) => vec!["-e".into(), e.clone()],
+    }
 }
 
 /// A stage's full command: the common words, the stage's options, source and target.
@@ -220,9 +235,10 @@ pub fn bytes_received(log_rsync_text: &str) -> u64 {
         .sum()
 }
 
-/// Words for a log line: the password never reaches argv, so printing them is safe.
+/// Words for a log line (the password never reaches argv, so printing them is safe). A word
+/// with white space in it, such as the `-e` program, is quoted so that it reads as one.
 pub fn display(words: &[String]) -> String {
-    words.join(" ")
+    quote_for_e(words)
 }
 
 #[cfg(test)]
@@ -240,7 +256,7 @@ mod tests {
         let opts = v("-prltvHSB8192 --stats");
         let excl = v("--exclude=foo");
         let extra = v("--ipv4");
-        let t = Transport::Ssh;
+        let t = Transport::Ssh("ssh".into());
         let s = RsyncSettings {
             rsync: &rsync,
             log_rsync: Path::new("/l/rsync-ftpsync.log"),
@@ -286,6 +302,18 @@ mod tests {
         assert_eq!(w[10], "--filter=exclude_/dists/**/source/");
         assert_eq!(w[14], "--filter=include_/dists/**/binary-*/");
         assert_eq!(w.last().unwrap(), "--filter=include_/pool/**/*.dsc");
+    }
+
+    #[test]
+    fn e_values_quote_only_what_needs_it() {
+        let w = v("-p 2222 -o BatchMode=yes");
+        assert_eq!(quote_for_e(&w), "-p 2222 -o BatchMode=yes");
+        let w = vec![
+            "-o".to_string(),
+            "ProxyCommand=nc %h 22".to_string(),
+            "it's".to_string(),
+        ];
+        assert_eq!(quote_for_e(&w), "-o 'ProxyCommand=nc %h 22' 'it'\\''s'");
     }
 
     #[test]

@@ -39,15 +39,6 @@ pub fn main(layout: &Layout, args: FtpsyncArgs) -> u8 {
     for w in &settings.warnings {
         eprintln!("{w}");
     }
-    if matches!(settings.transport, crate::common::rsync::Transport::Ssl(_)) {
-        // Better a clear refusal than rsync failing on a tunnel program that is missing.
-        eprintln!(
-            "{}: RSYNC_TRANSPORT=ssl needs the rsync-ssl-tunnel command, which this version \
-             of archvsync does not have yet; use RSYNC_TRANSPORT=ssh or plain rsync",
-            settings.config_path.display()
-        );
-        return 1;
-    }
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -424,11 +424,7 @@ impl Run {
         if let Some(proxy) = &self.s.rsync_proxy {
             cmd.env("RSYNC_PROXY", proxy);
         }
-        if matches!(self.s.transport, rsync::Transport::Ssl(_)) {
-            cmd.env("RSYNC_SSL_PORT", &self.s.ssl_port)
-                .env("RSYNC_SSL_CAPATH", &self.s.ssl_capath)
-                .env("RSYNC_SSL_METHOD", &self.s.ssl_method);
-        }
+        cmd.envs(self.s.transport_env());
         match process::run(cmd, &self.cancel).await {
             Ok(Outcome::Exited(status)) => Ok(process::shell_code(&status)),
             Ok(Outcome::Interrupted(sig)) => Err(self.interrupted(sig)),

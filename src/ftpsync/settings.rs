@@ -61,6 +61,10 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("INFO_TRIGGER", Kind::Str),
     ("PROGRAM", Kind::Str),
     ("SENDMAIL", Kind::Str),
+    ("RSYNC_SSH_OPTS", Kind::List),
+    ("CHECK_UPSTREAM", Kind::Str),
+    ("UPSTREAM_TRACE_URL", Kind::Str),
+    ("CHECK_TIMEOUT", Kind::Int),
     // Set by the original before it sources the config; configs refer to them.
     ("BASEDIR", Kind::Str),
     ("BINDIR", Kind::Str),
@@ -80,6 +84,7 @@ pub struct Settings {
     pub mailto: Vec<String>,
     pub hub: bool,
     pub rsync_host: Option<String>,
+    pub rsync_path: String,
     pub rsync_source: String,
     pub rsync_password: Option<String>,
     pub rsync_proxy: Option<String>,
@@ -119,6 +124,10 @@ pub struct Settings {
     pub info_throughput: Option<String>,
     pub info_trigger: Option<String>,
     pub sendmail: PathBuf,
+    /// ftpsync-cron: `http` (the upstream's trace over HTTP) or `rsync` (its master trace).
+    pub check_upstream: String,
+    pub upstream_trace_url: Option<String>,
+    pub check_timeout: u64,
     pub warnings: Vec<String>,
 }
 
@@ -226,7 +235,10 @@ impl Settings {
         let transport_name = c.string_or("RSYNC_TRANSPORT", if ssl { "ssl" } else { "undefined" });
         let transport = match transport_name.as_str() {
             "undefined" => Transport::Undefined,
-            "ssh" => Transport::Ssh,
+            "ssh" => Transport::Ssh(match c.words("RSYNC_SSH_OPTS") {
+                Some(opts) => format!("ssh {}", rsync::quote_for_e(&opts)),
+                None => "ssh".to_string(),
+            }),
             "ssl" => Transport::Ssl(tunnel_command()),
             other => {
                 return Err(refuse(format!(
@@ -264,6 +276,7 @@ impl Settings {
                 .unwrap_or_default(),
             hub: c.bool_or("HUB", false),
             rsync_host,
+            rsync_path: c.string_or("RSYNC_PATH", "debian"),
             rsync_source,
             rsync_password: c.string("RSYNC_PASSWORD"),
             rsync_proxy: c.string("RSYNC_PROXY"),
@@ -319,6 +332,9 @@ impl Settings {
             // -T and SSH_ORIGINAL_COMMAND decide; a config may still set it.
             info_trigger: trigger.or_else(|| c.string("INFO_TRIGGER")),
             sendmail: PathBuf::from(c.string_or("SENDMAIL", DEFAULT_SENDMAIL)),
+            check_upstream: c.string_or("CHECK_UPSTREAM", "http"),
+            upstream_trace_url: c.string("UPSTREAM_TRACE_URL"),
+            check_timeout: c.u64_or("CHECK_TIMEOUT", 60)?,
             warnings: Vec::new(),
             name,
         };
@@ -342,6 +358,24 @@ impl Settings {
 
     pub fn trace_stage1_name(&self) -> String {
         format!("{}-stage1", self.trace_name())
+    }
+
+    /// What the rsync-ssl-tunnel needs, exported to rsync (which passes it on) with SSL.
+    pub fn transport_env(&self) -> Vec<(&'static str, String)> {
+        match self.transport {
+            Transport::Ssl(_) => vec![
+                ("RSYNC_SSL_PORT", self.ssl_port.clone()),
+                ("RSYNC_SSL_CAPATH", self.ssl_capath.clone()),
+                ("RSYNC_SSL_METHOD", self.ssl_method.clone()),
+            ],
+            _ => vec![],
+        }
+    }
+
+    pub fn export_ssl_env(&self, cmd: &mut std::process::Command) {
+        for (k, v) in self.transport_env() {
+            cmd.env(k, v);
+        }
     }
 
     /// TO as rsync gets it: exactly as configured (a trailing slash matters to rsync).

@@ -8,11 +8,15 @@
 //!   SPEC text, independently of src/), trace-file parsing and date checks.
 //! - [`sshd`]: the push side: throwaway sshds with forced commands, downstream mirrors wired
 //!   into push trees, runmirrors configuration.
+//! - [`tls`]: rsync-ssl-tunnel's other end: a throwaway CA (openssl CLI), stunnel in front
+//!   of a backend, direct tunnel runs.
 //!
 //! Every wait loop here is bounded in time.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod sshd;
+pub mod tls;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
@@ -1688,4 +1692,21 @@ pub fn names_matching(tree: &Tree, pred: impl Fn(&str) -> bool) -> BTreeSet<Stri
         .filter(|k| pred(k.rsplit('/').next().unwrap()))
         .cloned()
         .collect()
+}
+
+/// A hook script that marks `started` and waits (at most 30 s) for `release` to appear:
+/// it holds a run at a known point while a test acts.
+pub fn waiting_hook(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let script = dir.join("hook-wait.sh");
+    let started = dir.join("hook.started");
+    let release = dir.join("hook.release");
+    write_script(
+        &script,
+        &format!(
+            "touch {s}\ni=0\nwhile [ ! -e {r} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\nexit 0",
+            s = shq(&started.to_string_lossy()),
+            r = shq(&release.to_string_lossy())
+        ),
+    );
+    (script, started, release)
 }
