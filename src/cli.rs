@@ -27,6 +27,16 @@ pub enum Command {
     FtpsyncCron(CronArgs),
     /// rsync's `-e` program for RSYNC_TRANSPORT=ssl: relays stdin/stdout over verified TLS.
     RsyncSslTunnel(TunnelArgs),
+    /// What the last runs did, per archive (a table, --json, or --prometheus); a
+    /// Nagios-style check: exit 0 OK, 2 failed or stale, 3 unknown.
+    Status(StatusArgs),
+    /// Load the configs as a run would, report problems, and print the exact rsync and ssh
+    /// command lines a run would use, without running them.
+    CheckConfig(CheckConfigArgs),
+    /// Write man pages (roff) for every command into a directory.
+    Manpages(ManpagesArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
     /// Internal: follows one detached push trigger to its end (started by runmirrors).
     #[command(hide = true)]
     PushTrigger(PushTriggerArgs),
@@ -98,6 +108,10 @@ pub struct FtpsyncArgs {
     /// `sync:archive:NAME`. Unknown words are logged and ignored.
     #[arg(value_name = "sync:WORD", allow_hyphen_values = true)]
     pub words: Vec<String>,
+
+    /// Run rsync with --dry-run: show what would change, change nothing (no trace written).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `ftpsync [-T TRIGGER] [sync:WORD ...]` as the original took it.
@@ -163,4 +177,41 @@ pub struct TunnelArgs {
 pub struct TunnelCli {
     #[command(flatten)]
     pub args: TunnelArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Archives to show (default: every ftpsync*.conf found).
+    #[arg(value_name = "ARCHIVE")]
+    pub archives: Vec<String>,
+    /// Machine-readable output (see README: "status --json fields").
+    #[arg(long, conflicts_with = "prometheus")]
+    pub json: bool,
+    /// Prometheus text format (node_exporter textfile collector).
+    #[arg(long)]
+    pub prometheus: bool,
+    /// Age of the last success beyond which the mirror counts as stale: 90m, 36h, 2d, or seconds.
+    #[arg(long, value_name = "AGE", default_value = "2d", value_parser = crate::status::parse_age)]
+    pub max_age: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckConfigArgs {
+    /// Archive: check ftpsync-ARCHIVE.conf and runmirrors-ARCHIVE.* (default: ftpsync.conf).
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManpagesArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: std::path::PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }

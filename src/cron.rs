@@ -73,6 +73,7 @@ pub fn main(layout: &Layout, args: CronArgs) -> u8 {
         FtpsyncArgs {
             trigger: Some("cron".into()),
             words: vec![format!("sync:archive:{archive}")],
+            dry_run: false,
         },
     )
 }

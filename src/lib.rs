@@ -2,9 +2,12 @@
 //! ftpsync-cron, rsync-ssl-tunnel). `main.rs` dispatches; each command lives in its own
 //! module over the shared pieces in `common`.
 
+pub mod check_config;
 pub mod cli;
 pub mod common;
 pub mod cron;
+pub mod docs;
 pub mod ftpsync;
 pub mod runmirrors;
+pub mod status;
 pub mod tunnel;

@@ -36,7 +36,13 @@ fn invoked_path(argv0: &OsStr) -> Option<PathBuf> {
     }
     if p.components().count() > 1 || p.is_absolute() {
         let cwd = env::current_dir().ok()?;
-        return Some(cwd.join(p));
+        // `./bin/ftpsync` names cwd/bin/ftpsync; drop the `.` so paths in messages read well.
+        let joined: PathBuf = cwd
+            .join(p)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        return Some(joined);
     }
     let path = env::var_os("PATH")?;
     env::split_paths(&path)

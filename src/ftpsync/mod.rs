@@ -13,7 +13,11 @@ use settings::Settings;
 use words::SyncRequest;
 
 /// Entry point for `ftpsync` and `archvsync ftpsync`. Returns the exit status.
-pub fn main(layout: &Layout, args: FtpsyncArgs) -> u8 {
+pub fn main(layout: &Layout, mut args: FtpsyncArgs) -> u8 {
+    // `--dry-run` may also follow the words on the command line (never from ssh).
+    let before = args.words.len();
+    args.words.retain(|w| w != "--dry-run");
+    args.dry_run |= args.words.len() != before;
     let ssh_command = std::env::var("SSH_ORIGINAL_COMMAND")
         .ok()
         .filter(|s| !s.is_empty());
