@@ -3,6 +3,169 @@
 
 use clap::{Args, Parser, Subcommand};
 
+// The texts below end `--help` and become sections of the man pages (`archvsync
+// manpages`): a line without indent ending in `:` starts a section, a line indented by two
+// spaces is an entry (its tag, two spaces, its text), deeper indented lines continue it.
+
+const TOP_HELP: &str = "\
+Invoked as:
+  ftpsync, runmirrors, ftpsync-cron, rsync-ssl-tunnel
+       Through a link of that name (argv[0]) the binary is that command, with the original
+       script's argument syntax: see ftpsync(1), runmirrors(1), ftpsync-cron(1),
+       rsync-ssl-tunnel(1).
+  archvsync COMMAND ...
+       The same commands as subcommands, and the tools only archvsync has.
+
+Files:
+  ftpsync.conf, ftpsync-ARCHIVE.conf, runmirrors.conf, runmirrors.mirror
+       Searched in $BASEDIR/etc, ~/.config/ftpsync, /etc/ftpsync; the first found wins.
+       BASEDIR is the directory above the one holding the program as invoked, links not
+       followed (~/bin/ftpsync gives ~). The files are sourced by bash, as the original
+       did; ftpsync.toml (typed TOML) is read too, .conf wins within one directory.
+  $BASEDIR/log, $BASEDIR/locks
+       Logs and locks in the classic layout (when $BASEDIR/etc exists); otherwise
+       ~/.local/log/ftpsync and ~/.local/lock/ftpsync.
+
+Environment:
+  BASEDIR
+       Overrides the base directory of the classic layout.
+  SSH_ORIGINAL_COMMAND
+       Set by sshd for a forced command: the upstream's sync: words (see ftpsync(1)).
+  ARCHVSYNC_LOG
+       Internal tracing on stderr: error, warn (the default), info, debug, trace.
+  ARCHVSYNC_PROGRESS
+       ftpsync's rsync progress line on stderr: 1 always, 0 never (default: when stderr
+       is a terminal).
+
+Exit status:
+  64   Bad usage. Otherwise the command's own status, see its page.
+";
+
+const FTPSYNC_ABOUT: &str = "\
+Sync this mirror from its upstream: stage 1 pulls everything but the index files, stage 2
+the rest, deleting what is gone, under the lock TO/Archive-Update-in-Progress-MIRRORNAME.
+Then the trace file is written, hooks run, and with HUB=true the downstreams are pushed.
+
+Run it from cron, by hand, or as the forced command of the key the upstream pushes with;
+the upstream's words then arrive in SSH_ORIGINAL_COMMAND. Without sync: words it does a
+full sync (sync:all) of ftpsync.conf.";
+
+const FTPSYNC_HELP: &str = "\
+Exit status:
+  0    The sync is done.
+  1    Another run holds the lock (the push is not lost: that run sees
+       Archive-Update-Required and syncs again), ARCH_INCLUDE and ARCH_EXCLUDE both set,
+       an unknown RSYNC_TRANSPORT, or neither RSYNC_HOST nor RSYNC_SOURCE set.
+  3    Stage 1 failed.
+  4    Stage 2 failed.
+  64   Bad usage.
+  78   No config file for the archive, or one that cannot be loaded.
+  128+N
+       Stopped by signal N (rsync is stopped, the log written and mailed, the lock removed).
+A failing hook (HOOK1 to HOOK5) ends the run with the hook's exit status. rsync's 0 and 24
+are success; 23 and 30 are forgiven only when another push is already pending.
+
+Files:
+  ftpsync.conf, ftpsync-ARCHIVE.conf
+       The configuration (sync:archive:ARCHIVE selects the second), searched in
+       $BASEDIR/etc, ~/.config/ftpsync, /etc/ftpsync; the first found wins. BASEDIR is the
+       directory above the one holding the program as invoked (~/bin/ftpsync gives ~).
+       Sourced by bash; ftpsync.toml is read too.
+  LOGDIR/ftpsync.log, LOGDIR/rsync-ftpsync.log, LOGDIR/rsync-ftpsync.error
+       The run's log, rsync's log (--log-file) and rsync's output; -ARCHIVE is added to the
+       names for an archive. Rotated at the end of each run, LOGROTATE copies kept.
+  TO/Archive-Update-in-Progress-MIRRORNAME
+       The run lock; downstreams pulling from us see it as \"mid-update\".
+  TO/Archive-Update-Required-MIRRORNAME
+       A push arrived; a running sync goes round again.
+  TO/project/trace/MIRRORNAME
+       The trace file, written after stage 2 (MIRRORNAME-stage1 after stage 1 alone).
+
+Environment:
+  SSH_ORIGINAL_COMMAND
+       Set by sshd for a forced command (command=\"~/bin/ftpsync\" in authorized_keys):
+       its words are read first, then the command line's, which win where they conflict.
+       Unknown words are logged and ignored, never run. The trigger defaults to ssh.
+  SSH_CONNECTION
+       The address that pushed, logged as \"We got pushed from ADDRESS\".
+  BASEDIR
+       Overrides the base directory of the classic layout.
+  ARCHVSYNC_PROGRESS
+       A progress line (files, bytes, time) on stderr while rsync runs: 1 always, 0 never;
+       by default when stderr is a terminal, so never under cron or ssh.
+";
+
+const RUNMIRRORS_ABOUT: &str = "\
+Push (trigger) the downstream mirrors listed in runmirrors.mirror: each one gets an ssh
+login with KEYFILE, whose authorized_keys entry on the downstream forces ftpsync, and the
+sync: words for its type. Staged and mhop mirrors get stage 2 once all of them finished
+stage 1 (or PUSHDELAY passed). ftpsync runs this itself after a sync when HUB=true.
+
+runmirrors NAME is runmirrors -a NAME.";
+
+const RUNMIRRORS_HELP: &str = "\
+Exit status:
+  0    Done. Failed pushes are logged and mailed; they do not change the exit status.
+  5    KEYFILE does not exist.
+  64   Bad usage.
+  78   No config file, or one that cannot be loaded.
+
+Files:
+  runmirrors.conf, runmirrors-NAME.conf
+       The configuration, searched like ftpsync's: $BASEDIR/etc, ~/.config/ftpsync,
+       /etc/ftpsync.
+  runmirrors.mirror, runmirrors-NAME.mirror
+       The downstreams, one a line: TYPE SHORTNAME HOSTNAME USER [PROTO [KEYFILE]], TYPE
+       being all, staged or mhop; DELAY lines. Missing: there is nothing to push.
+  ~/.ssh/pushmirror
+       The default KEYFILE, the key the downstreams' authorized_keys lock to ftpsync.
+  LOGDIR/runmirrors.log, LOGDIR/SHORTNAME.log
+       The run's log, and each downstream's ssh output and outcome.
+";
+
+const CRON_ABOUT: &str = "\
+For mirrors nobody pushes: run it from cron every few minutes. Unless a sync is running, it
+fetches the upstream's archive serial (its trace file over HTTP(S), or project/trace/master
+with rsync when CHECK_UPSTREAM=rsync) and runs ftpsync -T cron sync:archive:ARCHIVE only
+when that serial differs from the one in our trace file, or we have none.";
+
+const CRON_HELP: &str = "\
+Exit status:
+  0    Nothing to do (same serial, or a sync is running), or the sync it ran succeeded.
+  1    The upstream's serial could not be fetched or read (logged and mailed).
+  78   No config file for the archive, or one that cannot be loaded.
+Otherwise the exit status of the ftpsync run it started (see ftpsync(1)).
+
+Files:
+  ftpsync.conf, ftpsync-ARCHIVE.conf
+       The archive's ftpsync configuration (CHECK_UPSTREAM, UPSTREAM_TRACE_URL,
+       CHECK_TIMEOUT are read here), searched like ftpsync's.
+  LOGDIR/ftpsync-cron.log
+       Its own log (ftpsync-cron-ARCHIVE.log for an archive).
+";
+
+const TUNNEL_ABOUT: &str = "\
+rsync's remote shell for RSYNC_TRANSPORT=ssl: ftpsync runs
+rsync -e \"archvsync rsync-ssl-tunnel\" HOST::MODULE, and the tunnel opens TLS to
+HOST:RSYNC_SSL_PORT, verifies the certificate against RSYNC_SSL_CAPATH and the host name
+(unless the method is stunnel-old), and relays stdin/stdout. No stunnel or socat needed.";
+
+const TUNNEL_HELP: &str = "\
+Exit status:
+  0    The connection ended normally.
+  1    Bad arguments, no usable CA certificates, or the TLS connection failed.
+
+Environment:
+  RSYNC_SSL_PORT
+       The TLS port of the upstream (default 1873); -p wins.
+  RSYNC_SSL_CAPATH
+       A hashed CA directory (as c_rehash makes it) or a CA file (default
+       /etc/ssl/certs); -C wins.
+  RSYNC_SSL_METHOD
+       stunnel (the default), stunnel-old (no host name check) or socat; -m wins. All of
+       them use the built-in TLS client.
+";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "archvsync",
@@ -10,7 +173,8 @@ use clap::{Args, Parser, Subcommand};
     about = "Debian mirror sync (ftpsync) and push (runmirrors) tools, one binary",
     long_about = "Debian mirror sync (ftpsync) and push (runmirrors) tools, one binary.\n\n\
         Invoked through a link named `ftpsync`, it behaves as that command with the \
-        original's argument syntax, so `command=\"~/bin/ftpsync\"` in authorized_keys keeps working."
+        original's argument syntax, so `command=\"~/bin/ftpsync\"` in authorized_keys keeps working.",
+    after_long_help = TOP_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -20,12 +184,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Sync the mirror from its upstream (two-stage rsync under a lock).
+    #[command(long_about = FTPSYNC_ABOUT, after_long_help = FTPSYNC_HELP)]
     Ftpsync(FtpsyncArgs),
     /// Push (trigger) the downstream mirrors listed in runmirrors.mirror over ssh.
+    #[command(long_about = RUNMIRRORS_ABOUT, after_long_help = RUNMIRRORS_HELP)]
     Runmirrors(RunmirrorsArgs),
     /// For mirrors that are not pushed: sync only when the upstream's archive serial changed.
+    #[command(long_about = CRON_ABOUT, after_long_help = CRON_HELP)]
     FtpsyncCron(CronArgs),
     /// rsync's `-e` program for RSYNC_TRANSPORT=ssl: relays stdin/stdout over verified TLS.
+    #[command(long_about = TUNNEL_ABOUT, after_long_help = TUNNEL_HELP)]
     RsyncSslTunnel(TunnelArgs),
     /// What the last runs did, per archive (a table, --json, or --prometheus); a
     /// Nagios-style check: exit 0 OK, 2 failed or stale, 3 unknown.
@@ -80,6 +248,12 @@ pub struct PushTriggerArgs {
     pub sendmail: std::path::PathBuf,
     #[arg(long)]
     pub mailto: Vec<String>,
+    /// The archive's state record, to note the session's final outcome in.
+    #[arg(long)]
+    pub state: Option<std::path::PathBuf>,
+    /// The downstream's short name in the state record.
+    #[arg(long)]
+    pub name: Option<String>,
     /// ssh's arguments.
     #[arg(last = true, required = true)]
     pub ssh: Vec<String>,
@@ -90,7 +264,9 @@ pub struct PushTriggerArgs {
 #[command(
     name = "runmirrors",
     version,
-    about = "Push (trigger) downstream mirrors over ssh"
+    about = "Push (trigger) downstream mirrors over ssh",
+    long_about = RUNMIRRORS_ABOUT,
+    after_long_help = RUNMIRRORS_HELP
 )]
 pub struct RunmirrorsCli {
     #[command(flatten)]
@@ -119,7 +295,9 @@ pub struct FtpsyncArgs {
 #[command(
     name = "ftpsync",
     version,
-    about = "Sync a Debian mirror from its upstream"
+    about = "Sync a Debian mirror from its upstream",
+    long_about = FTPSYNC_ABOUT,
+    after_long_help = FTPSYNC_HELP
 )]
 pub struct FtpsyncCli {
     #[command(flatten)]
@@ -138,7 +316,9 @@ pub struct CronArgs {
 #[command(
     name = "ftpsync-cron",
     version,
-    about = "Sync when the upstream's archive serial changed"
+    about = "Sync when the upstream's archive serial changed",
+    long_about = CRON_ABOUT,
+    after_long_help = CRON_HELP
 )]
 pub struct CronCli {
     #[command(flatten)]
@@ -173,7 +353,13 @@ pub struct TunnelArgs {
 
 /// `rsync-ssl-tunnel [-C CAPATH] [-m METHOD] [-p PORT] RSYNC_HOST` as the original took it.
 #[derive(Debug, Parser)]
-#[command(name = "rsync-ssl-tunnel", version, about = "TLS tunnel for rsync -e")]
+#[command(
+    name = "rsync-ssl-tunnel",
+    version,
+    about = "TLS tunnel for rsync -e",
+    long_about = TUNNEL_ABOUT,
+    after_long_help = TUNNEL_HELP
+)]
 pub struct TunnelCli {
     #[command(flatten)]
     pub args: TunnelArgs,

@@ -42,7 +42,7 @@ struct Options {
 
 /// Whether METHOD checks the host name; `None` for an unknown method. All methods use the
 /// built-in client; the names are the original's.
-fn method_checks_hostname(method: &str) -> Option<bool> {
+pub fn method_checks_hostname(method: &str) -> Option<bool> {
     match method {
         "stunnel" | "stunnel4" | "socat" => Some(true),
         "stunnel-old" | "stunnel4-old" => Some(false),

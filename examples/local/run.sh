@@ -115,6 +115,15 @@ for log in "$MIRROR/log/ftpsync.log.0" "$MIRROR/log/ftpsync.log"; do
 done
 echo "--- rsync daemon log: $WORK/rsyncd.log"
 
+# What an operator sees afterwards: the status table and the metrics file.
+ln -sf "$BIN" "$MIRROR/bin/archvsync"
+echo "--- $MIRROR/bin/archvsync status"
+"$MIRROR/bin/archvsync" status || true
+if [[ -f $MIRROR/log/archvsync.prom ]]; then
+    echo "--- METRICS_FILE $MIRROR/log/archvsync.prom"
+    cat "$MIRROR/log/archvsync.prom"
+fi
+
 if ((status == 0)); then
     step "example sync succeeded"
 else

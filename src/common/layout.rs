@@ -3,7 +3,7 @@
 //! The original came in two flavours: a "classic" checkout (`~/bin/ftpsync`, `~/etc`, `~/log`)
 //! whose BASEDIR is the directory above the program, and the Debian package, which reads
 //! `~/.config/ftpsync` and `/etc/ftpsync`. We pick the classic one when `$BASEDIR` is set or
-//! `$BASEDIR/etc` exists, so the same binary serves both.
+//! `$BASEDIR/etc` holds an ftpsync or runmirrors config, so the same binary serves both.
 
 use std::env;
 use std::ffi::OsStr;
@@ -57,6 +57,18 @@ fn invoked_path(argv0: &OsStr) -> Option<PathBuf> {
         })
 }
 
+/// `~/etc` of a classic setup holds our configs; `/usr/local/etc` of an installed binary
+/// usually exists too but holds nothing of ours, and must not send logs to /usr/local/log.
+fn has_our_configs(etc: &Path) -> bool {
+    std::fs::read_dir(etc).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with("ftpsync") || n.starts_with("runmirrors")
+        })
+    })
+}
+
 impl Layout {
     pub fn detect(argv0: &OsStr) -> Layout {
         let bindir = invoked_path(argv0).and_then(|p| p.parent().map(Path::to_path_buf));
@@ -66,7 +78,9 @@ impl Layout {
                 let base = bindir
                     .as_ref()
                     .and_then(|d| d.parent().map(Path::to_path_buf));
-                let classic = base.as_ref().is_some_and(|b| b.join("etc").is_dir());
+                let classic = base
+                    .as_ref()
+                    .is_some_and(|b| has_our_configs(&b.join("etc")));
                 (base, classic)
             }
         };
@@ -119,6 +133,16 @@ mod tests {
         assert_eq!(l.lockdir, PathBuf::from("/home/m/locks"));
         assert_eq!(l.confdirs[0], PathBuf::from("/home/m/etc"));
         assert_eq!(l.confdirs[2], PathBuf::from("/etc/ftpsync"));
+    }
+
+    #[test]
+    fn an_etc_without_our_configs_is_not_a_classic_layout() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/other.conf"), "").unwrap();
+        assert!(!has_our_configs(&d.path().join("etc")));
+        std::fs::write(d.path().join("etc/ftpsync-security.conf"), "").unwrap();
+        assert!(has_our_configs(&d.path().join("etc")));
     }
 
     #[test]

@@ -62,7 +62,8 @@ impl Logger {
             }
         }
         if self.echo {
-            eprint!("{line}");
+            // Above ftpsync's progress line, if one is showing.
+            crate::common::term::eprint(&line);
         }
     }
 

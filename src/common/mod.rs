@@ -11,5 +11,7 @@ pub mod log;
 pub mod mail;
 pub mod process;
 pub mod rsync;
+pub mod state;
+pub mod term;
 pub mod tls;
 pub mod trace;

@@ -129,15 +129,20 @@ pub fn transport_words(t: &Transport) -> Vec<String> {
     }
 }
 
-/// A stage's full command: the common words, the stage's options, source and target.
+/// A stage's full command: the common words, the stage's options, `--dry-run` for
+/// `ftpsync --dry-run` (right after the stage options), source and target.
 pub fn stage_words(
     common: &[String],
     stage_options: &[String],
+    dry_run: bool,
     source: &str,
     to: &str,
 ) -> Vec<String> {
     let mut w = common.to_vec();
     w.extend(stage_options.iter().cloned());
+    if dry_run {
+        w.push("--dry-run".into());
+    }
     w.push(source.to_string());
     w.push(to.to_string());
     w
@@ -270,7 +275,7 @@ mod tests {
             arch_exclude: &[],
         };
         let common = common_words(&s);
-        let w = stage_words(&common, &v("--delete"), "h::debian", "/m/");
+        let w = stage_words(&common, &v("--delete"), false, "h::debian", "/m/");
         assert_eq!(
             w.join(" "),
             "rsync --quiet --log-file /l/rsync-ftpsync.log \
@@ -280,6 +285,11 @@ mod tests {
              --filter=protect_/project/trace/ --filter=include_/project/trace/* \
              --ipv4 --bwlimit=0 -prltvHSB8192 --stats --exclude=foo --exclude=.~tmp~/ -e ssh \
              --delete h::debian /m/"
+        );
+        let w = stage_words(&common, &v("--delete"), true, "h::debian", "/m/");
+        assert_eq!(
+            w[w.len() - 4..].join(" "),
+            "--delete --dry-run h::debian /m/"
         );
     }
 

@@ -3,6 +3,7 @@
 //! `words` parses the `sync:` words, `settings` turns the config into typed settings,
 //! `run` is one sync run under the lock.
 
+pub mod progress;
 pub mod run;
 pub mod settings;
 pub mod words;
@@ -33,7 +34,7 @@ pub fn main(layout: &Layout, mut args: FtpsyncArgs) -> u8 {
         println!("Unknown option {w} ignored");
     }
 
-    let settings = match Settings::load(layout, request.archive_name(), trigger) {
+    let mut settings = match Settings::load(layout, request.archive_name(), trigger) {
         Ok(s) => s,
         Err(refusal) => {
             eprintln!("{}", refusal.message);
@@ -43,6 +44,7 @@ pub fn main(layout: &Layout, mut args: FtpsyncArgs) -> u8 {
     for w in &settings.warnings {
         eprintln!("{w}");
     }
+    settings.dry_run = args.dry_run;
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

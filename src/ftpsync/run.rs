@@ -10,8 +10,8 @@ use crate::common::lock::{self, Acquired, RunLock};
 use crate::common::log::{savelog, Logger};
 use crate::common::mail::Mail;
 use crate::common::process::{self, Cancel, Outcome};
-use crate::common::rsync::{self, RsyncSettings, Verdict};
-use crate::common::{dates, host, trace};
+use crate::common::rsync::{self, Verdict};
+use crate::common::{dates, host, state, trace};
 use crate::runmirrors;
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -43,6 +43,10 @@ struct Run {
     had_error: Cell<bool>,
     time1: Cell<u64>,
     time2: Cell<u64>,
+    /// Passes of the sync loop and upstream-update-in-progress retries, for the state record.
+    passes: Cell<u64>,
+    uip_retries: Cell<u64>,
+    started: i64,
     date_started: String,
     log_rsync_offset: u64,
 }
@@ -62,7 +66,12 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
         eprintln!("cannot create LOGDIR {}: {e}", s.logdir.display());
         return 1;
     }
-    let tracedir = s.to.join(trace::TRACEDIR);
+    // A dry run leaves the tree alone: TO itself must exist to hold the lock, nothing more.
+    let tracedir = if s.dry_run {
+        s.to.clone()
+    } else {
+        s.to.join(trace::TRACEDIR)
+    };
     if let Err(e) = std::fs::create_dir_all(&tracedir) {
         eprintln!("cannot create {}: {e}", tracedir.display());
         return 1;
@@ -112,6 +121,9 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
         time2: Cell::new(0),
         date_started,
         log_rsync_offset,
+        passes: Cell::new(0),
+        uip_retries: Cell::new(0),
+        started: state::now(),
     };
     run.log.log("Mirrorsync start");
     if let Some(pid) = stale {
@@ -164,6 +176,10 @@ impl Run {
 
     async fn hook(&self, nr: u8) -> Result<(), Stop> {
         let cmd = self.s.hooks[usize::from(nr - 1)].as_deref();
+        if self.s.dry_run && cmd.is_some() {
+            self.log.log(format!("Dry run: HOOK{nr} is not run"));
+            return Ok(());
+        }
         match hooks::run_hook(nr, cmd, &self.log, &self.cancel).await {
             HookResult::Ok => Ok(()),
             HookResult::Failed(rc) => {
@@ -182,12 +198,17 @@ impl Run {
         for w in &self.s.warnings {
             self.log.log(w);
         }
+        if self.s.dry_run {
+            self.log.log(
+                "Dry run: rsync gets --dry-run, no trace files are written, no downstream is pushed",
+            );
+        }
         if let Ok(conn) = std::env::var("SSH_CONNECTION") {
             if let Some(from) = conn.split(' ').next().filter(|f| !f.is_empty()) {
                 self.log.log(format!("We got pushed from {from}"));
             }
         }
-        let mut callback = self.req.callback;
+        let mut callback = self.req.callback && !self.s.dry_run;
         if callback && (self.s.callbackhost == "none" || self.s.callbackkey == "none") {
             callback = false;
             self.error("We are asked to call back, but we do not know where to and do not have a key, ignoring callback");
@@ -195,29 +216,7 @@ impl Run {
 
         self.hook(1).await?;
 
-        let own_files = [
-            self.s.lock_name(),
-            self.s.update_required_name(),
-            self.s.trace_name(),
-            self.s.trace_stage1_name(),
-            trace::HIERARCHY.to_string(),
-            trace::TRACELIST.to_string(),
-        ];
-        let common = rsync::common_words(&RsyncSettings {
-            rsync: &self.s.rsync,
-            log_rsync: &self.s.log_rsync,
-            own_files: &own_files,
-            extra: &self.s.rsync_extra,
-            bwlimit: &self.s.rsync_bw,
-            options: &self.s.rsync_options,
-            exclude: &self.s.exclude,
-            transport: &self.s.transport,
-            arch_include: &self.s.arch_include,
-            arch_exclude: &self.s.arch_exclude,
-        });
-        let to = self.s.to_arg();
-        let stage1 = rsync::stage_words(&common, &self.s.rsync_options1, &self.s.rsync_source, &to);
-        let stage2 = rsync::stage_words(&common, &self.s.rsync_options2, &self.s.rsync_source, &to);
+        let (stage1, stage2) = self.s.stage_commands();
 
         let ur = self.update_required();
         let mut uip_retries = 0u64;
@@ -226,6 +225,7 @@ impl Run {
                 "Running mirrorsync, update is required, {} exists",
                 ur.display()
             ));
+            self.passes.set(self.passes.get() + 1);
             let mut result = 0;
             if self.req.does_stage1() {
                 // Keep pulling stage 1 while pushes keep arriving: cheap, and stage 2 then
@@ -261,7 +261,8 @@ impl Run {
 
             let mut result = 0;
             if self.req.does_stage2() {
-                if self.upstream_update_in_progress() {
+                // A dry run pulled no AUIP file, and must not delete one either.
+                if !self.s.dry_run && self.upstream_update_in_progress() {
                     self.log
                         .log("Upstream archive update in progress, skipping stage2");
                     if uip_retries < self.s.uipretries {
@@ -269,6 +270,7 @@ impl Run {
                             .log(format!("Retrying update in {}", self.s.uipsleep));
                         let _ = touch(&ur);
                         uip_retries += 1;
+                        self.uip_retries.set(uip_retries);
                         if let Err(sig) = self
                             .cancel
                             .sleep(Duration::from_secs(self.s.uipsleep))
@@ -306,7 +308,9 @@ impl Run {
         }
 
         // Only a finished stage 2 may claim the mirror is current.
-        if self.req.does_stage2() {
+        if self.s.dry_run {
+            // Nothing was fetched: no trace may claim otherwise.
+        } else if self.req.does_stage2() {
             self.write_trace(&self.s.trace_name());
             if self.req.all {
                 let _ = std::fs::remove_file(self.path(&self.s.trace_stage1_name()));
@@ -326,7 +330,7 @@ impl Run {
             lock.release();
         }
 
-        if self.s.hub && (self.req.stage2 || self.req.all || self.req.mhop) {
+        if self.s.hub && !self.s.dry_run && (self.req.stage2 || self.req.all || self.req.mhop) {
             let kind = if self.req.stage1 {
                 runmirrors::PushKind::Mhop
             } else if self.req.stage2 {
@@ -425,7 +429,12 @@ impl Run {
             cmd.env("RSYNC_PROXY", proxy);
         }
         cmd.envs(self.s.transport_env());
-        match process::run(cmd, &self.cancel).await {
+        let progress = super::progress::Progress::start(stage, &self.s.log_rsync, &self.s.to);
+        let outcome = process::run(cmd, &self.cancel).await;
+        if let Some(p) = progress {
+            p.finish().await;
+        }
+        match outcome {
             Ok(Outcome::Exited(status)) => Ok(process::shell_code(&status)),
             Ok(Outcome::Interrupted(sig)) => Err(self.interrupted(sig)),
             Err(e) => {
@@ -504,6 +513,83 @@ impl Run {
         }
     }
 
+    /// The state record behind `archvsync status` and the metrics file.
+    fn record_state(&self, code: u8) {
+        let s = &self.s;
+        // A dry run changes nothing, so it says nothing about the mirror either.
+        if s.dry_run {
+            self.log.log("Dry run: the state record is not updated");
+            return;
+        }
+        let mut request = if self.req.all {
+            "all".to_string()
+        } else {
+            [(self.req.stage1, "stage1"), (self.req.stage2, "stage2")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, n)| *n)
+                .collect::<Vec<_>>()
+                .join("+")
+        };
+        if self.req.mhop {
+            request.push_str("+mhop");
+        }
+        let bytes = std::fs::read(&s.log_rsync)
+            .map(|d| {
+                let from = usize::try_from(self.log_rsync_offset)
+                    .unwrap_or(0)
+                    .min(d.len());
+                rsync::bytes_received(&String::from_utf8_lossy(&d[from..]))
+            })
+            .unwrap_or(0);
+        let run = state::SyncRun {
+            started: self.started,
+            ended: state::now(),
+            trigger: s.info_trigger.clone(),
+            pushed_from: std::env::var("SSH_CONNECTION")
+                .ok()
+                .and_then(|c| c.split(' ').next().map(str::to_string))
+                .filter(|f| !f.is_empty()),
+            request,
+            result: if code == 0 { "success" } else { "failure" }.into(),
+            exit_status: code,
+            stage1_seconds: self.time1.get(),
+            stage2_seconds: self.time2.get(),
+            bytes_received: bytes,
+            archive_serial: trace::read_field(
+                &s.to.join(trace::TRACEDIR).join("master"),
+                "Archive serial",
+            ),
+            passes: self.passes.get(),
+            uip_retries: self.uip_retries.get(),
+            dry_run: s.dry_run,
+        };
+        let path = state::path(&s.logdir, &s.name);
+        let result = state::update(&path, |st| {
+            st.name = s.name.clone();
+            st.mirrorname = s.mirrorname.clone();
+            if code == 0 {
+                st.last_success = Some(run.clone());
+            }
+            st.last_run = Some(run);
+        });
+        if let Err(e) = result {
+            self.log.log(format!(
+                "cannot write the state record {}: {e}",
+                path.display()
+            ));
+            return;
+        }
+        if let Some(metrics) = &s.metrics_file {
+            if let Err(e) = crate::status::write_metrics_file(metrics, s) {
+                self.log.log(format!(
+                    "cannot write METRICS_FILE {}: {e}",
+                    metrics.display()
+                ));
+            }
+        }
+    }
+
     /// The original's exit trap: log, mail per MAILTO/ERRORSONLY/FULLLOGS, rotate, unlock.
     fn finish(&self, code: u8) -> u8 {
         self.log.log(if code == 0 {
@@ -544,6 +630,7 @@ impl Run {
                 });
             }
         }
+        self.record_state(code);
         self.log.close();
         for f in [&s.log_rsync, &s.log_rsync_error, &s.log] {
             savelog(f, s.logrotate);

@@ -65,6 +65,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("CHECK_UPSTREAM", Kind::Str),
     ("UPSTREAM_TRACE_URL", Kind::Str),
     ("CHECK_TIMEOUT", Kind::Int),
+    ("METRICS_FILE", Kind::Str),
     // Set by the original before it sources the config; configs refer to them.
     ("BASEDIR", Kind::Str),
     ("BINDIR", Kind::Str),
@@ -128,6 +129,10 @@ pub struct Settings {
     pub check_upstream: String,
     pub upstream_trace_url: Option<String>,
     pub check_timeout: u64,
+    /// node_exporter textfile to rewrite after every run.
+    pub metrics_file: Option<PathBuf>,
+    /// `ftpsync --dry-run`: rsync gets `--dry-run`; no trace files, hooks, callback or push.
+    pub dry_run: bool,
     pub warnings: Vec<String>,
 }
 
@@ -154,6 +159,13 @@ impl Settings {
         archive: &str,
         trigger: Option<String>,
     ) -> Result<Settings, Refusal> {
+        let (raw, name) = Settings::load_raw(layout, archive)?;
+        Settings::from_raw(raw, layout, name, archive, trigger)
+    }
+
+    /// The first half of [`Settings::load`]: find the file and source it (exit 78 when it is
+    /// missing or does not load), without applying defaults. Also the config's name.
+    pub fn load_raw(layout: &Layout, archive: &str) -> Result<(RawConfig, String), Refusal> {
         let name = if archive.is_empty() {
             "ftpsync".to_string()
         } else {
@@ -187,7 +199,7 @@ impl Settings {
             ("ARCHIVE", archive.to_string()),
         ];
         let raw = config::load(&path, KEYS, &prelude)?;
-        Settings::from_raw(raw, layout, name, archive, trigger)
+        Ok((raw, name))
     }
 
     pub fn from_raw(
@@ -335,6 +347,8 @@ impl Settings {
             check_upstream: c.string_or("CHECK_UPSTREAM", "http"),
             upstream_trace_url: c.string("UPSTREAM_TRACE_URL"),
             check_timeout: c.u64_or("CHECK_TIMEOUT", 60)?,
+            metrics_file: c.string("METRICS_FILE").map(PathBuf::from),
+            dry_run: false,
             warnings: Vec::new(),
             name,
         };
@@ -381,6 +395,36 @@ impl Settings {
     /// TO as rsync gets it: exactly as configured (a trailing slash matters to rsync).
     pub fn to_arg(&self) -> String {
         self.to.to_string_lossy().into_owned()
+    }
+
+    /// The full rsync command lines of stage 1 and stage 2, as a run executes (and logs)
+    /// them. `check-config` prints the same words, so what it shows is what a run does.
+    pub fn stage_commands(&self) -> (Vec<String>, Vec<String>) {
+        let own_files = [
+            self.lock_name(),
+            self.update_required_name(),
+            self.trace_name(),
+            self.trace_stage1_name(),
+            crate::common::trace::HIERARCHY.to_string(),
+            crate::common::trace::TRACELIST.to_string(),
+        ];
+        let common = rsync::common_words(&rsync::RsyncSettings {
+            rsync: &self.rsync,
+            log_rsync: &self.log_rsync,
+            own_files: &own_files,
+            extra: &self.rsync_extra,
+            bwlimit: &self.rsync_bw,
+            options: &self.rsync_options,
+            exclude: &self.exclude,
+            transport: &self.transport,
+            arch_include: &self.arch_include,
+            arch_exclude: &self.arch_exclude,
+        });
+        let to = self.to_arg();
+        let stage = |options: &[String]| {
+            rsync::stage_words(&common, options, self.dry_run, &self.rsync_source, &to)
+        };
+        (stage(&self.rsync_options1), stage(&self.rsync_options2))
     }
 }
 

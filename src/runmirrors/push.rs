@@ -10,6 +10,7 @@ use crate::common::host;
 use crate::common::log::Logger;
 use crate::common::mail::Mail;
 use crate::common::process::Cancel;
+use crate::common::state;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -113,6 +114,7 @@ impl Pusher {
     }
 
     pub async fn run(&self, entries: Vec<Entry>) {
+        let started = state::now();
         self.log.log(format!(
             "Pushing leaf mirrors. Inside ftpsync: {}. Pushkind: {}",
             self.from_ftpsync,
@@ -169,7 +171,7 @@ impl Pusher {
             }
         }
         while tasks.join_next().await.is_some() {}
-        self.summary();
+        self.summary(started);
         self.hook(3).await;
         self.log.log("Mirrorpush done");
     }
@@ -230,8 +232,21 @@ impl Pusher {
         }
     }
 
-    fn summary(&self) {
+    fn summary(&self, started: i64) {
         let results = self.results.lock().map(|r| r.clone()).unwrap_or_default();
+        let delivered = results.iter().filter(|(_, _, r)| r.delivered()).count() as u64;
+        let push = state::PushRun {
+            started,
+            ended: state::now(),
+            kind: self.kind.as_str().into(),
+            from_ftpsync: self.from_ftpsync,
+            triggers: results.len() as u64,
+            delivered,
+            failed: results.len() as u64 - delivered,
+        };
+        if let Err(e) = state::update(&self.s.state_path(), |st| st.last_push = Some(push)) {
+            self.log.log(format!("cannot write the state record: {e}"));
+        }
         let failed: Vec<String> = results
             .iter()
             .filter(|(_, _, r)| !r.delivered())
@@ -299,6 +314,7 @@ impl TriggerCtx<'_> {
             None
         };
         mirror_log.log(format!("Sending {label} trigger: {}", words.join(" ")));
+        let sent_at = state::now();
         let result = if detach {
             trigger::detached(
                 &args,
@@ -309,6 +325,8 @@ impl TriggerCtx<'_> {
                     timeout,
                     mailto: &s.mailto,
                     sendmail: &s.sendmail,
+                    state: &s.state_path(),
+                    name: &t.name,
                 },
             )
             .await
@@ -330,6 +348,36 @@ impl TriggerCtx<'_> {
                 self.log,
                 &format!("{label} trigger failed: {} ({why})", t.host),
             );
+        }
+        let record = state::Downstream {
+            host: t.host.clone(),
+            stage: match stage {
+                Stage::All => "all",
+                Stage::Stage1 => "stage1",
+                Stage::Stage2 => "stage2",
+            }
+            .into(),
+            words: words.clone(),
+            outcome: match &result.outcome {
+                Outcome::Exited(255) | Outcome::Failed(_) | Outcome::Interrupted(_) => "failed",
+                Outcome::Exited(_) => "delivered",
+                Outcome::Accepted => "accepted",
+                Outcome::TimedOut => "timeout",
+            }
+            .into(),
+            exit_status: match result.outcome {
+                Outcome::Exited(c) => Some(c),
+                _ => None,
+            },
+            duration_seconds: (result.secs * 1000.0).round() / 1000.0,
+            at: sent_at,
+            finished_exit_status: None,
+            finished_seconds: None,
+        };
+        if let Err(e) = state::update(&s.state_path(), |st| {
+            st.downstreams.insert(t.name.clone(), record);
+        }) {
+            self.log.log(format!("cannot write the state record: {e}"));
         }
         if let Ok(mut r) = self.results.lock() {
             r.push((t.name.clone(), stage, result));

@@ -60,6 +60,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The archive's state record, shared with ftpsync (`ftpsync[-NAME].state.json`).
+    pub fn state_path(&self) -> PathBuf {
+        crate::common::state::path(
+            &self.logdir,
+            &self.name.replacen("runmirrors", "ftpsync", 1),
+        )
+    }
+
     pub fn load(layout: &Layout, conf: &str) -> Result<Settings, Refusal> {
         let name = if conf.is_empty() {
             "runmirrors".to_string()

@@ -85,6 +85,19 @@ pub fn main(args: PushTriggerArgs) -> u8 {
     log.log(format!("{label} trigger accepted after {:.2} s", secs()));
 
     let (final_code, timed_out) = reap_until(deadline);
+    if let (Some(path), Some(name)) = (&args.state, &args.name) {
+        let secs = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        let code = if timed_out { None } else { final_code };
+        let _ = crate::common::state::update(path, |st| {
+            if let Some(d) = st.downstreams.get_mut(name) {
+                d.finished_exit_status = code;
+                d.finished_seconds = Some(secs);
+                if timed_out {
+                    d.outcome = "timeout".into();
+                }
+            }
+        });
+    }
     match (final_code, timed_out) {
         (_, true) => {
             log.log(format!("{label} trigger timed out after {:.0} s", secs()));

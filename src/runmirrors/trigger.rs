@@ -82,6 +82,9 @@ pub struct DetachOptions<'a> {
     pub timeout: Duration,
     pub mailto: &'a [String],
     pub sendmail: &'a Path,
+    /// Where the supervisor records the final outcome, and under which downstream name.
+    pub state: &'a Path,
+    pub name: &'a str,
 }
 
 /// Start a supervisor (this binary, `push-trigger`) in its own session and wait only for
@@ -109,7 +112,11 @@ pub async fn detached(ssh_args: &[String], o: &DetachOptions<'_>) -> TriggerResu
         .arg("--timeout")
         .arg(o.timeout.as_secs().to_string())
         .arg("--sendmail")
-        .arg(o.sendmail);
+        .arg(o.sendmail)
+        .arg("--state")
+        .arg(o.state)
+        .arg("--name")
+        .arg(o.name);
     for m in o.mailto {
         cmd.arg("--mailto").arg(m);
     }

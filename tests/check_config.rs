@@ -1,0 +1,544 @@
+//! `archvsync check-config`: config problems are reported with their location, refusals and
+//! unusable paths are errors, and the rsync and ssh command lines printed are the ones a
+//! real run uses, word for word.
+
+mod common;
+use common::*;
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `base/bin/archvsync`, so that the layout (BASEDIR = base) is the one `base/bin/ftpsync` gets.
+fn archvsync(m: &Mirror) -> PathBuf {
+    let p = m.base.join("bin/archvsync");
+    if !p.exists() {
+        symlink(BIN, &p).unwrap();
+    }
+    p
+}
+
+fn check_config_cmd(m: &Mirror, args: &[&str]) -> Command {
+    let mut a = vec!["check-config"];
+    a.extend_from_slice(args);
+    m.command_prog(&archvsync(m), &a)
+}
+
+fn check_config(m: &Mirror, args: &[&str]) -> RunOutput {
+    m.run_cmd(check_config_cmd(m, args))
+}
+
+fn lines_starting<'a>(out: &'a RunOutput, prefix: &str) -> Vec<&'a str> {
+    out.stdout
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .collect()
+}
+
+/// The one `error:` line containing `needle`, with the whole output on failure.
+fn assert_problem(out: &RunOutput, kind: &str, needle: &str) -> String {
+    let hits: Vec<&str> = lines_starting(out, &format!("{kind}: "))
+        .into_iter()
+        .filter(|l| l.contains(needle))
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "expected one {kind}: line containing {needle:?}\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    hits[0].to_string()
+}
+
+/// A mirror whose config passes: pulls from a (not running) local daemon URL.
+fn good_mirror() -> Mirror {
+    let m = Mirror::new();
+    m.write_conf(&m.conf("rsync://127.0.0.1:9/debian"));
+    m
+}
+
+#[test]
+fn a_good_config_passes_and_warnings_do_not_fail() {
+    let m = good_mirror();
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+    assert!(lines_starting(&out, "error:").is_empty(), "{}", out.stdout);
+    assert!(out.stdout.contains("0 errors"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("RSYNC_PASSWORD is not set"),
+        "{}",
+        out.stdout
+    );
+
+    // A typo'd key: a warning naming file, line and the key meant; still exit 0.
+    let text = format!(
+        "{}RSYNC_HOTS=upstream.example.org\n",
+        m.conf("rsync://127.0.0.1:9/debian").to_bash()
+    );
+    let line = text.lines().count();
+    m.write_raw("ftpsync.conf", &text);
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+    let w = assert_problem(&out, "warning", "RSYNC_HOTS");
+    let conf = m.etc().join("ftpsync.conf");
+    assert!(
+        w.starts_with(&format!("warning: {}:{line}: ", conf.display())),
+        "{w}"
+    );
+    assert!(w.contains("did you mean RSYNC_HOST"), "{w}");
+}
+
+#[test]
+fn missing_config_exits_78() {
+    let m = Mirror::new();
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 78);
+    assert_problem(&out, "error", "ftpsync.conf");
+    // and for an archive: its own file
+    m.write_conf(&m.conf("rsync://127.0.0.1:9/debian"));
+    let out = check_config(&m, &["security"]);
+    m.expect_code(&out, 78);
+    assert_problem(&out, "error", "ftpsync-security.conf");
+}
+
+#[test]
+fn both_arch_keys_are_an_error() {
+    let m = Mirror::new();
+    m.write_conf(
+        &m.conf("rsync://127.0.0.1:9/debian")
+            .set("ARCH_INCLUDE", "amd64")
+            .set("ARCH_EXCLUDE", "i386"),
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 1);
+    assert_problem(&out, "error", "mutually exclusive");
+    // nothing to print: a run would not get that far
+    assert!(
+        lines_starting(&out, "stage1: ").is_empty(),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn other_refusals_are_errors() {
+    let m = Mirror::new();
+    for (conf, needle) in [
+        (
+            m.conf("x").set("RSYNC_TRANSPORT", "carrier-pigeon"),
+            "Unknown rsync transport",
+        ),
+        (
+            m.conf("x").unset("RSYNC_SOURCE").unset("RSYNC_HOST"),
+            "RSYNC_HOST",
+        ),
+        (m.conf("x").set("UIPSLEEP", "ten"), "UIPSLEEP=ten"),
+    ] {
+        m.write_conf(&conf);
+        let out = check_config(&m, &[]);
+        m.expect_code(&out, 1);
+        assert_problem(&out, "error", needle);
+    }
+}
+
+#[test]
+fn dangerous_or_unusable_to_is_an_error() {
+    let m = Mirror::new();
+    let home = m.home.to_string_lossy().into_owned();
+    let file = m.dir.join("a-file");
+    fs::write(&file, "x").unwrap();
+    for to in [
+        "/".to_string(),
+        "//".to_string(),
+        home.clone(),
+        format!("{home}/"),
+        m.dir.to_string_lossy().into_owned(), // contains $HOME
+        file.to_string_lossy().into_owned(),
+    ] {
+        m.write_conf(&m.conf("rsync://127.0.0.1:9/debian").set("TO", to.clone()));
+        let out = check_config(&m, &[]);
+        m.expect_code(&out, 1);
+        let e = assert_problem(&out, "error", "TO");
+        assert!(e.contains(to.trim_end_matches('/')), "{to}: {e}");
+    }
+    // set but empty: a run would silently fall back to the default
+    m.write_conf(&m.conf("rsync://127.0.0.1:9/debian").set("TO", ""));
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 1);
+    assert_problem(&out, "error", "TO is set but empty");
+
+    // not there yet, but creatable: a note only
+    let to = m.dir.join("new/mirror/");
+    m.write_conf(
+        &m.conf("rsync://127.0.0.1:9/debian")
+            .set("TO", to.to_string_lossy()),
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+    assert_problem(&out, "note", "does not exist yet");
+}
+
+#[test]
+fn unwritable_to_and_logdir_are_errors() {
+    if is_root() {
+        eprintln!("skipped: root can write anywhere");
+        return;
+    }
+    let m = Mirror::new();
+    let ro = m.dir.join("ro");
+    fs::create_dir_all(&ro).unwrap();
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
+    m.write_conf(
+        &m.conf("rsync://127.0.0.1:9/debian")
+            .set("TO", ro.join("mirror/").to_string_lossy())
+            .set("LOGDIR", ro.join("log").to_string_lossy()),
+    );
+    let out = check_config(&m, &[]);
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
+    m.expect_code(&out, 1);
+    assert_problem(&out, "error", "TO ");
+    assert_problem(&out, "error", "LOGDIR ");
+}
+
+#[test]
+fn missing_rsync_is_an_error() {
+    let m = good_mirror();
+    m.write_conf(
+        &m.conf("rsync://127.0.0.1:9/debian")
+            .set("RSYNC", "/nonexistent/rsync"),
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 1);
+    assert_problem(&out, "error", "/nonexistent/rsync");
+
+    // a bare name is looked up in PATH, and the protocol version of a real one reported
+    m.write_conf(
+        &m.conf("rsync://127.0.0.1:9/debian")
+            .set("RSYNC", "no-such-rsync-here"),
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 1);
+    assert_problem(&out, "error", "no-such-rsync-here not found in PATH");
+    m.write_conf(&m.conf("rsync://127.0.0.1:9/debian"));
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("rsync: ") && l.contains("(protocol version ")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn world_readable_password_warns_and_is_masked() {
+    let m = Mirror::new();
+    let secret = "s3cr3t-Pa55";
+    m.write_conf(
+        &m.conf("rsync://127.0.0.1:9/debian")
+            .set("RSYNC_PASSWORD", secret),
+    );
+    let conf = m.etc().join("ftpsync.conf");
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+    let w = assert_problem(&out, "warning", "RSYNC_PASSWORD");
+    assert!(w.contains(&conf.to_string_lossy().into_owned()), "{w}");
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("RSYNC_PASSWORD=********")),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains(secret), "{}", out.stdout);
+    assert!(!out.stderr.contains(secret), "{}", out.stderr);
+
+    // mode 600: no warning; a password that also shows up in a word is masked there too
+    fs::write(
+        &conf,
+        m.conf("rsync://127.0.0.1:9/debian")
+            .set("RSYNC_PASSWORD", secret)
+            .set("EXCLUDE", format!("--exclude=/{secret}/"))
+            .to_bash(),
+    )
+    .unwrap();
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+    assert!(
+        lines_starting(&out, "warning:").is_empty(),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains(secret), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("--exclude=/********/"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn ssl_ca_path_must_load() {
+    let m = Mirror::new();
+    m.write_conf(
+        &m.conf("127.0.0.1::debian")
+            .set("RSYNC_TRANSPORT", "ssl")
+            .set("RSYNC_SSL_CAPATH", m.dir.join("no-ca").to_string_lossy()),
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 1);
+    assert_problem(&out, "error", "RSYNC_SSL_CAPATH");
+    let empty = m.dir.join("empty-ca");
+    fs::create_dir_all(&empty).unwrap();
+    m.write_conf(
+        &m.conf("127.0.0.1::debian")
+            .set("RSYNC_TRANSPORT", "ssl")
+            .set("RSYNC_SSL_CAPATH", empty.to_string_lossy()),
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 1);
+    assert_problem(&out, "error", "no CA certificates");
+}
+
+/// The rest of the `Running stageN: ` line of a run's log.
+fn logged_stage(log: &str, stage: &str) -> String {
+    let tag = format!(": Running {stage}: ");
+    let line = log
+        .lines()
+        .find(|l| l.contains(&tag))
+        .unwrap_or_else(|| panic!("no {tag:?} line:\n{log}"));
+    line[line.find(&tag).unwrap() + tag.len()..].to_string()
+}
+
+fn printed_stage(out: &RunOutput, stage: &str) -> String {
+    let prefix = format!("{stage}: ");
+    let lines = lines_starting(out, &prefix);
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    lines[0][prefix.len()..].to_string()
+}
+
+#[test]
+fn stage_lines_are_the_ones_a_run_logs() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let conf = m
+        .conf(&up.url())
+        .set("ARCH_EXCLUDE", "i386 source")
+        .set("EXCLUDE", "--exclude=/tools/ --exclude=/doc/")
+        .set("RSYNC_EXTRA", "--contimeout=10")
+        .set("RSYNC_BW", "100000")
+        .set("RSYNC_PASSWORD", "not-in-the-argv")
+        .set(
+            "RSYNC_OPTIONS2",
+            "--max-delete=1000 --delay-updates --delete",
+        );
+    m.write_conf(&conf);
+    fs::set_permissions(
+        m.etc().join("ftpsync.conf"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+    let run = m.run(&[]);
+    m.expect_code(&run, 0);
+    let log = m.log();
+    for stage in ["stage1", "stage2"] {
+        assert_eq!(
+            printed_stage(&out, stage),
+            logged_stage(&log, stage),
+            "{stage} differs\n{}",
+            out.stdout
+        );
+    }
+    // sanity: these are real command lines of this config
+    let s1 = printed_stage(&out, "stage1");
+    assert!(s1.starts_with("rsync --quiet --log-file "), "{s1}");
+    assert!(s1.contains(" --contimeout=10 --bwlimit=100000 "), "{s1}");
+    assert!(
+        s1.contains("--filter=exclude_/dists/**/binary-i386/"),
+        "{s1}"
+    );
+    assert!(
+        s1.ends_with(&format!("{} {}", up.url(), m.to.display())),
+        "{s1}"
+    );
+    assert!(printed_stage(&out, "stage2").contains(" --max-delete=1000 --delay-updates --delete "));
+
+    // an archive: its own config, its own log file names
+    m.write_conf_file("ftpsync-security.conf", &conf);
+    let out = check_config(&m, &["security"]);
+    m.expect_code(&out, 0);
+    assert!(
+        printed_stage(&out, "stage1").contains("/rsync-ftpsync-security.log "),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A fake `ssh` first in PATH: records its arguments, one file per call, and exits 0.
+fn fake_ssh(dir: &Path) -> (PathBuf, PathBuf) {
+    let bin = dir.join("fakebin");
+    let rec = dir.join("ssh-calls");
+    fs::create_dir_all(&rec).unwrap();
+    write_script(
+        &bin.join("ssh"),
+        &format!(
+            "f=$(mktemp {}/call.XXXXXX)\nprintf '%s\\n' ssh \"$@\" > \"$f\"\nexit 0",
+            shq(&rec.to_string_lossy())
+        ),
+    );
+    (bin, rec)
+}
+
+fn recorded_calls(rec: &Path) -> Vec<Vec<String>> {
+    let mut calls: Vec<Vec<String>> = fs::read_dir(rec)
+        .unwrap()
+        .flatten()
+        .map(|e| read_string(&e.path()).lines().map(str::to_string).collect())
+        .collect();
+    calls.sort();
+    calls
+}
+
+#[test]
+fn ssh_lines_are_the_ones_runmirrors_runs() {
+    let m = Mirror::new();
+    m.write_conf(&m.conf("rsync://127.0.0.1:9/debian").set("HUB", "true"));
+    let key = m.dir.join("keys/push");
+    fs::create_dir_all(key.parent().unwrap()).unwrap();
+    fs::write(&key, "not really a key\n").unwrap();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    let own_key = m.dir.join("keys/us");
+    fs::write(&own_key, "not really a key either\n").unwrap();
+    fs::set_permissions(&own_key, fs::Permissions::from_mode(0o600)).unwrap();
+    m.write_conf_file(
+        "runmirrors.conf",
+        &Conf::default()
+            .set("MAILTO", "")
+            .set("KEYFILE", key.to_string_lossy())
+            .set(
+                "SSH_OPTS",
+                "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+            )
+            .set("PUSHDELAY", "20"),
+    );
+    m.write_raw(
+        "runmirrors.mirror",
+        &format!(
+            "# comment\n\
+             all eu eu.example.org archvsync\n\
+             staged us us.example.org mirror 2 {}\n\
+             mhop hub hub.example.org mirror -p 2222 -o 'ProxyCommand=ssh -W %h:%p jump'\n\
+             all ports ssh+ftpsync://m@ports.example.org:2200/debian-ports\n\
+             all other rsync://h.example.org/\n",
+            own_key.display()
+        ),
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+
+    let expected_eu = format!(
+        "eu all: ssh -o user=archvsync -o BatchMode=yes -o ServerAliveInterval=45 \
+         -o ConnectTimeout=45 -o PasswordAuthentication=no -o StrictHostKeyChecking=no \
+         -o UserKnownHostsFile=/dev/null -i {} -f -n eu.example.org sync:archive: sync:all",
+        key.display()
+    );
+    assert!(
+        out.stdout.lines().any(|l| l == expected_eu),
+        "no line {expected_eu:?}\n{}",
+        out.stdout
+    );
+    assert_problem(&out, "note", "rsync://h.example.org/");
+
+    // What check-config printed, as argv.
+    let mut printed: Vec<Vec<String>> = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let (head, cmd) = l.split_once(": ssh ")?;
+            assert!(
+                head.ends_with(" all") || head.ends_with(" stage1") || head.ends_with(" stage2"),
+                "{l}"
+            );
+            Some(shell_words::split(&format!("ssh {cmd}")).unwrap())
+        })
+        .collect();
+    printed.sort();
+    assert_eq!(
+        printed.len(),
+        6,
+        "eu, ports: all; us, hub: stage1 + stage2\n{}",
+        out.stdout
+    );
+    assert!(printed
+        .iter()
+        .any(|a| a.contains(&"ProxyCommand=ssh -W %h:%p jump".to_string())));
+
+    // What runmirrors runs, recorded by a fake ssh.
+    let (fakebin, rec) = fake_ssh(&m.dir);
+    let mut cmd = m.command_prog(&archvsync(&m), &["runmirrors"]);
+    cmd.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            fakebin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
+    let run = m.run_cmd(cmd);
+    m.expect_code(&run, 0);
+    wait_for(std::time::Duration::from_secs(30), "6 ssh calls", || {
+        fs::read_dir(&rec).map(|d| d.count()).unwrap_or(0) >= 6
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(recorded_calls(&rec), printed);
+}
+
+#[test]
+fn runmirrors_problems_are_errors_with_locations() {
+    let m = good_mirror();
+    // HUB=true needs a runmirrors config
+    m.write_conf(&m.conf("rsync://127.0.0.1:9/debian").set("HUB", "true"));
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 1);
+    assert_problem(&out, "error", "HUB=true but there is no runmirrors.conf");
+
+    // a missing KEYFILE, a mirror file with bad lines
+    m.write_conf_file(
+        "runmirrors.conf",
+        &Conf::default()
+            .set("MAILTO", "")
+            .set("KEYFILE", m.dir.join("no-such-key").to_string_lossy()),
+    );
+    let mirrors = m.etc().join("runmirrors.mirror");
+    m.write_raw(
+        "runmirrors.mirror",
+        "all ok ok.example.org u\nbogus x y z\nstaged s h u 7\n",
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 1);
+    assert_problem(&out, "error", "KEYFILE");
+    assert_problem(&out, "error", &format!("{}:2: ", mirrors.display()));
+    assert_problem(&out, "error", &format!("{}:3: ", mirrors.display()));
+    assert!(out.stdout.contains("ok all: ssh "), "{}", out.stdout);
+
+    // no mirror file: a note, not an error
+    fs::remove_file(&mirrors).unwrap();
+    let key = m.dir.join("key");
+    fs::write(&key, "k\n").unwrap();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    m.write_conf_file(
+        "runmirrors.conf",
+        &Conf::default()
+            .set("MAILTO", "")
+            .set("KEYFILE", key.to_string_lossy()),
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+    assert_problem(&out, "note", "runmirrors.mirror");
+}

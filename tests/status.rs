@@ -1,0 +1,356 @@
+//! `archvsync status` and the metrics (issue 5): after no run, a success, a failure, during a
+//! run, with --max-age, --json fields, Prometheus output checked by the real promtool, and
+//! downstream push results recorded by runmirrors and its supervisors.
+
+mod common;
+use common::sshd::*;
+use common::*;
+use serde_json::Value;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn status(m: &Mirror, args: &[&str]) -> RunOutput {
+    let bin = m.base.join("bin/archvsync");
+    if !bin.exists() {
+        symlink(BIN, &bin).unwrap();
+    }
+    let mut all = vec!["status"];
+    all.extend_from_slice(args);
+    m.run_cmd(m.command_prog(&bin, &all))
+}
+
+fn json(m: &Mirror) -> (Option<i32>, Vec<Value>) {
+    let out = status(m, &["--json"]);
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", out.stdout, out.stderr));
+    (out.code, v.as_array().expect("an array").clone())
+}
+
+fn promtool() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/prometheus/usr/bin/promtool");
+    assert!(
+        p.exists(),
+        "{} missing: run scripts/setup-deps",
+        p.display()
+    );
+    p
+}
+
+/// `promtool check metrics` must accept the text (it parses it the way Prometheus does and
+/// lints HELP/TYPE); we also refuse duplicate series ourselves.
+fn check_prometheus(text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool rejected:\n{text}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for l in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let series = l.rsplit_once(' ').unwrap().0;
+        assert!(seen.insert(series.to_string()), "duplicate series {series}");
+    }
+}
+
+#[test]
+fn status_before_any_run_is_unknown() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    let out = status(&m, &[]);
+    assert_eq!(out.code, Some(3), "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.starts_with("ARCHIVE"), "{}", out.stdout);
+    assert!(out.stdout.contains("never"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains('\x1b'),
+        "no colour when not on a terminal"
+    );
+    let (code, v) = json(&m);
+    assert_eq!(code, Some(3));
+    assert_eq!(v[0]["health"], "never");
+    assert!(v[0]["last_run"].is_null());
+}
+
+#[test]
+fn status_after_success_failure_and_during_a_run() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    m.expect_code(&m.run(&["-T", "manual"]), 0);
+
+    let out = status(&m, &[]);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("(default)  ok"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("{SERIAL_V1}/{SERIAL_V1}")),
+        "{}",
+        out.stdout
+    );
+
+    // Every documented field, with its type.
+    let (code, v) = json(&m);
+    assert_eq!(code, Some(0));
+    let a = &v[0];
+    for (k, want) in [
+        ("name", "string"),
+        ("archive", "string"),
+        ("config", "string"),
+        ("mirrorname", "string"),
+        ("to", "string"),
+        ("health", "string"),
+        ("problem", "null"),
+        ("last_success_age_seconds", "number"),
+        ("serial", "object"),
+        ("in_progress", "null"),
+        ("last_run", "object"),
+        ("last_success", "object"),
+        ("last_push", "null"),
+        ("downstreams", "object"),
+    ] {
+        let got = match &a[k] {
+            Value::Null => "null",
+            Value::String(_) => "string",
+            Value::Number(_) => "number",
+            Value::Object(_) => "object",
+            Value::Array(_) => "array",
+            Value::Bool(_) => "bool",
+        };
+        assert_eq!(got, want, "field {k} in {a:#}");
+    }
+    let run = &a["last_run"];
+    for k in [
+        "started",
+        "ended",
+        "trigger",
+        "pushed_from",
+        "request",
+        "result",
+        "exit_status",
+        "stage1_seconds",
+        "stage2_seconds",
+        "bytes_received",
+        "archive_serial",
+        "passes",
+        "uip_retries",
+        "dry_run",
+    ] {
+        assert!(run.get(k).is_some(), "last_run lacks {k}: {run:#}");
+    }
+    assert_eq!(a["health"], "ok");
+    assert_eq!(run["result"], "success");
+    assert_eq!(run["trigger"], "manual");
+    assert_eq!(run["request"], "all");
+    assert_eq!(run["passes"], 1);
+    assert_eq!(run["archive_serial"], SERIAL_V1);
+    assert!(run["bytes_received"].as_u64().unwrap() > 0);
+    assert_eq!(a["serial"]["ours"], SERIAL_V1);
+    assert_eq!(a["name"], "ftpsync");
+
+    // A failure: the upstream is gone.
+    let dead = format!("rsync://127.0.0.1:{}/debian/", free_port());
+    m.write_conf(&m.conf(&dead));
+    m.expect_code(&m.run(&[]), 3);
+    let out = status(&m, &[]);
+    assert_eq!(out.code, Some(2), "{}", out.stdout);
+    assert!(out.stdout.contains("FAILED exit 3"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("the last run failed with exit status 3"),
+        "{}",
+        out.stdout
+    );
+    let (_, v) = json(&m);
+    assert_eq!(v[0]["health"], "failed");
+    assert_eq!(
+        v[0]["last_success"]["result"], "success",
+        "the last success is kept"
+    );
+
+    // During a run: the lock holder is shown; the health is still the last run's.
+    let (hook, started, release) = waiting_hook(&m.dir);
+    m.write_conf(&m.conf(&up.url()).set("HOOK1", hook.to_string_lossy()));
+    let mut running = m.spawn(&[], &[]);
+    wait_for(Duration::from_secs(30), "the run to reach HOOK1", || {
+        started.exists() || running.try_done()
+    });
+    let (code, v) = json(&m);
+    assert_eq!(code, Some(2));
+    assert_eq!(v[0]["in_progress"]["pid"], running.pid().to_string());
+    assert!(v[0]["in_progress"]["since"].as_i64().unwrap() > 0);
+    let out = status(&m, &[]);
+    assert!(
+        out.stdout.contains(&format!("pid {}", running.pid())),
+        "{}",
+        out.stdout
+    );
+    std::fs::write(&release, "").unwrap();
+    m.expect_code(&running.wait(RUN_TIMEOUT), 0);
+    assert_eq!(status(&m, &[]).code, Some(0));
+}
+
+#[test]
+fn max_age_turns_an_old_success_into_a_failure() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    m.expect_code(&m.run(&[]), 0);
+    // Age the record by three days.
+    let p = m.logdir().join("ftpsync.state.json");
+    let mut st: Value = serde_json::from_str(&read_string(&p)).unwrap();
+    for k in ["last_run", "last_success"] {
+        for t in ["started", "ended"] {
+            let v = st[k][t].as_i64().unwrap() - 3 * 86400;
+            st[k][t] = v.into();
+        }
+    }
+    std::fs::write(&p, serde_json::to_string(&st).unwrap()).unwrap();
+    let out = status(&m, &[]);
+    assert_eq!(out.code, Some(2), "{}", out.stdout);
+    assert!(out.stdout.contains("stale"), "{}", out.stdout);
+    assert_eq!(status(&m, &["--max-age", "4d"]).code, Some(0));
+    assert_eq!(status(&m, &["--max-age", "3600"]).code, Some(2));
+    assert_ne!(status(&m, &["--max-age", "soon"]).code, Some(0));
+}
+
+#[test]
+fn metrics_file_and_prometheus_output_pass_promtool_and_change_after_a_run() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let metrics = m.dir.join("archvsync.prom");
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("METRICS_FILE", metrics.to_string_lossy()),
+    );
+    m.expect_code(&m.run(&[]), 0);
+    let first = read_string(&metrics);
+    check_prometheus(&first);
+    for name in [
+        "archvsync_last_success_timestamp_seconds{",
+        "archvsync_last_run_duration_seconds{",
+        "stage=\"stage1\"",
+        "stage=\"stage2\"",
+        "archvsync_last_run_received_bytes{",
+        "archvsync_last_run_success{",
+        "archvsync_archive_serial{",
+    ] {
+        assert!(first.contains(name), "{name} missing in\n{first}");
+    }
+    assert!(
+        first.contains(&format!(
+            "archvsync_archive_serial{{name=\"ftpsync\",mirror=\"{MIRRORNAME}\"}} {SERIAL_V1}"
+        )),
+        "{first}"
+    );
+
+    build_archive(&up.root, &ArchiveSpec::v2());
+    std::thread::sleep(Duration::from_millis(1100));
+    m.expect_code(&m.run(&[]), 0);
+    let second = read_string(&metrics);
+    check_prometheus(&second);
+    assert_ne!(first, second, "the metrics file must change after a run");
+    assert!(second.contains(&format!("}} {SERIAL_V2}")), "{second}");
+
+    // A second archive: status --prometheus has each family once, with both series.
+    m.write_conf_file(
+        "ftpsync-extra.conf",
+        &m.conf(&up.url()).set("MIRRORNAME", "extra.test"),
+    );
+    let out = status(&m, &["--prometheus"]);
+    check_prometheus(&out.stdout);
+    assert_eq!(
+        count_lines(&out.stdout, "# TYPE archvsync_last_run_success "),
+        1
+    );
+    assert!(out.stdout.contains("name=\"ftpsync\""));
+    assert!(
+        out.stdout
+            .contains("archvsync_healthy{name=\"ftpsync-extra\",mirror=\"extra.test\"} 0"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn downstream_push_results_are_recorded() {
+    let up = Upstream::v1();
+    let hub = Downstream::builder("hub.test")
+        .source(&up.url())
+        .hub()
+        .serve()
+        .pusher()
+        .start();
+    let leaf = Downstream::builder("leaf.test")
+        .source(&hub.rsync_url())
+        .pushed_by(hub.key())
+        .start();
+    let dead = free_port();
+    hub.write_mirrors(&[
+        leaf.host_line("all", "leaf"),
+        format!("all dead 127.0.0.1 root -p {dead}"),
+    ]);
+    let out = hub.m.run(&[]);
+    hub.m.expect_code(&out, 0);
+    wait_synced(&leaf, Duration::from_secs(30), &[&hub, &leaf]);
+    // The supervisor notes the leaf's final exit status once its session ends.
+    let state = hub.m.logdir().join("ftpsync.state.json");
+    wait_for(
+        Duration::from_secs(30),
+        "the supervisor's final record",
+        || read_string(&state).contains("\"finished_exit_status\": 0"),
+    );
+    let (code, v) = json(&hub.m);
+    assert_eq!(code, Some(0));
+    let ds = &v[0]["downstreams"];
+    assert_eq!(ds["leaf"]["outcome"], "accepted", "{ds:#}");
+    assert_eq!(ds["leaf"]["finished_exit_status"], 0);
+    assert_eq!(
+        ds["leaf"]["words"],
+        serde_json::json!(["sync:archive:", "sync:all"])
+    );
+    assert_eq!(ds["dead"]["outcome"], "failed");
+    assert_eq!(ds["dead"]["exit_status"], 255);
+    assert_eq!(v[0]["last_push"]["triggers"], 2);
+    assert_eq!(v[0]["last_push"]["failed"], 1);
+    let out = status(&hub.m, &[]);
+    assert!(
+        out.stdout.contains("1/2 ok, failed: dead"),
+        "{}",
+        out.stdout
+    );
+    let out = status(&hub.m, &["--prometheus"]);
+    check_prometheus(&out.stdout);
+    assert!(out.stdout.contains("archvsync_downstream_trigger_success{name=\"ftpsync\",mirror=\"hub.test\",downstream=\"dead\"} 0"), "{}", out.stdout);
+}
+
+#[test]
+fn a_dry_run_leaves_the_state_record_alone() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    m.expect_code(&m.run(&[]), 0);
+    let p = m.logdir().join("ftpsync.state.json");
+    let before = read_string(&p);
+    build_archive(&up.root, &ArchiveSpec::v2());
+    m.expect_code(&m.run(&["--dry-run"]), 0);
+    assert_eq!(read_string(&p), before);
+    assert!(m.log().contains("Dry run: the state record is not updated"));
+}
