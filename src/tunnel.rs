@@ -123,24 +123,15 @@ pub fn main(args: TunnelArgs) -> u8 {
             return 1;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("{PROG}: cannot start the async runtime: {e}");
-            return 1;
+    crate::common::process::block_on(async {
+        match tunnel(&opts, config).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("{PROG}: {e}");
+                1
+            }
         }
-    };
-    match runtime.block_on(tunnel(&opts, config)) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("{PROG}: {e}");
-            1
-        }
-    }
+    })
 }
 
 async fn tunnel(o: &Options, config: Arc<rustls::ClientConfig>) -> Result<(), String> {

@@ -70,6 +70,23 @@ fn has_our_configs(etc: &Path) -> bool {
 }
 
 impl Layout {
+    /// Variables the original defined before it sourced a config; configs refer to them.
+    pub fn config_prelude(&self, name: &str, archive: &str) -> Vec<(&'static str, String)> {
+        let path_str = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        vec![
+            ("BASEDIR", path_str(&self.basedir)),
+            ("BINDIR", path_str(&self.bindir)),
+            ("LOGDIR", self.logdir.display().to_string()),
+            ("LOCKDIR", self.lockdir.display().to_string()),
+            ("NAME", name.to_string()),
+            ("ARCHIVE", archive.to_string()),
+        ]
+    }
+
     pub fn detect(argv0: &OsStr) -> Layout {
         let bindir = invoked_path(argv0).and_then(|p| p.parent().map(Path::to_path_buf));
         let (basedir, classic) = match env::var_os("BASEDIR").filter(|b| !b.is_empty()) {

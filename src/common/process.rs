@@ -9,6 +9,21 @@ use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::watch;
 
+/// Run a command's async body on a single-threaded runtime (our commands wait on children,
+/// timers and signals; one thread is all they need) and return its exit status.
+pub fn block_on(body: impl std::future::Future<Output = u8>) -> u8 {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(body),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            1
+        }
+    }
+}
+
 /// The signal that asked us to stop, once one arrived.
 #[derive(Clone)]
 pub struct Cancel {

@@ -46,15 +46,5 @@ pub fn main(layout: &Layout, mut args: FtpsyncArgs) -> u8 {
     }
     settings.dry_run = args.dry_run;
 
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
-    runtime.block_on(run::sync(layout, settings, request))
+    crate::common::process::block_on(run::sync(layout, settings, request))
 }

@@ -185,19 +185,7 @@ impl Settings {
                 ),
             });
         };
-        let path_str = |p: &Option<PathBuf>| {
-            p.as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        };
-        let prelude = [
-            ("BASEDIR", path_str(&layout.basedir)),
-            ("BINDIR", path_str(&layout.bindir)),
-            ("LOGDIR", layout.logdir.display().to_string()),
-            ("LOCKDIR", layout.lockdir.display().to_string()),
-            ("NAME", name.clone()),
-            ("ARCHIVE", archive.to_string()),
-        ];
+        let prelude = layout.config_prelude(&name, archive);
         let raw = config::load(&path, KEYS, &prelude)?;
         Ok((raw, name))
     }

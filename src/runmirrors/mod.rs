@@ -24,17 +24,7 @@ pub const EX_NOKEY: u8 = 5;
 pub fn main(layout: &Layout, args: RunmirrorsArgs) -> u8 {
     let conf = args.archive.or(args.name).unwrap_or_default();
     let kind = args.kind.unwrap_or(PushKind::Mhop);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
-    runtime.block_on(async {
+    crate::common::process::block_on(async {
         let cancel = Cancel::on_signals().unwrap_or_else(|_| Cancel::never());
         run(layout, &conf, kind, args.from_ftpsync, cancel).await
     })

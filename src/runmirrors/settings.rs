@@ -80,19 +80,7 @@ impl Settings {
                 message: format!("Can't read config file {name}.conf!"),
             });
         };
-        let path_str = |p: &Option<PathBuf>| {
-            p.as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        };
-        let prelude = [
-            ("BASEDIR", path_str(&layout.basedir)),
-            ("BINDIR", path_str(&layout.bindir)),
-            ("LOGDIR", layout.logdir.display().to_string()),
-            ("LOCKDIR", layout.lockdir.display().to_string()),
-            ("NAME", name.clone()),
-            ("ARCHIVE", conf.to_string()),
-        ];
+        let prelude = layout.config_prelude(&name, conf);
         let mut c = config::load(&path, KEYS, &prelude)?;
         let logdir = c
             .string("LOGDIR")
