@@ -126,6 +126,32 @@ pub async fn run(mut cmd: Command, cancel: &Cancel) -> std::io::Result<Outcome> 
     }
 }
 
+/// Like [`run`], but the child is also killed (SIGTERM) when we die, however we die: a
+/// SIGKILLed or OOM-killed ftpsync must not leave an rsync (stage 2 deletes!) running on
+/// in the tree while the next run takes the lock. Linux only (PR_SET_PDEATHSIG).
+pub async fn run_tied(mut cmd: Command, cancel: &Cancel) -> std::io::Result<Outcome> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getpid(2) is async-signal-safe.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // async-signal-safe functions (prctl, getppid, raise).
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent died between fork and prctl: go now.
+                if libc::getppid() != parent {
+                    libc::raise(libc::SIGTERM);
+                }
+                Ok(())
+            });
+        }
+    }
+    run(cmd, cancel).await
+}
+
 /// Sends the child's stdout and stderr, appended, to `path` (created if missing). On error
 /// the output is discarded and the error returned for the caller to log.
 pub fn output_to(cmd: &mut Command, path: &std::path::Path) -> std::io::Result<()> {

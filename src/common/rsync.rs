@@ -237,7 +237,9 @@ pub fn bytes_received(log_rsync_text: &str) -> u64 {
             let m = parts.next()?.parse::<u64>().ok()?;
             (parts.next()? == "bytes").then_some(m)
         })
-        .sum()
+        // Saturating: the log is rsync's output and may hold any numbers; an overflowing
+        // `sum()` panicked in debug builds (found by fuzz/fuzz_targets/trace_reader.rs).
+        .fold(0u64, u64::saturating_add)
 }
 
 /// Words for a log line (the password never reaches argv, so printing them is safe). A word
@@ -341,5 +343,14 @@ mod tests {
                    2026/11/21 10:00:00 [12] sent 100 bytes  received 2000 bytes  total size 9\n\
                    sent 5 bytes  received 30 bytes  1.00 bytes/sec\n";
         assert_eq!(bytes_received(log), 2030);
+    }
+
+    #[test]
+    fn received_bytes_saturate_instead_of_overflowing() {
+        // Regression (fuzz target trace_reader): two huge counts overflowed the sum.
+        let log = "sent 1 bytes  received 18446744073709551615 bytes  x
+                   sent 1 bytes  received 18446744073709551615 bytes  x
+";
+        assert_eq!(bytes_received(log), u64::MAX);
     }
 }

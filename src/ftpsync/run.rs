@@ -19,8 +19,18 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::process::Command;
 
+/// The upstream's master trace, relative to TO or to the source.
+const MASTER_TRACE: &str = "project/trace/master";
+
 /// How a run ends early: the exit status, after the message was logged.
 struct Stop(u8);
+
+/// The upstream master-trace question, asked while stage 1 runs.
+struct UpstreamCheck {
+    source: String,
+    prog: String,
+    task: tokio::task::JoinHandle<std::io::Result<std::process::Output>>,
+}
 
 fn signal_name(sig: i32) -> &'static str {
     match sig {
@@ -52,6 +62,12 @@ struct Run {
 }
 
 pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
+    // Settings::load refused these already; this is the last line before anything is
+    // created in TO or rsync --delete is pointed at it.
+    if let Some(why) = super::settings::dangerous_to(&s.to, &crate::common::layout::home()) {
+        eprintln!("{}: {why}; refusing to run", s.config_path.display());
+        return 1;
+    }
     // SAFETY: umask(2) only sets the process file mode mask.
     unsafe {
         libc::umask(0o022);
@@ -98,45 +114,65 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
         }
     };
 
-    let log = Logger::open(&s.log, &s.program);
-    let log_rsync_offset = std::fs::metadata(&s.log_rsync)
-        .map(|m| m.len())
-        .unwrap_or(0);
     let cancel = match Cancel::on_signals() {
-        Ok(c) => c,
-        Err(e) => {
-            log.log(format!("cannot install signal handlers: {e}"));
-            Cancel::never()
+        Ok(c) => Ok(c),
+        Err(e) => Err(format!("cannot install signal handlers: {e}")),
+    };
+    let (mut lock, mut stale) = (lock, stale);
+    loop {
+        let log = Logger::open(&s.log, &s.program);
+        let log_rsync_offset = std::fs::metadata(&s.log_rsync)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let cancel = match &cancel {
+            Ok(c) => c.clone(),
+            Err(e) => {
+                log.log(e);
+                Cancel::never()
+            }
+        };
+        let run = Run {
+            layout: layout.clone(),
+            s: s.clone(),
+            req: req.clone(),
+            log,
+            cancel,
+            lock: RefCell::new(Some(lock)),
+            had_error: Cell::new(false),
+            time1: Cell::new(0),
+            time2: Cell::new(0),
+            date_started: date_started.clone(),
+            log_rsync_offset,
+            passes: Cell::new(0),
+            uip_retries: Cell::new(0),
+            started: state::now(),
+        };
+        run.log.log("Mirrorsync start");
+        if let Some(pid) = stale {
+            run.log.log(format!(
+                "Found stale lock {} left by pid {pid} (no live run holds it), taking it over",
+                lock_path.display()
+            ));
         }
-    };
-    let run = Run {
-        layout: layout.clone(),
-        s,
-        req,
-        log,
-        cancel,
-        lock: RefCell::new(Some(lock)),
-        had_error: Cell::new(false),
-        time1: Cell::new(0),
-        time2: Cell::new(0),
-        date_started,
-        log_rsync_offset,
-        passes: Cell::new(0),
-        uip_retries: Cell::new(0),
-        started: state::now(),
-    };
-    run.log.log("Mirrorsync start");
-    if let Some(pid) = stale {
-        run.log.log(format!(
-            "Found stale lock {} left by pid {pid} (no live run holds it), taking it over",
-            lock_path.display()
-        ));
+        let code = match run.body().await {
+            Ok(()) => 0,
+            Err(Stop(code)) => code,
+        };
+        let code = run.finish(code);
+        // A push that arrived after our last look at Update-Required but before we let go
+        // of the lock found the lock held and left, trusting us to go round again: do so.
+        if code != 0 || s.dry_run || !update_required.exists() {
+            return code;
+        }
+        match lock::try_acquire(&lock_path, Duration::from_secs(s.locktimeout)) {
+            Ok(Acquired::Locked { lock: l, stale: st }) => {
+                lock = l;
+                stale = st;
+            }
+            // Someone else has it now, and with it the pending push.
+            _ => return code,
+        }
     }
-    let code = match run.body().await {
-        Ok(()) => 0,
-        Err(Stop(code)) => code,
-    };
-    run.finish(code)
 }
 
 impl Run {
@@ -226,6 +262,12 @@ impl Run {
                 ur.display()
             ));
             self.passes.set(self.passes.get() + 1);
+            // Asked now, answered by the time stage 1 is done (see start_upstream_check).
+            let mut upstream_check = if self.req.does_stage1() && self.req.does_stage2() {
+                self.start_upstream_check()
+            } else {
+                None
+            };
             let mut result = 0;
             if self.req.does_stage1() {
                 // Keep pulling stage 1 while pushes keep arriving: cheap, and stage 2 then
@@ -287,6 +329,7 @@ impl Run {
                         result = 1;
                     }
                 } else {
+                    self.judge_upstream_check(upstream_check.take()).await?;
                     let t = epoch_secs();
                     result = self.rsync("stage2", &stage2).await?;
                     self.time2
@@ -407,6 +450,117 @@ impl Run {
         found
     }
 
+    /// The classic accident: an upstream that lost its tree (or its master trace), which stage
+    /// 2's `--delete` would faithfully copy, wiping ours. If we have `project/trace/master`,
+    /// ask the upstream whether it still has it (`rsync --list-only`). The question is asked
+    /// while stage 1 runs, so it costs no wall time; its answer is judged before stage 2.
+    /// ALLOW_EMPTY_UPSTREAM=true turns it off.
+    fn start_upstream_check(&self) -> Option<UpstreamCheck> {
+        let s = &self.s;
+        if s.dry_run || s.allow_empty_upstream || !self.path(MASTER_TRACE).is_file() {
+            return None;
+        }
+        let source = &s.rsync_source;
+        let target = if source.ends_with('/') {
+            format!("{source}{MASTER_TRACE}")
+        } else {
+            format!("{source}/{MASTER_TRACE}")
+        };
+        let mut words = s.rsync.clone();
+        words.extend(s.rsync_extra.iter().cloned());
+        words.extend([
+            "--list-only".to_string(),
+            "--no-motd".to_string(),
+            format!("--timeout={}", s.check_timeout.max(1)),
+        ]);
+        words.extend(rsync::transport_words(&s.transport));
+        words.push(target);
+        self.log
+            .log(format!("Checking the upstream: {}", rsync::display(&words)));
+        let (prog, args) = words.split_first()?;
+        let mut cmd = Command::new(prog);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(pw) = &s.rsync_password {
+            cmd.env("RSYNC_PASSWORD", pw);
+        }
+        if let Some(proxy) = &s.rsync_proxy {
+            cmd.env("RSYNC_PROXY", proxy);
+        }
+        cmd.envs(s.transport_env());
+        let child = cmd.spawn();
+        Some(UpstreamCheck {
+            source: source.clone(),
+            prog: prog.clone(),
+            task: tokio::spawn(async move { child?.wait_with_output().await }),
+        })
+    }
+
+    /// Judge the answer (starting the question now if it was not asked yet): refuse stage 2
+    /// (exit 4, tree untouched) when the upstream says the master trace does not exist.
+    async fn judge_upstream_check(&self, pending: Option<UpstreamCheck>) -> Result<(), Stop> {
+        let s = &self.s;
+        let Some(check) = pending.or_else(|| self.start_upstream_check()) else {
+            return Ok(());
+        };
+        let limit = Duration::from_secs(s.check_timeout.max(1) + 5);
+        let prog = &check.prog;
+        let out = tokio::select! {
+            out = tokio::time::timeout(limit, check.task) => out,
+            sig = self.cancel.fired() => return Err(self.interrupted(sig)),
+        };
+        let out = match out {
+            Ok(Ok(Ok(out))) => out,
+            Ok(Ok(Err(e))) => {
+                self.log.log(format!(
+                    "Cannot check the upstream's {MASTER_TRACE} ({prog}: {e}); going on with stage2"
+                ));
+                return Ok(());
+            }
+            Ok(Err(e)) => {
+                self.log.log(format!(
+                    "Cannot check the upstream's {MASTER_TRACE} ({e}); going on with stage2"
+                ));
+                return Ok(());
+            }
+            Err(_) => {
+                self.log.log(format!(
+                    "Checking the upstream's {MASTER_TRACE} took longer than {}s; going on with stage2",
+                    limit.as_secs()
+                ));
+                return Ok(());
+            }
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !stderr.trim().is_empty() {
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&s.log_rsync_error)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, stderr.as_bytes()));
+        }
+        let code = process::shell_code(&out.status);
+        if code == 0 {
+            return Ok(());
+        }
+        if code == 23 && stderr.contains("No such file or directory") {
+            self.error(&format!(
+                "Upstream {} has no {MASTER_TRACE} but our mirror has one: the upstream looks empty or broken, and stage2 (rsync --delete) would wipe our tree. Refusing stage2, nothing was deleted. Set ALLOW_EMPTY_UPSTREAM=true in {} to sync anyway",
+                check.source,
+                s.config_path.display()
+            ));
+            return Err(Stop(4));
+        }
+        self.log.log(format!(
+            "Cannot check the upstream's {MASTER_TRACE} (rsync exit {code}); going on with stage2"
+        ));
+        Ok(())
+    }
+
     async fn rsync(&self, stage: &str, words: &[String]) -> Result<i32, Stop> {
         self.log
             .log(format!("Running {stage}: {}", rsync::display(words)));
@@ -430,7 +584,7 @@ impl Run {
         }
         cmd.envs(self.s.transport_env());
         let progress = super::progress::Progress::start(stage, &self.s.log_rsync, &self.s.to);
-        let outcome = process::run(cmd, &self.cancel).await;
+        let outcome = process::run_tied(cmd, &self.cancel).await;
         if let Some(p) = progress {
             p.finish().await;
         }

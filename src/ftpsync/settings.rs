@@ -5,7 +5,8 @@ use crate::common::host;
 use crate::common::layout::Layout;
 use crate::common::mail::DEFAULT_SENDMAIL;
 use crate::common::rsync::{self, Transport};
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
 
 /// Every key an ftpsync config may set. Anything else gets a warning.
 pub const KEYS: &[(&str, Kind)] = &[
@@ -66,6 +67,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("UPSTREAM_TRACE_URL", Kind::Str),
     ("CHECK_TIMEOUT", Kind::Int),
     ("METRICS_FILE", Kind::Str),
+    ("ALLOW_EMPTY_UPSTREAM", Kind::Bool),
     // Set by the original before it sources the config; configs refer to them.
     ("BASEDIR", Kind::Str),
     ("BINDIR", Kind::Str),
@@ -131,6 +133,9 @@ pub struct Settings {
     pub check_timeout: u64,
     /// node_exporter textfile to rewrite after every run.
     pub metrics_file: Option<PathBuf>,
+    /// Let stage 2 run (and delete) even when the upstream has no `project/trace/master`
+    /// while we do: the empty-upstream rail is off.
+    pub allow_empty_upstream: bool,
     /// `ftpsync --dry-run`: rsync gets `--dry-run`; no trace files, hooks, callback or push.
     pub dry_run: bool,
     pub warnings: Vec<String>,
@@ -160,7 +165,13 @@ impl Settings {
         trigger: Option<String>,
     ) -> Result<Settings, Refusal> {
         let (raw, name) = Settings::load_raw(layout, archive)?;
-        Settings::from_raw(raw, layout, name, archive, trigger)
+        // Before anything else runs (even the `rsync --version` probe): a TO that rsync
+        // --delete must never be pointed at.
+        refuse_dangerous_to(&raw)?;
+        let secret_warning = password_file_warning(&raw);
+        let mut s = Settings::from_raw(raw, layout, name, archive, trigger)?;
+        s.warnings.extend(secret_warning);
+        Ok(s)
     }
 
     /// The first half of [`Settings::load`]: find the file and source it (exit 78 when it is
@@ -336,6 +347,7 @@ impl Settings {
             upstream_trace_url: c.string("UPSTREAM_TRACE_URL"),
             check_timeout: c.u64_or("CHECK_TIMEOUT", 60)?,
             metrics_file: c.string("METRICS_FILE").map(PathBuf::from),
+            allow_empty_upstream: c.bool_or("ALLOW_EMPTY_UPSTREAM", false),
             dry_run: false,
             warnings: Vec::new(),
             name,
@@ -416,6 +428,103 @@ impl Settings {
     }
 }
 
+/// The default TO, as the original's `${TO:-/srv/mirrors/debian/}`.
+pub const DEFAULT_TO: &str = "/srv/mirrors/debian/";
+
+/// Refuse (exit 1, naming the config file) a TO that stage 2's `rsync --delete` would turn
+/// into a disaster: empty, `/`, `$HOME`, or a directory above `$HOME`.
+pub fn refuse_dangerous_to(raw: &RawConfig) -> Result<(), Refusal> {
+    let refuse = |why: String| Refusal {
+        code: 1,
+        message: format!("{}: {why}; refusing to run", raw.location("TO")),
+    };
+    if raw.is_set("TO") && raw.string("TO").is_none_or(|t| t.trim().is_empty()) {
+        return Err(refuse(
+            "TO is set but empty (stage 2 would delete with rsync --delete in the working directory)"
+                .into(),
+        ));
+    }
+    let to = raw.string_or("TO", DEFAULT_TO);
+    match dangerous_to(Path::new(&to), &crate::common::layout::home()) {
+        Some(why) => Err(refuse(why)),
+        None => Ok(()),
+    }
+}
+
+/// Why `to` must never be a mirror tree, if it must not. `home` is `$HOME`.
+pub fn dangerous_to(to: &Path, home: &Path) -> Option<String> {
+    if to.as_os_str().is_empty() {
+        return Some("TO is empty".into());
+    }
+    let resolved = resolve(to);
+    if resolved == Path::new("/") {
+        return Some(format!(
+            "TO={} is the root directory: stage 2 (rsync --delete) would delete everything the upstream does not have",
+            to.display()
+        ));
+    }
+    let home_resolved = resolve(home);
+    if resolved == home_resolved {
+        return Some(format!(
+            "TO={} is your home directory ($HOME): stage 2 (rsync --delete) would delete your files",
+            to.display()
+        ));
+    }
+    if home_resolved.starts_with(&resolved) {
+        return Some(format!(
+            "TO={} contains your home directory ($HOME={}): stage 2 (rsync --delete) would delete it",
+            to.display(),
+            home.display()
+        ));
+    }
+    None
+}
+
+/// Absolute, `..` applied, links of existing components followed.
+fn resolve(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => {
+                out.push(n);
+                if let Ok(real) = std::fs::canonicalize(&out) {
+                    out = real;
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A config file that sets RSYNC_PASSWORD and that group or others may read.
+pub fn password_file_warning(raw: &RawConfig) -> Option<String> {
+    let md = std::fs::metadata(&raw.path).ok()?;
+    if md.mode() & 0o044 == 0 {
+        return None;
+    }
+    let text = std::fs::read(&raw.path).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let (i, _) = text.lines().enumerate().find(|(_, l)| {
+        let l = l.trim_start();
+        !l.starts_with('#') && l.contains("RSYNC_PASSWORD")
+    })?;
+    Some(format!(
+        "{}:{}: warning: this file sets RSYNC_PASSWORD and is readable by group or others (mode {:o}); chmod 600 it",
+        raw.path.display(),
+        i + 1,
+        md.mode() & 0o7777
+    ))
+}
+
 /// `-e` program for `RSYNC_TRANSPORT=ssl`: this very binary in its tunnel role.
 fn tunnel_command() -> String {
     let exe = std::env::current_exe()
@@ -426,5 +535,36 @@ fn tunnel_command() -> String {
         format!("'{exe}' rsync-ssl-tunnel")
     } else {
         format!("{exe} rsync-ssl-tunnel")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dangerous_targets() {
+        let home = Path::new("/nonexistent-home/u");
+        for to in [
+            "/",
+            "//",
+            "/.",
+            "/nonexistent-x/..",
+            "/nonexistent-home/u",
+            "/nonexistent-home/u/",
+            "/nonexistent-home/u/x/..",
+            "/nonexistent-home",
+            "/nonexistent-home/",
+        ] {
+            assert!(dangerous_to(Path::new(to), home).is_some(), "{to}");
+        }
+        for to in [
+            "/srv/mirrors/debian/",
+            "/nonexistent-home/u/mirror",
+            "/nonexistent-home/v",
+        ] {
+            assert!(dangerous_to(Path::new(to), home).is_none(), "{to}");
+        }
+        assert!(dangerous_to(Path::new(""), home).is_some());
     }
 }
