@@ -19,7 +19,7 @@ use crate::runmirrors::trigger;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 const MASK: &str = "********";
 
@@ -267,33 +267,9 @@ fn check_rsync(r: &mut Report, rsync: &[String]) {
 
 /// rsync with `--delete` on these would destroy far more than a mirror.
 fn check_to(r: &mut Report, to: &Path) {
-    if to.as_os_str().is_empty() {
-        r.error("TO is empty");
-        return;
-    }
-    let home = layout::home();
-    let resolved = resolve(to);
-    let home_resolved = resolve(&home);
-    if resolved == Path::new("/") {
-        r.error(format!(
-            "TO={} is the root directory: stage 2 deletes everything the upstream does not have",
-            to.display()
-        ));
-        return;
-    }
-    if resolved == home_resolved {
-        r.error(format!(
-            "TO={} is your home directory ($HOME): stage 2 would delete your files",
-            to.display()
-        ));
-        return;
-    }
-    if home_resolved.starts_with(&resolved) {
-        r.error(format!(
-            "TO={} contains your home directory ($HOME={}): stage 2 would delete it",
-            to.display(),
-            home.display()
-        ));
+    // The same rule a run refuses to start with (ftpsync::settings::dangerous_to).
+    if let Some(why) = crate::ftpsync::settings::dangerous_to(to, &layout::home()) {
+        r.error(why);
         return;
     }
     if to.is_relative() {
@@ -536,31 +512,6 @@ fn access(p: &Path, mode: libc::c_int) -> bool {
     unsafe { libc::access(c.as_ptr(), mode) == 0 }
 }
 
-/// Absolute, symlinks resolved as far as the path exists, `.` and `..` folded.
-fn resolve(p: &Path) -> PathBuf {
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
-    let mut out = PathBuf::from("/");
-    for c in abs.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => {
-                out.push(n);
-                if let Ok(real) = std::fs::canonicalize(&out) {
-                    out = real;
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// `http://user:secret@proxy:3128` → `http://user:********@proxy:3128`.
 fn mask_userinfo(url: &str) -> String {
     let start = url.find("://").map_or(0, |i| i + 3);
@@ -576,17 +527,6 @@ fn mask_userinfo(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resolves_dot_dot_and_root() {
-        assert_eq!(resolve(Path::new("/")), PathBuf::from("/"));
-        assert_eq!(resolve(Path::new("//.")), PathBuf::from("/"));
-        assert_eq!(resolve(Path::new("/nonexistent-x/..")), PathBuf::from("/"));
-        assert_eq!(
-            resolve(Path::new("/nonexistent-x/y/")),
-            PathBuf::from("/nonexistent-x/y")
-        );
-    }
 
     #[test]
     fn masks_proxy_passwords() {

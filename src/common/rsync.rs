@@ -348,9 +348,8 @@ mod tests {
     #[test]
     fn received_bytes_saturate_instead_of_overflowing() {
         // Regression (fuzz target trace_reader): two huge counts overflowed the sum.
-        let log = "sent 1 bytes  received 18446744073709551615 bytes  x
-                   sent 1 bytes  received 18446744073709551615 bytes  x
-";
+        let log = "sent 1 bytes  received 18446744073709551615 bytes  x\n\
+                   sent 1 bytes  received 18446744073709551615 bytes  x\n";
         assert_eq!(bytes_received(log), u64::MAX);
     }
 }

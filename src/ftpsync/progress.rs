@@ -88,8 +88,8 @@ fn unescape(name: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' && b.get(i + 1) == Some(&b'#') && i + 5 <= b.len() {
-            let oct = &name[i + 2..i + 5];
-            if let Ok(v) = u8::from_str_radix(oct, 8) {
+            // `get`, not indexing: i + 5 may fall inside a multi-byte character.
+            if let Some(Ok(v)) = name.get(i + 2..i + 5).map(|oct| u8::from_str_radix(oct, 8)) {
                 out.push(v);
                 i += 5;
                 continue;
@@ -214,7 +214,7 @@ impl Watcher {
                     }
                 }
                 Some(LogEvent::Received(n)) => {
-                    self.tally.received = Some(self.tally.received.unwrap_or(0) + n)
+                    self.tally.received = Some(self.tally.received.unwrap_or(0).saturating_add(n))
                 }
                 None => {}
             }
@@ -288,6 +288,19 @@ impl Drop for Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_before_a_multibyte_character_does_not_panic() {
+        // Regression: `\#12` followed by a two-byte character sliced inside it.
+        assert_eq!(
+            parse_line(">f+++++++++ a\\#12\u{e9}"),
+            Some(LogEvent::File("a\\#12\u{e9}".to_string()))
+        );
+        assert_eq!(
+            parse_line(">f+++++++++ \\#101\\#1\u{e9}"),
+            Some(LogEvent::File("A\\#1\u{e9}".to_string()))
+        );
+    }
 
     #[test]
     fn parses_received_files() {

@@ -481,7 +481,7 @@ pub fn dangerous_to(to: &Path, home: &Path) -> Option<String> {
 }
 
 /// Absolute, `..` applied, links of existing components followed.
-fn resolve(p: &Path) -> PathBuf {
+pub fn resolve(p: &Path) -> PathBuf {
     let abs = if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -540,6 +540,19 @@ fn tunnel_command() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn resolves_dot_dot_and_root() {
+        use super::resolve;
+        use std::path::{Path, PathBuf};
+        assert_eq!(resolve(Path::new("/")), PathBuf::from("/"));
+        assert_eq!(resolve(Path::new("//.")), PathBuf::from("/"));
+        assert_eq!(resolve(Path::new("/nonexistent-x/..")), PathBuf::from("/"));
+        assert_eq!(
+            resolve(Path::new("/nonexistent-x/y/")),
+            PathBuf::from("/nonexistent-x/y")
+        );
+    }
+
     use super::*;
 
     #[test]
