@@ -13,8 +13,9 @@ use crate::common::layout::{self, Layout};
 use crate::common::rsync::{self, Transport};
 use crate::ftpsync::settings::Settings;
 use crate::runmirrors::mirrorlist::{self, Entry};
+use crate::runmirrors::push;
 use crate::runmirrors::settings::Settings as PushSettings;
-use crate::runmirrors::ssh::{self, PushKind, Stage};
+use crate::runmirrors::ssh::PushKind;
 use crate::runmirrors::trigger;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -417,23 +418,20 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
                         "",
                     );
                 }
-                let stages: &[Stage] = if t.kind.is_staged() {
-                    &[Stage::Stage1, Stage::Stage2]
-                } else {
-                    &[Stage::All]
-                };
-                for &stage in stages {
-                    let words = ssh::words(t, &s.pusharchive, kind, stage);
-                    // As push.rs: stage 1 is waited for, `all` and stage 2 run detached (-f).
-                    let detach = stage != Stage::Stage1;
+                // The stages, words and ssh arguments a push would use, from the same
+                // function the push uses.
+                for st in push::job(t, &s, kind, false)
+                    .map(|j| j.stages)
+                    .unwrap_or_default()
+                {
                     let mut cmd = vec![trigger::SSH.to_string()];
-                    cmd.extend(ssh::args(t, &s.ssh_opts, &s.keyfile, detach, &words));
-                    let stage_name = match stage {
-                        Stage::All => "all",
-                        Stage::Stage1 => "stage1",
-                        Stage::Stage2 => "stage2",
-                    };
-                    r.info(format!("{} {stage_name}: {}", t.name, rsync::display(&cmd)));
+                    cmd.extend(st.args);
+                    r.info(format!(
+                        "{} {}: {}",
+                        t.name,
+                        st.stage.as_str(),
+                        rsync::display(&cmd)
+                    ));
                 }
             }
             Entry::Delay {

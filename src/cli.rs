@@ -205,9 +205,9 @@ pub enum Command {
     Manpages(ManpagesArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
-    /// Internal: follows one detached push trigger to its end (started by runmirrors).
+    /// Internal: sends and follows the triggers of one push (started by runmirrors).
     #[command(hide = true)]
-    PushTrigger(PushTriggerArgs),
+    PushFollower,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -232,31 +232,6 @@ pub struct RunmirrorsArgs {
 fn parse_kind(s: &str) -> Result<crate::runmirrors::PushKind, String> {
     crate::runmirrors::PushKind::parse(s)
         .ok_or_else(|| format!("{s:?} is not one of all, stage2, mhop"))
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct PushTriggerArgs {
-    #[arg(long)]
-    pub log: std::path::PathBuf,
-    #[arg(long)]
-    pub label: String,
-    #[arg(long, default_value = "runmirrors")]
-    pub program: String,
-    #[arg(long, default_value_t = 3600)]
-    pub timeout: u64,
-    #[arg(long, default_value = crate::common::mail::DEFAULT_SENDMAIL)]
-    pub sendmail: std::path::PathBuf,
-    #[arg(long)]
-    pub mailto: Vec<String>,
-    /// The archive's state record, to note the session's final outcome in.
-    #[arg(long)]
-    pub state: Option<std::path::PathBuf>,
-    /// The downstream's short name in the state record.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// ssh's arguments.
-    #[arg(last = true, required = true)]
-    pub ssh: Vec<String>,
 }
 
 /// `runmirrors [NAME]` / `runmirrors [-a NAME] [-k KIND] [-f]` as the original took it.

@@ -97,7 +97,7 @@ impl Cron<'_> {
             bodies: vec![msg.to_string()],
             attachments: vec![],
         };
-        if let Err(e) = mail.send(&self.s.sendmail) {
+        if let Err(e) = mail.send(&self.s.sendmail, self.s.mail_timeout) {
             self.log.log(format!("No mail could be sent: {e}"));
         }
     }

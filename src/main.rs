@@ -60,7 +60,7 @@ fn main() -> ExitCode {
             Ok(Cli { command }) => match command {
                 Command::Ftpsync(a) => archvsync::ftpsync::main(&layout, a),
                 Command::Runmirrors(a) => archvsync::runmirrors::main(&layout, a),
-                Command::PushTrigger(a) => archvsync::runmirrors::supervisor::main(a),
+                Command::PushFollower => archvsync::runmirrors::follower::main(),
                 Command::FtpsyncCron(a) => archvsync::cron::main(&layout, a),
                 Command::RsyncSslTunnel(a) => archvsync::tunnel::main(a),
                 Command::Status(a) => archvsync::status::main(&layout, a),

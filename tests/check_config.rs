@@ -443,9 +443,9 @@ fn ssh_lines_are_the_ones_runmirrors_runs() {
     m.expect_code(&out, 0);
 
     let expected_eu = format!(
-        "eu all: ssh -o user=archvsync -o BatchMode=yes -o ServerAliveInterval=45 \
-         -o ConnectTimeout=45 -o PasswordAuthentication=no -o StrictHostKeyChecking=no \
-         -o UserKnownHostsFile=/dev/null -i {} -f -n eu.example.org sync:archive: sync:all",
+        "eu all: ssh -o user=archvsync -o StrictHostKeyChecking=no \
+         -o UserKnownHostsFile=/dev/null -i {} -o BatchMode=yes -o ServerAliveInterval=45 \
+         -o ConnectTimeout=45 -o PasswordAuthentication=no -f -n eu.example.org sync:archive: sync:all",
         key.display()
     );
     assert!(

@@ -87,8 +87,10 @@ fn staged_leaves_get_stage2_only_after_all_stage1() {
     ]);
     let all = [&pusher, &fast1, &slow, &fast2];
 
-    // The pusher's side: an `ssh` first in PATH stamps when each trigger's ssh starts and ends
-    // (runmirrors and its supervisors run `ssh` from PATH), then runs the real one.
+    // The pusher's side: an `ssh` first in PATH stamps when each trigger's ssh starts and when
+    // its session ends (the push follower runs `ssh` from PATH), then runs the real one. The
+    // real one runs with `-f` and goes to the background once authenticated, keeping its
+    // output pipe open until the session ends: the end is stamped when that pipe closes.
     let stampbin = pusher.m.dir.join("stampbin");
     let stamps = pusher.m.dir.join("ssh-stamps");
     std::fs::create_dir_all(&stampbin).unwrap();
@@ -98,10 +100,7 @@ fn staged_leaves_get_stage2_only_after_all_stage1() {
         format!(
             "#!/bin/bash
 printf 'S %s %s\\n' \"$EPOCHREALTIME\" \"$*\" >> {f}
-/usr/bin/ssh \"$@\"
-rc=$?
-printf 'E %s %s\\n' \"$EPOCHREALTIME\" \"$*\" >> {f}
-exit $rc
+/usr/bin/ssh \"$@\" > >(cat; printf 'E %s %s\\n' \"$EPOCHREALTIME\" \"$*\" >> {f}) 2>&1
 ",
             f = shq(&stamps.to_string_lossy())
         ),

@@ -1,10 +1,17 @@
 //! Mail through sendmail, MIME multipart with the logs attached, as the original sent it.
 
-use std::io::Write;
+use crate::common::system;
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 pub const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
+
+/// How long sendmail may take (MAILTIMEOUT) unless configured otherwise.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 
 #[derive(Debug, Default, Clone)]
 pub struct Mail {
@@ -15,6 +22,21 @@ pub struct Mail {
 }
 
 impl Mail {
+    /// The original's `error` mail: `[PROGRAM@host] ERROR: message`, the message as body.
+    pub fn error_report(
+        program: &str,
+        to: &[String],
+        msg: &str,
+        attachments: Vec<PathBuf>,
+    ) -> Mail {
+        Mail {
+            subject: format!("[{program}@{}] ERROR: {msg}", crate::common::host::short()),
+            to: to.to_vec(),
+            bodies: vec![msg.to_string()],
+            attachments,
+        }
+    }
+
     pub fn render(&self, boundary: &str) -> Vec<u8> {
         let mut m = format!(
             "Subject: {}\nTo: {}\nAuto-Submitted: auto-generated\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary={boundary}\n\n",
@@ -46,9 +68,10 @@ impl Mail {
         m
     }
 
-    /// Hands the mail to `sendmail -i -- ADDR...`. An error is returned for the caller to
-    /// log; it never changes the outcome of a run.
-    pub fn send(&self, sendmail: &Path) -> Result<(), String> {
+    /// Hands the mail to `sendmail -i -- ADDR...`, waiting at most `timeout`: a sendmail
+    /// that hangs is killed (its whole process group) and reported, never waited for. An
+    /// error is returned for the caller to log; it never changes the outcome of a run.
+    pub fn send(&self, sendmail: &Path, timeout: Duration) -> Result<(), String> {
         if self.to.is_empty() {
             return Ok(());
         }
@@ -67,23 +90,99 @@ impl Mail {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", sendmail.display()))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(&self.render(&boundary));
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("{}: {e}", sendmail.display()))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} exited with {}: {}",
+        let pid = child.id();
+        let data = self.render(&boundary);
+        let stdin = child.stdin.take();
+        let stderr = child.stderr.take();
+        // Writing, reading and waiting happen on a helper thread, so that the deadline
+        // below holds whatever sendmail does (not reading its input, never exiting).
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            if let Some(mut stdin) = stdin {
+                let _ = stdin.write_all(&data);
+            }
+            let mut err = String::new();
+            if let Some(stderr) = stderr {
+                let _ = stderr.take(64 * 1024).read_to_string(&mut err);
+            }
+            let _ = tx.send((child.wait(), err));
+        });
+        match rx.recv_timeout(timeout) {
+            Ok((Ok(status), _)) if status.success() => Ok(()),
+            Ok((Ok(status), err)) => Err(format!(
+                "{} exited with {status}: {}",
                 sendmail.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
+                err.trim()
+            )),
+            Ok((Err(e), _)) => Err(format!("{}: {e}", sendmail.display())),
+            Err(_) => {
+                system::kill_group(pid, libc::SIGKILL);
+                Err(format!(
+                    "{} did not finish within {} s and was killed",
+                    sendmail.display(),
+                    timeout.as_secs()
+                ))
+            }
+        }
+    }
+
+    /// [`Mail::send`] off the async runtime's thread: the caller's other tasks (triggers,
+    /// timers, signals) go on while sendmail runs.
+    pub async fn send_async(self, sendmail: PathBuf, timeout: Duration) -> Result<(), String> {
+        match tokio::task::spawn_blocking(move || self.send(&sendmail, timeout)).await {
+            Ok(r) => r,
+            Err(e) => Err(format!("the mail task failed: {e}")),
+        }
+    }
+}
+
+/// Mail sent in the background by commands that must not wait for sendmail (runmirrors
+/// and its follower): each mail runs on its own, bounded by the timeout, and [`Outbox::flush`]
+/// waits for the ones still under way before the process ends.
+pub struct Outbox {
+    sendmail: PathBuf,
+    timeout: Duration,
+    pending: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Outbox {
+    pub fn new(sendmail: &Path, timeout: Duration) -> Outbox {
+        Outbox {
+            sendmail: sendmail.to_path_buf(),
+            timeout,
+            pending: Default::default(),
+        }
+    }
+
+    /// Send without waiting; a failure is logged through `log` when it is known.
+    pub fn send(&self, mail: Mail, log: std::sync::Arc<crate::common::log::Logger>) {
+        if mail.to.is_empty() {
+            return;
+        }
+        let (sendmail, timeout) = (self.sendmail.clone(), self.timeout);
+        let task = tokio::spawn(async move {
+            if let Err(e) = mail.send_async(sendmail, timeout).await {
+                log.log(format!("No mail could be sent: {e}"));
+            }
+        });
+        if let Ok(mut p) = self.pending.lock() {
+            p.retain(|t| !t.is_finished());
+            p.push(task);
+        }
+    }
+
+    /// Wait for every mail still being sent (each is bounded by the timeout).
+    pub async fn flush(&self) {
+        let tasks = self
+            .pending
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        for t in tasks {
+            let _ = t.await;
         }
     }
 }
@@ -117,6 +216,25 @@ mod tests {
             to: vec!["x".into()],
             ..Default::default()
         };
-        assert!(m.send(Path::new("/nonexistent/sendmail")).is_err());
+        assert!(m
+            .send(Path::new("/nonexistent/sendmail"), Duration::from_secs(5))
+            .is_err());
+    }
+
+    #[test]
+    fn a_hanging_sendmail_is_killed_at_the_deadline() {
+        let d = tempfile::tempdir().unwrap();
+        let sm = d.path().join("sendmail");
+        std::fs::write(&sm, "#!/bin/sh\nsleep 300\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sm, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let m = Mail {
+            to: vec!["x".into()],
+            ..Default::default()
+        };
+        let start = std::time::Instant::now();
+        let e = m.send(&sm, Duration::from_secs(1)).unwrap_err();
+        assert!(e.contains("did not finish within 1 s"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(4));
     }
 }

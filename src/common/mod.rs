@@ -12,6 +12,7 @@ pub mod mail;
 pub mod process;
 pub mod rsync;
 pub mod state;
+pub mod system;
 pub mod term;
 pub mod tls;
 pub mod trace;

@@ -5,6 +5,7 @@
 //! processes and a hook's pipeline go too, then SIGKILL if it lingers).
 
 use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::watch;
@@ -34,27 +35,15 @@ impl Cancel {
     /// Listens for SIGTERM, SIGINT, SIGHUP and SIGQUIT (the original's trap list).
     /// Must be called inside the tokio runtime.
     pub fn on_signals() -> std::io::Result<Cancel> {
-        use tokio::signal::unix::{signal, SignalKind};
+        let (canceller, cancel) = Cancel::manual();
+        canceller.on_signals()?;
+        Ok(cancel)
+    }
+
+    /// A Cancel fired by hand (and, if asked, by signals) through its [`Canceller`].
+    pub fn manual() -> (Canceller, Cancel) {
         let (tx, rx) = watch::channel(None);
-        let kinds = [
-            (SignalKind::terminate(), libc::SIGTERM),
-            (SignalKind::interrupt(), libc::SIGINT),
-            (SignalKind::hangup(), libc::SIGHUP),
-            (SignalKind::quit(), libc::SIGQUIT),
-        ];
-        let mut streams = Vec::new();
-        for (kind, num) in kinds {
-            streams.push((signal(kind)?, num));
-        }
-        for (mut s, num) in streams {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                if s.recv().await.is_some() {
-                    let _ = tx.send(Some(num));
-                }
-            });
-        }
-        Ok(Cancel { rx })
+        (Canceller { tx: Arc::new(tx) }, Cancel { rx })
     }
 
     /// Never fires (tests, and commands that do not handle signals themselves).
@@ -90,11 +79,65 @@ impl Cancel {
     }
 }
 
+/// The sending side of a [`Cancel`]: the first signal fired wins.
+#[derive(Clone)]
+pub struct Canceller {
+    tx: Arc<watch::Sender<Option<i32>>>,
+}
+
+impl Canceller {
+    pub fn fire(&self, sig: i32) {
+        self.tx.send_if_modified(|v| {
+            if v.is_none() {
+                *v = Some(sig);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Fire on SIGTERM, SIGINT, SIGHUP or SIGQUIT. Must be called inside the tokio runtime.
+    pub fn on_signals(&self) -> std::io::Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let kinds = [
+            (SignalKind::terminate(), libc::SIGTERM),
+            (SignalKind::interrupt(), libc::SIGINT),
+            (SignalKind::hangup(), libc::SIGHUP),
+            (SignalKind::quit(), libc::SIGQUIT),
+        ];
+        let mut streams = Vec::new();
+        for (kind, num) in kinds {
+            streams.push((signal(kind)?, num));
+        }
+        for (mut s, num) in streams {
+            let me = self.clone();
+            tokio::spawn(async move {
+                if s.recv().await.is_some() {
+                    me.fire(num);
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 pub enum Outcome {
     Exited(ExitStatus),
     /// We stopped the child because this signal arrived.
     Interrupted(i32),
+}
+
+/// How the logs name the signals we stop on.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGQUIT => "SIGQUIT",
+        _ => "a signal",
+    }
 }
 
 /// Exit code as a shell reports it: the code, or 128 + signal number.
@@ -174,12 +217,7 @@ pub fn output_to(cmd: &mut Command, path: &std::path::Path) -> std::io::Result<(
 }
 
 pub fn kill_group(pid: u32, sig: i32) {
-    if let Ok(pid) = i32::try_from(pid) {
-        // SAFETY: kill(2) has no memory-safety preconditions.
-        unsafe {
-            libc::kill(-pid, sig);
-        }
-    }
+    crate::common::system::kill_group(pid, sig);
 }
 
 #[cfg(test)]

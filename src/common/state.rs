@@ -1,8 +1,8 @@
 //! The state record of an archive: what the last runs did, for `archvsync status` and the
 //! Prometheus metrics. One JSON file per archive, `LOGDIR/ftpsync[-ARCHIVE].state.json`,
-//! written by ftpsync at the end of every run and by runmirrors (and its supervisors) for
-//! every downstream. Writers take an flock on a sidecar file and replace the record
-//! atomically, so concurrent supervisors never lose each other's updates.
+//! written by ftpsync at the end of every run and by runmirrors' follower for every
+//! downstream. Writers take an flock on a sidecar file and replace the record atomically,
+//! so concurrent writers never lose each other's updates.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -61,6 +61,13 @@ pub struct PushRun {
     pub triggers: u64,
     pub delivered: u64,
     pub failed: u64,
+    /// Mirrors this push did not send a trigger to (it was stopped, or runmirrors died
+    /// before handing them over); the next push sends them.
+    #[serde(default)]
+    pub not_sent: Vec<String>,
+    /// Why the push ended early: the signal that stopped it, or `runmirrors ended early`.
+    #[serde(default)]
+    pub interrupted: Option<String>,
 }
 
 /// The last trigger sent to one downstream.
@@ -70,8 +77,9 @@ pub struct Downstream {
     /// `all`, `stage1` or `stage2`.
     pub stage: String,
     pub words: Vec<String>,
-    /// `delivered` (ssh ended, not 255), `accepted` (detached, session running or done),
-    /// `failed` (ssh 255 or not started) or `timeout`.
+    /// `delivered` (ssh ended, not 255), `accepted` (session running in the background, or
+    /// done), `failed` (ssh 255 or not started), `timeout`, `dropped` (stopped while the
+    /// connection was being set up) or `not_sent` (the push was stopped before this one).
     pub outcome: String,
     /// ssh's exit status when it ended while we waited.
     pub exit_status: Option<i32>,

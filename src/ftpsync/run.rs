@@ -32,15 +32,7 @@ struct UpstreamCheck {
     task: tokio::task::JoinHandle<std::io::Result<std::process::Output>>,
 }
 
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGQUIT => "SIGQUIT",
-        _ => "a signal",
-    }
-}
+use crate::common::process::signal_name;
 
 struct Run {
     layout: Layout,
@@ -200,7 +192,7 @@ impl Run {
         if mail.to.is_empty() {
             return;
         }
-        if let Err(e) = mail.send(&self.s.sendmail) {
+        if let Err(e) = mail.send(&self.s.sendmail, self.s.mail_timeout) {
             self.log.log(format!("No mail could be sent: {e}"));
         }
     }
@@ -391,6 +383,9 @@ impl Run {
                 runmirrors::from_ftpsync(&self.layout, &self.s.archive, kind, self.cancel.clone())
                     .await;
             self.log.log("Trigger slave done");
+            if let Some(sig) = self.cancel.signal() {
+                return Err(self.interrupted(sig));
+            }
             if code != 0 {
                 // The original called runmirrors under `set -e`: its failure is ours.
                 self.error(&format!("runmirrors failed with exit status {code}"));

@@ -62,6 +62,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("INFO_TRIGGER", Kind::Str),
     ("PROGRAM", Kind::Str),
     ("SENDMAIL", Kind::Str),
+    ("MAILTIMEOUT", Kind::Int),
     ("RSYNC_SSH_OPTS", Kind::List),
     ("CHECK_UPSTREAM", Kind::Str),
     ("UPSTREAM_TRACE_URL", Kind::Str),
@@ -74,6 +75,9 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("NAME", Kind::Str),
     ("ARCHIVE", Kind::Str),
 ];
+
+/// A week: a longer MAILTIMEOUT is a typo, not a plan.
+pub const MAX_MAIL_TIMEOUT: u64 = 7 * 24 * 3600;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -127,6 +131,8 @@ pub struct Settings {
     pub info_throughput: Option<String>,
     pub info_trigger: Option<String>,
     pub sendmail: PathBuf,
+    /// Seconds sendmail may take before it is killed and the failure logged (MAILTIMEOUT).
+    pub mail_timeout: std::time::Duration,
     /// ftpsync-cron: `http` (the upstream's trace over HTTP) or `rsync` (its master trace).
     pub check_upstream: String,
     pub upstream_trace_url: Option<String>,
@@ -343,6 +349,21 @@ impl Settings {
             // -T and SSH_ORIGINAL_COMMAND decide; a config may still set it.
             info_trigger: trigger.or_else(|| c.string("INFO_TRIGGER")),
             sendmail: PathBuf::from(c.string_or("SENDMAIL", DEFAULT_SENDMAIL)),
+            mail_timeout: std::time::Duration::from_secs(
+                match c.u64_or("MAILTIMEOUT", crate::common::mail::DEFAULT_TIMEOUT_SECS)? {
+                    v @ 1..=MAX_MAIL_TIMEOUT => v,
+                    0 => 1,
+                    v => {
+                        return Err(Refusal {
+                            code: config::EX_CONFIG,
+                            message: format!(
+                                "{}: MAILTIMEOUT={v} is out of range (at most {MAX_MAIL_TIMEOUT})",
+                                c.location("MAILTIMEOUT")
+                            ),
+                        })
+                    }
+                },
+            ),
             check_upstream: c.string_or("CHECK_UPSTREAM", "http"),
             upstream_trace_url: c.string("UPSTREAM_TRACE_URL"),
             check_timeout: c.u64_or("CHECK_TIMEOUT", 60)?,

@@ -1,21 +1,28 @@
 //! runmirrors: pushing downstream mirrors over ssh (SPEC §7).
 //!
 //! `mirrorlist` parses runmirrors.mirror, `ssh` assembles each trigger's command line,
-//! `push` schedules the triggers (concurrency, the stage-1 barrier, DELAY), `trigger` runs
-//! one, and `supervisor` follows a detached trigger after runmirrors has returned.
+//! `push` reads the list in order (hooks, DELAY lines, the summary) and hands each trigger
+//! to the `follower`, a process of its own that sends them all at once (`trigger`), runs the
+//! stage-1 barrier, and follows each session to its end (`orphans`); `protocol` is what the
+//! two say to each other.
 
+pub mod follower;
 pub mod mirrorlist;
+pub mod orphans;
+pub mod protocol;
 pub mod push;
 pub mod settings;
 pub mod ssh;
-pub mod supervisor;
 pub mod trigger;
 
 use crate::cli::RunmirrorsArgs;
 use crate::common::layout::Layout;
 use crate::common::log::{savelog, Logger};
+use crate::common::mail::Outbox;
 use crate::common::process::Cancel;
 pub use ssh::PushKind;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Exit status when the push key is missing, as the original.
 pub const EX_NOKEY: u8 = 5;
@@ -58,14 +65,33 @@ pub async fn run(
     }
     // The original rotates its log at the start of a run.
     savelog(&s.log, s.logrotate);
-    let log = Logger::open(&s.log, &s.program);
+    let log = Arc::new(Logger::open(&s.log, &s.program));
     for w in &s.warnings {
         log.log(w);
     }
+    let outbox = Arc::new(Outbox::new(
+        &s.sendmail,
+        Duration::from_secs(s.mail_timeout),
+    ));
+    let code = push_all(s, kind, from_ftpsync, &log, &outbox, cancel).await;
+    // Mail still under way is waited for (each is bounded by MAILTIMEOUT).
+    outbox.flush().await;
+    code
+}
+
+async fn push_all(
+    s: settings::Settings,
+    kind: PushKind,
+    from_ftpsync: bool,
+    log: &Arc<Logger>,
+    outbox: &Arc<Outbox>,
+    cancel: Cancel,
+) -> u8 {
     if !s.keyfile.is_file() {
         push::error(
             &s,
-            &log,
+            log,
+            outbox,
             &format!("SSH Key {} does not exist", s.keyfile_configured),
         );
         return EX_NOKEY;
@@ -80,14 +106,20 @@ pub async fn run(
     let (entries, errors) = match mirrorlist::read(&list) {
         Ok(r) => r,
         Err(e) => {
-            push::error(&s, &log, &format!("Cannot read {}: {e}", list.display()));
+            push::error(
+                &s,
+                log,
+                outbox,
+                &format!("Cannot read {}: {e}", list.display()),
+            );
             return 0;
         }
     };
     for e in &errors {
         push::error(
             &s,
-            &log,
+            log,
+            outbox,
             &format!(
                 "{}:{}: {}; this line is skipped",
                 list.display(),
@@ -96,7 +128,13 @@ pub async fn run(
             ),
         );
     }
-    let pusher = push::Pusher::new(s, kind, from_ftpsync, log, cancel, &entries);
-    pusher.run(entries).await;
-    0
+    let pusher = push::Pusher {
+        s: Arc::new(s),
+        kind,
+        from_ftpsync,
+        log: log.clone(),
+        cancel,
+        outbox: outbox.clone(),
+    };
+    pusher.run(entries).await
 }

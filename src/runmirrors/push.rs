@@ -1,68 +1,57 @@
-//! One runmirrors run: every trigger started at once (up to PUSHCONCURRENCY at a time), the
-//! stage-1 barrier of staged/mhop mirrors, DELAY lines, hooks, logs and the summary.
+//! One runmirrors run, the side that reads the mirror list: hooks, DELAY lines, the order
+//! of the triggers, and the summary. The triggers themselves are sent and followed by the
+//! push follower (follower.rs), a process of its own that survives us; this side hands it
+//! each trigger, waits until every one was delivered or failed, and returns.
 
 use super::mirrorlist::{Entry, Target};
+use super::protocol::{self, Delivery, FromFollower, Job, Setup, StageJob, ToFollower};
 use super::settings::Settings;
 use super::ssh::{self, PushKind, Stage};
-use super::trigger::{self, DetachOptions, Outcome, TriggerResult};
 use crate::common::hooks::{self, HookResult};
-use crate::common::host;
 use crate::common::log::Logger;
-use crate::common::mail::Mail;
-use crate::common::process::Cancel;
-use crate::common::state;
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use crate::common::mail::{Mail, Outbox};
+use crate::common::process::{self, Cancel};
+use crate::common::system;
+use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStdin, Command};
+use tokio::sync::mpsc;
 
-/// The staged mirrors that still owe us their stage 1. Stage 2 goes out to all of them the
-/// moment the set is empty: waiters are woken by the last arrival, not by polling.
-pub struct StageBarrier {
-    tx: watch::Sender<(BTreeSet<String>, bool)>,
-    reported: std::sync::atomic::AtomicBool,
-}
-
-impl StageBarrier {
-    pub fn new(pending: BTreeSet<String>) -> StageBarrier {
-        let open = pending.is_empty();
-        StageBarrier {
-            tx: watch::Sender::new((pending, open)),
-            reported: std::sync::atomic::AtomicBool::new(false),
+/// The stages a mirror line gets for a push of `kind`, with their words and ssh arguments
+/// (every trigger runs `ssh -f`), or None when this push leaves the mirror out: called for
+/// an mhop push from within ftpsync, only staged mirrors take part (our upstream waits for
+/// their stage 1 and sends us stage 2), and they get stage 1 only.
+pub fn job(t: &Target, s: &Settings, kind: PushKind, from_ftpsync: bool) -> Option<Job> {
+    let mhop_from_ftpsync = from_ftpsync && kind == PushKind::Mhop;
+    let stages: &[Stage] = if !t.kind.is_staged() {
+        if mhop_from_ftpsync {
+            return None;
         }
-    }
-
-    pub fn arrive(&self, name: &str) {
-        self.tx.send_modify(|(pending, open)| {
-            pending.remove(name);
-            if pending.is_empty() {
-                *open = true;
-            }
-        });
-    }
-
-    /// True when every staged mirror arrived; false when `timeout` passed first. As in the
-    /// original, one waiter's timeout opens the barrier for all of them.
-    pub async fn wait(&self, timeout: Duration) -> bool {
-        let mut rx = self.tx.subscribe();
-        let opened = tokio::time::timeout(timeout, rx.wait_for(|(_, open)| *open)).await;
-        if opened.is_err() {
-            self.tx.send_modify(|(_, open)| *open = true);
-        }
-        self.missing().is_empty()
-    }
-
-    /// Every waiter sees a timeout; the first to ask reports the missing mirrors.
-    pub fn claim_report(&self) -> bool {
-        !self
-            .reported
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-    }
-
-    pub fn missing(&self) -> Vec<String> {
-        self.tx.borrow().0.iter().cloned().collect()
-    }
+        &[Stage::All]
+    } else if kind == PushKind::Stage2 {
+        &[Stage::Stage2]
+    } else if mhop_from_ftpsync {
+        &[Stage::Stage1]
+    } else {
+        &[Stage::Stage1, Stage::Stage2]
+    };
+    Some(Job {
+        name: t.name.clone(),
+        host: t.host.clone(),
+        stages: stages
+            .iter()
+            .map(|&stage| {
+                let words = ssh::words(t, &s.pusharchive, kind, stage);
+                StageJob {
+                    stage,
+                    args: ssh::args(t, &s.ssh_opts, &s.keyfile, true, &words),
+                    words,
+                }
+            })
+            .collect(),
+    })
 }
 
 pub struct Pusher {
@@ -71,61 +60,154 @@ pub struct Pusher {
     pub from_ftpsync: bool,
     pub log: Arc<Logger>,
     pub cancel: Cancel,
-    sem: Arc<Semaphore>,
-    barrier: Arc<StageBarrier>,
-    results: Arc<Mutex<Vec<(String, Stage, TriggerResult)>>>,
+    pub outbox: Arc<Outbox>,
+}
+
+/// runmirrors' end of the conversation with its follower.
+struct Link {
+    pid: u32,
+    stdin: ChildStdin,
+    events: mpsc::UnboundedReceiver<FromFollower>,
+    deliveries: Vec<Delivery>,
+    barrier_open: bool,
+}
+
+impl Link {
+    async fn start(s: &Settings, setup: Setup) -> std::io::Result<Link> {
+        let exe = std::env::current_exe()?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("push-follower")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        // Its own complaints (it logs everything else itself) go to runmirrors.log. No
+        // descriptor of ours may stay open in it: under sshd, an inherited one would keep
+        // our upstream's ssh session open until the last downstream's sync ended.
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&s.log)
+        {
+            Ok(f) => cmd.stderr(f),
+            Err(_) => cmd.stderr(Stdio::null()),
+        };
+        system::new_session_on_spawn(&mut cmd);
+        let mut child = cmd.spawn()?;
+        let pid = child.id().unwrap_or(0);
+        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(std::io::Error::other("no pipes to the follower"));
+        };
+        // The follower outlives us by design: the handle is let go, not killed. While we
+        // run, tokio reaps it should it end.
+        drop(child);
+        stdin
+            .write_all(protocol::line(&ToFollower::Setup(Box::new(setup))).as_bytes())
+            .await?;
+        let (tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                if let Ok(ev) = serde_json::from_str::<FromFollower>(&l) {
+                    if tx.send(ev).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(Link {
+            pid,
+            stdin,
+            events,
+            deliveries: Vec::new(),
+            barrier_open: false,
+        })
+    }
+
+    async fn send(&mut self, msg: &ToFollower) -> std::io::Result<()> {
+        self.stdin.write_all(protocol::line(msg).as_bytes()).await
+    }
+
+    /// The next event, with deliveries and the barrier noted; None once the follower is gone.
+    async fn next(&mut self) -> Option<FromFollower> {
+        let ev = self.events.recv().await?;
+        match &ev {
+            FromFollower::Delivery(d) => self.deliveries.push(d.clone()),
+            FromFollower::Barrier { .. } => self.barrier_open = true,
+            _ => {}
+        }
+        Some(ev)
+    }
 }
 
 impl Pusher {
-    pub fn new(
-        s: Settings,
-        kind: PushKind,
-        from_ftpsync: bool,
-        log: Logger,
-        cancel: Cancel,
-        entries: &[Entry],
-    ) -> Pusher {
-        let staged: BTreeSet<String> = if kind == PushKind::Stage2 {
-            BTreeSet::new()
-        } else {
-            entries
-                .iter()
-                .filter_map(|e| match e {
-                    Entry::Mirror(t) if t.kind.is_staged() => Some(t.name.clone()),
-                    _ => None,
-                })
-                .collect()
-        };
-        Pusher {
-            sem: Arc::new(Semaphore::new(s.concurrency)),
-            s: Arc::new(s),
-            kind,
-            from_ftpsync,
-            log: Arc::new(log),
-            cancel,
-            barrier: Arc::new(StageBarrier::new(staged)),
-            results: Arc::new(Mutex::new(Vec::new())),
-        }
-    }
-
-    /// Log and mail a one-line error report (the original's `error`).
+    /// Log and mail a one-line error report (the original's `error`), without waiting for
+    /// sendmail.
     pub fn error(&self, msg: &str) {
-        error(&self.s, &self.log, msg);
+        error(&self.s, &self.log, &self.outbox, msg);
     }
 
-    pub async fn run(&self, entries: Vec<Entry>) {
-        let started = state::now();
+    /// Runs the push; the exit status (0, or 128+N when stopped by signal N).
+    pub async fn run(&self, entries: Vec<Entry>) -> u8 {
         self.log.log(format!(
             "Pushing leaf mirrors. Inside ftpsync: {}. Pushkind: {}",
             self.from_ftpsync,
             self.kind.as_str()
         ));
-        self.hook(1).await;
-        let mut tasks = JoinSet::new();
-        for entry in entries {
-            if self.cancel.signal().is_some() {
-                break;
+        let mut link = None;
+        let outcome = {
+            let body = self.body(&entries, &mut link);
+            tokio::pin!(body);
+            tokio::select! {
+                r = &mut body => r,
+                sig = self.cancel.fired() => Err(sig),
             }
+        };
+        match outcome {
+            Ok(()) => {
+                if let Some(l) = &link {
+                    self.summary(&l.deliveries);
+                }
+                self.hook(3).await;
+                self.log.log("Mirrorpush done");
+                0
+            }
+            Err(sig) => {
+                if let Some(l) = &mut link {
+                    self.interrupt(l, sig).await;
+                } else {
+                    self.log.log(format!(
+                        "Interrupted by {}, stopping",
+                        process::signal_name(sig)
+                    ));
+                }
+                self.log.log("Mirrorpush done");
+                128 + sig as u8
+            }
+        }
+    }
+
+    async fn body(&self, entries: &[Entry], link: &mut Option<Link>) -> Result<(), i32> {
+        self.hook(1).await;
+        let jobs: Vec<Option<Job>> = entries
+            .iter()
+            .map(|e| match e {
+                Entry::Mirror(t) => job(t, &self.s, self.kind, self.from_ftpsync),
+                _ => None,
+            })
+            .collect();
+        let plan: Vec<String> = jobs.iter().flatten().map(|j| j.name.clone()).collect();
+        let staged: Vec<String> = jobs
+            .iter()
+            .flatten()
+            .filter(|j| j.stages.iter().any(|st| st.stage == Stage::Stage1))
+            .map(|j| j.name.clone())
+            .collect();
+        if !plan.is_empty() {
+            *link = self.start_follower(plan, staged).await;
+            if link.is_none() {
+                return Ok(());
+            }
+        }
+        for (entry, job) in entries.iter().zip(jobs) {
             match entry {
                 Entry::Delay {
                     seconds,
@@ -134,7 +216,7 @@ impl Pusher {
                 } => {
                     self.log
                         .log(format!("Delay of {seconds} requested, sleeping"));
-                    let _ = self.cancel.sleep(Duration::from_secs(seconds)).await;
+                    self.cancel.sleep(Duration::from_secs(*seconds)).await?;
                 }
                 Entry::Delay {
                     seconds,
@@ -144,7 +226,7 @@ impl Pusher {
                     self.log.log(format!(
                         "Delay of {seconds} or until staging is finished requested"
                     ));
-                    if self.barrier.wait(Duration::from_secs(seconds)).await {
+                    if self.staged_delay(link.as_mut(), *seconds).await {
                         self.log.log("Staged delay finished");
                     } else {
                         self.log.log(format!(
@@ -157,23 +239,153 @@ impl Pusher {
                         "Trigger {name}: {host} have wrong scheme, ignoring"
                     ));
                 }
-                Entry::Mirror(t) => {
-                    // Called for an mhop push from within ftpsync, only staged mirrors take part:
-                    // our upstream waits for their stage 1 and will send us stage 2.
-                    if self.from_ftpsync && self.kind == PushKind::Mhop && !t.kind.is_staged() {
+                Entry::Mirror(_) => {
+                    let (Some(job), Some(l)) = (job, link.as_mut()) else {
+                        continue;
+                    };
+                    self.log.log(format!("Trigger {}", job.name));
+                    let name = job.name.clone();
+                    if let Err(e) = l.send(&ToFollower::Trigger(job)).await {
+                        self.error(&format!(
+                            "the push follower is gone ({e}): {name} was not pushed"
+                        ));
                         continue;
                     }
-                    self.log.log(format!("Trigger {}", t.name));
-                    tasks.spawn(self.mirror_task(t.clone()));
-                    self.log.log(format!("Trigger for {} done", t.name));
+                    self.log.log(format!("Trigger for {name} done"));
                     self.hook(2).await;
                 }
             }
         }
-        while tasks.join_next().await.is_some() {}
-        self.summary(started);
-        self.hook(3).await;
-        self.log.log("Mirrorpush done");
+        let Some(l) = link.as_mut() else {
+            return Ok(());
+        };
+        let _ = l.send(&ToFollower::End).await;
+        loop {
+            match l.next().await {
+                Some(FromFollower::Done) => return Ok(()),
+                Some(_) => {}
+                None => {
+                    self.error("the push follower ended before every trigger was delivered; see runmirrors.log");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Starts the follower and waits until it holds the push lock.
+    async fn start_follower(&self, plan: Vec<String>, staged: Vec<String>) -> Option<Link> {
+        let s = &self.s;
+        let setup = Setup {
+            program: s.program.clone(),
+            log: s.log.clone(),
+            logdir: s.logdir.clone(),
+            lock: s.lockdir.join(format!("{}.lock", s.name)),
+            state: s.state_path(),
+            mailto: s.mailto.clone(),
+            sendmail: s.sendmail.clone(),
+            mail_timeout: s.mail_timeout,
+            timeout: s.timeout,
+            pushdelay: s.pushdelay,
+            concurrency: s.concurrency,
+            kind: self.kind.as_str().into(),
+            from_ftpsync: self.from_ftpsync,
+            plan,
+            staged,
+        };
+        let lock = setup.lock.clone();
+        let mut link = match Link::start(s, setup).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.error(&format!(
+                    "cannot start the push follower: {e}; nothing was pushed"
+                ));
+                return None;
+            }
+        };
+        self.log.log(format!(
+            "Follower {} sends and follows the triggers of this push",
+            link.pid
+        ));
+        loop {
+            match link.next().await {
+                Some(FromFollower::Ready) => return Some(link),
+                Some(FromFollower::Waiting { pid }) => self.log.log(format!(
+                    "Another push of {} is under way (pid {pid}, lock {}): waiting for it to finish",
+                    s.name,
+                    lock.display()
+                )),
+                Some(_) => {}
+                None => {
+                    self.error("the push follower ended before it was ready; see runmirrors.log");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// `DELAY N stage1`: wait at most N seconds for the staged mirrors' stage 1. True when
+    /// they all finished.
+    async fn staged_delay(&self, link: Option<&mut Link>, seconds: u64) -> bool {
+        let Some(l) = link else {
+            return true;
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        let mut timed_out = false;
+        while !l.barrier_open {
+            tokio::select! {
+                ev = l.next() => {
+                    if ev.is_none() {
+                        return false;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline), if !timed_out => {
+                    // As in the original, one waiter's timeout opens the barrier for all.
+                    timed_out = true;
+                    let _ = l.send(&ToFollower::OpenBarrier).await;
+                }
+            }
+        }
+        !timed_out
+    }
+
+    /// We got `sig`: the follower sends nothing more and drops connections being set up;
+    /// accepted sessions are the downstreams' own syncs and it follows them on.
+    async fn interrupt(&self, l: &mut Link, sig: i32) {
+        let _ = l.send(&ToFollower::Cancel(sig)).await;
+        let answer = tokio::time::timeout(Duration::from_millis(1500), async {
+            loop {
+                match l.next().await {
+                    Some(FromFollower::Cancelled { not_sent, dropped }) => {
+                        return Some((not_sent, dropped))
+                    }
+                    Some(_) => {}
+                    None => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten();
+        let name = process::signal_name(sig);
+        match answer {
+            Some((not_sent, dropped)) => {
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.join(", ")
+                    }
+                };
+                self.error(&format!(
+                    "Interrupted by {name}, stopping: not sent: {}; dropped while connecting: {}; accepted triggers are followed to their end by the follower",
+                    list(&not_sent),
+                    list(&dropped)
+                ));
+            }
+            None => self.error(&format!(
+                "Interrupted by {name}, stopping; the follower did not confirm in time (see runmirrors.log)"
+            )),
+        }
     }
 
     async fn hook(&self, nr: u8) {
@@ -183,79 +395,16 @@ impl Pusher {
         }
     }
 
-    /// Everything one mirror line asks for, as a task of its own.
-    fn mirror_task(&self, t: Target) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let s = Arc::clone(&self.s);
-        let log = Arc::clone(&self.log);
-        let sem = Arc::clone(&self.sem);
-        let barrier = Arc::clone(&self.barrier);
-        let results = Arc::clone(&self.results);
-        let cancel = self.cancel.clone();
-        let kind = self.kind;
-        let from_ftpsync = self.from_ftpsync;
-        async move {
-            let ctx = TriggerCtx {
-                s: &s,
-                log: &log,
-                sem: &sem,
-                results: &results,
-                cancel: &cancel,
-                kind,
-            };
-            if !t.kind.is_staged() {
-                ctx.trigger(&t, Stage::All).await;
-                return;
-            }
-            if kind != PushKind::Stage2 {
-                ctx.trigger(&t, Stage::Stage1).await;
-                barrier.arrive(&t.name);
-                if !barrier.wait(Duration::from_secs(s.pushdelay)).await {
-                    let missing = barrier.missing();
-                    log.log(format!(
-                        "Failed to wait for all other mirrors ({} of them missing), continuing",
-                        missing.len()
-                    ));
-                    if barrier.claim_report() {
-                        for m in &missing {
-                            error(&s, &log, &format!(
-                                "Missing stage1 of {m} after waiting for more than {} seconds, continuing",
-                                s.pushdelay
-                            ));
-                        }
-                    }
-                }
-                if from_ftpsync && kind == PushKind::Mhop {
-                    return;
-                }
-            }
-            ctx.trigger(&t, Stage::Stage2).await;
-        }
-    }
-
-    fn summary(&self, started: i64) {
-        let results = self.results.lock().map(|r| r.clone()).unwrap_or_default();
-        let delivered = results.iter().filter(|(_, _, r)| r.delivered()).count() as u64;
-        let push = state::PushRun {
-            started,
-            ended: state::now(),
-            kind: self.kind.as_str().into(),
-            from_ftpsync: self.from_ftpsync,
-            triggers: results.len() as u64,
-            delivered,
-            failed: results.len() as u64 - delivered,
-        };
-        if let Err(e) = state::update(&self.s.state_path(), |st| st.last_push = Some(push)) {
-            self.log.log(format!("cannot write the state record: {e}"));
-        }
-        let failed: Vec<String> = results
+    fn summary(&self, deliveries: &[Delivery]) {
+        let failed: Vec<String> = deliveries
             .iter()
-            .filter(|(_, _, r)| !r.delivered())
-            .map(|(n, st, r)| format!("{n} ({}: {})", st.label(), r.describe()))
+            .filter(|d| !d.delivered)
+            .map(|d| format!("{} ({}: {})", d.name, d.stage.label(), d.describe))
             .collect();
         self.log.log(format!(
             "Summary: {} triggers sent, {} delivered, {} failed{}{}",
-            results.len(),
-            results.len() - failed.len(),
+            deliveries.len(),
+            deliveries.len() - failed.len(),
             failed.len(),
             if failed.is_empty() { "" } else { ": " },
             failed.join(", ")
@@ -264,123 +413,10 @@ impl Pusher {
 }
 
 /// Log and mail a one-line error report (the original's `error`).
-pub fn error(s: &Settings, log: &Logger, msg: &str) {
+pub fn error(s: &Settings, log: &Arc<Logger>, outbox: &Outbox, msg: &str) {
     log.log(msg);
-    if s.mailto.is_empty() {
-        return;
-    }
-    let mail = Mail {
-        subject: format!("[{}@{}] ERROR: {msg}", s.program, host::short()),
-        to: s.mailto.clone(),
-        bodies: vec![msg.to_string()],
-        attachments: vec![],
-    };
-    if let Err(e) = mail.send(&s.sendmail) {
-        log.log(format!("No mail could be sent: {e}"));
-    }
-}
-
-struct TriggerCtx<'a> {
-    s: &'a Settings,
-    log: &'a Logger,
-    sem: &'a Semaphore,
-    results: &'a Mutex<Vec<(String, Stage, TriggerResult)>>,
-    cancel: &'a Cancel,
-    kind: PushKind,
-}
-
-impl TriggerCtx<'_> {
-    /// One ssh trigger. Stage 1 is waited for: its end is the downstream's stage 1 being
-    /// done. `all` and stage 2 are detached: we only wait until the downstream accepted.
-    async fn trigger(&self, t: &Target, stage: Stage) {
-        let s = self.s;
-        let words = ssh::words(t, &s.pusharchive, self.kind, stage);
-        let detach = stage != Stage::Stage1;
-        let args = ssh::args(t, &s.ssh_opts, &s.keyfile, detach, &words);
-        let mirror_log_path = s.logdir.join(format!("{}.log", t.name));
-        let mirror_log = Logger::open(&mirror_log_path, &s.program);
-        let label = stage.label();
-        let timeout = Duration::from_secs(s.timeout);
-
-        // PUSHCONCURRENCY bounds the detached triggers, which hold a slot only until the
-        // downstream accepts. A stage 1 lasts as long as the downstream's stage 1 and the
-        // barrier needs every one of them, so stage 1s all start at once, as in the original.
-        let _permit = if detach {
-            match self.sem.acquire().await {
-                Ok(p) => Some(p),
-                Err(_) => return,
-            }
-        } else {
-            None
-        };
-        mirror_log.log(format!("Sending {label} trigger: {}", words.join(" ")));
-        let sent_at = state::now();
-        let result = if detach {
-            trigger::detached(
-                &args,
-                &DetachOptions {
-                    mirror_log: &mirror_log_path,
-                    label,
-                    program: &s.program,
-                    timeout,
-                    mailto: &s.mailto,
-                    sendmail: &s.sendmail,
-                    state: &s.state_path(),
-                    name: &t.name,
-                },
-            )
-            .await
-        } else {
-            let r = trigger::waited(&args, &mirror_log, timeout, self.cancel).await;
-            mirror_log.log(format!("{label} trigger: {}", r.describe()));
-            r
-        };
-        if result.delivered() {
-            self.log
-                .log(format!("{label} trigger succeeded: {}", t.host));
-        } else {
-            let why = match &result.outcome {
-                Outcome::TimedOut => format!("timed out after {} s", s.timeout),
-                _ => result.describe(),
-            };
-            error(
-                s,
-                self.log,
-                &format!("{label} trigger failed: {} ({why})", t.host),
-            );
-        }
-        let record = state::Downstream {
-            host: t.host.clone(),
-            stage: match stage {
-                Stage::All => "all",
-                Stage::Stage1 => "stage1",
-                Stage::Stage2 => "stage2",
-            }
-            .into(),
-            words: words.clone(),
-            outcome: match &result.outcome {
-                Outcome::Exited(255) | Outcome::Failed(_) | Outcome::Interrupted(_) => "failed",
-                Outcome::Exited(_) => "delivered",
-                Outcome::Accepted => "accepted",
-                Outcome::TimedOut => "timeout",
-            }
-            .into(),
-            exit_status: match result.outcome {
-                Outcome::Exited(c) => Some(c),
-                _ => None,
-            },
-            duration_seconds: (result.secs * 1000.0).round() / 1000.0,
-            at: sent_at,
-            finished_exit_status: None,
-            finished_seconds: None,
-        };
-        if let Err(e) = state::update(&s.state_path(), |st| {
-            st.downstreams.insert(t.name.clone(), record);
-        }) {
-            self.log.log(format!("cannot write the state record: {e}"));
-        }
-        if let Ok(mut r) = self.results.lock() {
-            r.push((t.name.clone(), stage, result));
-        }
-    }
+    outbox.send(
+        Mail::error_report(&s.program, &s.mailto, msg, vec![]),
+        log.clone(),
+    );
 }

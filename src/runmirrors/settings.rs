@@ -23,6 +23,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("HOOK2", Kind::Str),
     ("HOOK3", Kind::Str),
     ("SENDMAIL", Kind::Str),
+    ("MAILTIMEOUT", Kind::Int),
     ("PROGRAM", Kind::Str),
     ("BASEDIR", Kind::Str),
     ("BINDIR", Kind::Str),
@@ -30,8 +31,14 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("ARCHIVE", Kind::Str),
 ];
 
-pub const DEFAULT_CONCURRENCY: u64 = 16;
+/// 0: no bound, every trigger of a run starts connecting at once (as the original).
+pub const DEFAULT_CONCURRENCY: u64 = 0;
 pub const DEFAULT_TIMEOUT: u64 = 3600;
+/// Upper bounds of the numeric keys: beyond them a value is a typo, not a plan.
+pub const MAX_CONCURRENCY: u64 = 100_000;
+/// A week, in seconds (PUSHTIMEOUT, PUSHDELAY, MAILTIMEOUT).
+pub const MAX_SECONDS: u64 = 7 * 24 * 3600;
+pub const MAX_LOGROTATE: u64 = 1000;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -52,8 +59,11 @@ pub struct Settings {
     pub ssh_opts: Vec<String>,
     pub pusharchive: String,
     pub pushdelay: u64,
+    /// Triggers in connection setup at once; 0 is no bound.
     pub concurrency: usize,
     pub timeout: u64,
+    /// How long sendmail may take before it is killed (MAILTIMEOUT).
+    pub mail_timeout: u64,
     pub hooks: [Option<String>; 3],
     pub sendmail: PathBuf,
     pub warnings: Vec<String>,
@@ -99,7 +109,29 @@ impl Settings {
             Some(m) => Some(PathBuf::from(m)),
             None => config::find_exact(&layout.confdirs, &format!("{name}.mirror")),
         };
-        let concurrency = c.u64_or("PUSHCONCURRENCY", DEFAULT_CONCURRENCY)?.max(1);
+        let bounded = |key: &str, default: u64, max: u64| -> Result<u64, Refusal> {
+            let v = c.u64_or(key, default)?;
+            if v > max {
+                return Err(Refusal {
+                    code: config::EX_CONFIG,
+                    message: format!(
+                        "{}: {key}={v} is out of range (at most {max})",
+                        c.location(key)
+                    ),
+                });
+            }
+            Ok(v)
+        };
+        let concurrency = bounded("PUSHCONCURRENCY", DEFAULT_CONCURRENCY, MAX_CONCURRENCY)?;
+        let timeout = bounded("PUSHTIMEOUT", DEFAULT_TIMEOUT, MAX_SECONDS)?.max(1);
+        let pushdelay = bounded("PUSHDELAY", 600, MAX_SECONDS)?;
+        let mail_timeout = bounded(
+            "MAILTIMEOUT",
+            crate::common::mail::DEFAULT_TIMEOUT_SECS,
+            MAX_SECONDS,
+        )?
+        .max(1);
+        let logrotate = bounded("LOGROTATE", 14, MAX_LOGROTATE)?;
         Ok(Settings {
             config_path: c.path.clone(),
             program: c.string_or("PROGRAM", &name),
@@ -117,13 +149,14 @@ impl Settings {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| logdir.join(format!("{name}.log"))),
             logdir,
-            logrotate: c.u64_or("LOGROTATE", 14)?,
+            logrotate,
             mirrors,
             ssh_opts: c.words_or("SSH_OPTS", "-o StrictHostKeyChecking=no"),
             pusharchive: c.string("PUSHARCHIVE").unwrap_or_else(|| conf.to_string()),
-            pushdelay: c.u64_or("PUSHDELAY", 600)?,
+            pushdelay,
             concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
-            timeout: c.u64_or("PUSHTIMEOUT", DEFAULT_TIMEOUT)?,
+            timeout,
+            mail_timeout,
             hooks: [c.string("HOOK1"), c.string("HOOK2"), c.string("HOOK3")],
             sendmail: PathBuf::from(c.string_or("SENDMAIL", DEFAULT_SENDMAIL)),
             warnings: std::mem::take(&mut c.warnings),

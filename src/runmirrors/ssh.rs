@@ -30,7 +30,8 @@ impl PushKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Stage {
     All,
     Stage1,
@@ -44,6 +45,15 @@ impl Stage {
             Stage::All => "normal",
             Stage::Stage1 => "first stage",
             Stage::Stage2 => "second stage",
+        }
+    }
+
+    /// The name in the state record and `status --json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::All => "all",
+            Stage::Stage1 => "stage1",
+            Stage::Stage2 => "stage2",
         }
     }
 }
@@ -68,9 +78,12 @@ pub fn words(target: &Target, pusharchive: &str, kind: PushKind, stage: Stage) -
     w
 }
 
-/// ssh's arguments (without the program): fixed options, SSH_OPTS, the key, the mirror's
-/// own options, then `-n`, the host and the words. `background` adds `-f`: ssh returns once
-/// authenticated, leaving the session running (see supervisor.rs).
+/// ssh's arguments (without the program). ssh keeps the first value it is given for an
+/// option, so the most specific come first: the line's user and its own options (and URL
+/// port), then SSH_OPTS, then the key, then the original's fixed defaults — a mirror line's
+/// `-o ConnectTimeout=5` wins over SSH_OPTS and over our `ConnectTimeout=45`. Then `-f`
+/// when asked, `-n`, the host and the words. `background` (`-f`): ssh returns once
+/// authenticated, leaving the session running in the background (see follower.rs).
 pub fn args(
     target: &Target,
     ssh_opts: &[String],
@@ -78,18 +91,12 @@ pub fn args(
     background: bool,
     words: &[String],
 ) -> Vec<String> {
-    let mut a: Vec<String> = vec![
-        "-o".into(),
-        format!("user={}", target.user),
-        "-o".into(),
-        "BatchMode=yes".into(),
-        "-o".into(),
-        "ServerAliveInterval=45".into(),
-        "-o".into(),
-        "ConnectTimeout=45".into(),
-        "-o".into(),
-        "PasswordAuthentication=no".into(),
-    ];
+    let mut a: Vec<String> = vec!["-o".into(), format!("user={}", target.user)];
+    a.extend(target.ssh_options.iter().cloned());
+    if let Some(p) = target.port {
+        a.push("-p".into());
+        a.push(p.to_string());
+    }
     a.extend(ssh_opts.iter().cloned());
     a.push("-i".into());
     a.push(
@@ -100,10 +107,14 @@ pub fn args(
             .to_string_lossy()
             .into_owned(),
     );
-    a.extend(target.ssh_options.iter().cloned());
-    if let Some(p) = target.port {
-        a.push("-p".into());
-        a.push(p.to_string());
+    for o in [
+        "BatchMode=yes",
+        "ServerAliveInterval=45",
+        "ConnectTimeout=45",
+        "PasswordAuthentication=no",
+    ] {
+        a.push("-o".into());
+        a.push(o.into());
     }
     if background {
         a.push("-f".into());
@@ -127,18 +138,24 @@ mod tests {
     }
 
     #[test]
-    fn option_order_matches_the_original() {
-        let t = target("mhop m h.example archvsync -o Compression=yes");
+    fn the_most_specific_options_come_first() {
+        let t = target("mhop m h.example archvsync -o Compression=yes -o ConnectTimeout=5");
         let w = words(&t, "security", PushKind::Mhop, Stage::Stage1);
         assert_eq!(w, vec!["sync:archive:security", "sync:mhop", "sync:stage1"]);
         let opts = vec!["-o".to_string(), "StrictHostKeyChecking=no".to_string()];
         let a = args(&t, &opts, Path::new("/k/push"), false, &w);
         assert_eq!(
             a.join(" "),
-            "-o user=archvsync -o BatchMode=yes -o ServerAliveInterval=45 -o ConnectTimeout=45 \
-             -o PasswordAuthentication=no -o StrictHostKeyChecking=no -i /k/push -o Compression=yes \
-             -n h.example sync:archive:security sync:mhop sync:stage1"
+            "-o user=archvsync -o Compression=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=no \
+             -i /k/push -o BatchMode=yes -o ServerAliveInterval=45 -o ConnectTimeout=45 \
+             -o PasswordAuthentication=no -n h.example sync:archive:security sync:mhop sync:stage1"
         );
+        // ssh keeps the first value: the line's ConnectTimeout=5 is the one in force.
+        let first = a
+            .iter()
+            .position(|w| w.starts_with("ConnectTimeout="))
+            .unwrap();
+        assert_eq!(a[first], "ConnectTimeout=5");
     }
 
     #[test]
@@ -149,10 +166,11 @@ mod tests {
         let a = args(&t, &[], Path::new("/k"), true, &w);
         assert!(a
             .join(" ")
-            .ends_with("-i /k -p 2200 -f -n h sync:archive:ports sync:all"));
+            .starts_with("-o user=u -p 2200 -i /k -o BatchMode=yes"));
+        assert!(a.join(" ").ends_with("-f -n h sync:archive:ports sync:all"));
         let t = target("staged y h u 2 /keys/y");
         let a = args(&t, &[], Path::new("/k"), false, &[]);
-        assert!(a.join(" ").contains("-i /keys/y -n h"));
+        assert!(a.join(" ").contains("-i /keys/y -o BatchMode=yes"));
         // sync:mhop only goes to mhop mirrors, and only for an mhop push.
         assert_eq!(
             words(&t, "", PushKind::Mhop, Stage::Stage1),
