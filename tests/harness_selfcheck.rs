@@ -1,6 +1,7 @@
 //! Checks of the test harness itself (no archvsync involved): the independently written
 //! rsync filter evaluator must agree with the real rsync, the date parsers must accept
-//! what `date` prints, and the daemon helper must serve a tree.
+//! what `date` prints, the daemon helper must serve a tree, and the delay proxy must delay
+//! without throttling.
 
 mod common;
 use common::*;
@@ -172,5 +173,161 @@ fn sshd_runs_only_the_forced_command_with_the_pushed_words() {
     assert!(
         std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)).is_err(),
         "sshd still listening after drop"
+    );
+}
+
+/// A TCP echo server on 127.0.0.1 (one thread per connection; it echoes until EOF, then
+/// half-closes). Its accept thread lives as long as the test binary.
+fn echo_server() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if conn.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                let _ = conn.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+/// One byte there and back through `port`: the round-trip time.
+fn round_trip(port: u16) -> std::time::Duration {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    s.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"x");
+    t0.elapsed()
+}
+
+#[test]
+fn delay_proxy_delays_each_way_without_throttling() {
+    use common::delay::DelayProxy;
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let ms = Duration::from_millis;
+    let proxy = DelayProxy::start(echo_server(), ms(100));
+
+    // one round trip is two one-way delays
+    let rtt = round_trip(proxy.port);
+    assert!(rtt >= ms(200) && rtt < ms(400), "round trip {rtt:?}");
+
+    // 20 connections at once each see the latency, not 20 times it
+    let port = proxy.port;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(20));
+    let t0 = Instant::now();
+    let rtts: Vec<Duration> = (0..20)
+        .map(|_| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                round_trip(port)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    let all = t0.elapsed();
+    for rtt in &rtts {
+        assert!(*rtt >= ms(200) && *rtt < ms(400), "round trips {rtts:?}");
+    }
+    assert!(
+        all < ms(1000),
+        "20 parallel round trips took {all:?}: {rtts:?}"
+    );
+
+    // 1 MB passes byte for byte, and the half-close comes back after it
+    let data: Vec<u8> = (0u32..1 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let sent = data.clone();
+    let t0 = Instant::now();
+    let writer = std::thread::spawn(move || {
+        w.write_all(&sent).unwrap();
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    let took = t0.elapsed();
+    writer.join().unwrap();
+    assert!(got == data, "1 MB echo differs: {} bytes back", got.len());
+    assert!(
+        took >= ms(200) && took < ms(5000),
+        "1 MB echo took {took:?}"
+    );
+
+    // a reset on one side resets the other at once
+    let rst = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rst_addr = rst.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        if let Ok((c, _)) = rst.accept() {
+            let l = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            // SAFETY: a valid socket and a correctly sized linger struct
+            unsafe {
+                libc::setsockopt(
+                    c.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    &l as *const libc::linger as *const libc::c_void,
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                );
+            }
+            drop(c);
+        }
+    });
+    let resetting = DelayProxy::start(rst_addr, ms(100));
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", resetting.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t0 = Instant::now();
+    let r = s.read(&mut [0u8; 16]);
+    assert!(
+        matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "read after the target reset: {r:?}"
+    );
+    assert!(t0.elapsed() < ms(1000), "reset took {:?}", t0.elapsed());
+
+    // drop closes the open connections and the listener
+    let mut open = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(round_trip(proxy.port) >= ms(200));
+    let port = proxy.port;
+    let t0 = Instant::now();
+    drop(proxy);
+    let r = open.read(&mut [0u8; 16]);
+    assert!(
+        matches!(r, Ok(0)) || matches!(&r, Err(e) if e.kind() != std::io::ErrorKind::WouldBlock),
+        "open connection after drop: {r:?}"
+    );
+    assert!(t0.elapsed() < ms(2000), "drop took {:?}", t0.elapsed());
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the proxy still listens after drop"
     );
 }

@@ -8,12 +8,14 @@
 //!   SPEC text, independently of src/), trace-file parsing and date checks.
 //! - [`sshd`]: the push side: throwaway sshds with forced commands, downstream mirrors wired
 //!   into push trees, runmirrors configuration.
+//! - [`delay`]: a TCP proxy that delays every chunk by a fixed one-way time (slow links).
 //! - [`tls`]: rsync-ssl-tunnel's other end: a throwaway CA (openssl CLI), stunnel in front
 //!   of a backend, direct tunnel runs.
 //!
 //! Every wait loop here is bounded in time.
 #![allow(dead_code)]
 
+pub mod delay;
 pub mod http;
 pub mod sshd;
 pub mod tls;
