@@ -328,17 +328,23 @@ pub fn table(all: &[ArchiveStatus], colour: bool) -> String {
             "-".to_string()
         } else {
             let ok = a.downstreams.values().filter(|d| d.ok()).count();
-            let bad: Vec<&str> = a
-                .downstreams
-                .iter()
-                .filter(|(_, d)| !d.ok())
-                .map(|(n, _)| n.as_str())
-                .collect();
-            if bad.is_empty() {
-                format!("{ok}/{} ok", a.downstreams.len())
-            } else {
-                format!("{ok}/{} ok, failed: {}", a.downstreams.len(), bad.join(","))
+            let names = |f: &dyn Fn(&state::Downstream) -> bool| -> Vec<&str> {
+                a.downstreams
+                    .iter()
+                    .filter(|(_, d)| f(d))
+                    .map(|(n, _)| n.as_str())
+                    .collect()
+            };
+            let failed = names(&|d| !d.ok() && d.outcome != "not_sent");
+            let not_sent = names(&|d| d.outcome == "not_sent");
+            let mut text = format!("{ok}/{} ok", a.downstreams.len());
+            if !failed.is_empty() {
+                text.push_str(&format!(", failed: {}", failed.join(",")));
             }
+            if !not_sent.is_empty() {
+                text.push_str(&format!(", not sent: {}", not_sent.join(",")));
+            }
+            text
         };
         let name = if a.archive.is_empty() {
             "(default)".to_string()

@@ -109,6 +109,8 @@ enum StateChange {
         timed_out: bool,
     },
     Push(state::PushRun),
+    /// This push never sent anything to the mirror: its record says so until a push does.
+    NotSent(String),
 }
 
 #[derive(Default)]
@@ -333,6 +335,14 @@ fn apply(st: &mut state::State, c: StateChange) {
             }
         }
         StateChange::Push(p) => st.last_push = Some(p),
+        StateChange::NotSent(name) => {
+            let d = st.downstreams.entry(name).or_default();
+            d.outcome = "not_sent".into();
+            d.at = state::now();
+            d.exit_status = None;
+            d.finished_exit_status = None;
+            d.finished_seconds = None;
+        }
         StateChange::Flush(_) => {}
     }
 }
@@ -715,6 +725,9 @@ impl Follower {
             .collect();
         let mut not_sent = t.not_sent.clone();
         not_sent.extend(never.iter().cloned());
+        for n in &never {
+            let _ = self.state.send(StateChange::NotSent(n.clone()));
+        }
         if runmirrors_gone && !never.is_empty() {
             self.error(
                 &format!(
