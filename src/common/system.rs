@@ -184,6 +184,21 @@ pub fn proc_stat(pid: u32) -> Option<ProcStat> {
     })
 }
 
+/// CPU time this process used so far (user + system), not counting its children.
+pub fn cpu_time() -> std::time::Duration {
+    // SAFETY: an all-zero rusage is a valid value; getrusage only writes into it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage with a valid pointer to an rusage we own.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec.max(0) as u64)
+            + std::time::Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 /// Peak resident memory of this process in KiB (VmHWM), for the follower's last log line.
 pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -777,7 +777,8 @@ impl Follower {
         }
         let followed = self.tally.lock().map(|t| t.deliveries.len()).unwrap_or(0);
         self.log.log(format!(
-            "push-follower done: {followed} triggers followed, peak RSS {} kB",
+            "push-follower done: {followed} triggers followed, CPU {} ms, peak RSS {} kB",
+            system::cpu_time().as_millis(),
             system::peak_rss_kib().unwrap_or(0)
         ));
         code
