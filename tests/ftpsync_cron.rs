@@ -254,3 +254,24 @@ fn https_check_is_verified_against_rsync_ssl_capath() {
     assert_eq!(syncs(&m), 1);
     assert_eq!(http.requests().len(), 1);
 }
+
+#[test]
+fn check_timeout_above_its_bound_is_refused_not_a_panic() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("CHECK_UPSTREAM", "rsync")
+            .set("CHECK_TIMEOUT", "18446744073709551615"),
+    );
+    let out = cron(&m, &[]);
+    m.expect_code(&out, 78);
+    assert!(
+        out.stderr
+            .contains("CHECK_TIMEOUT=18446744073709551615 is out of range"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert_eq!(syncs(&m), 0);
+}
