@@ -624,6 +624,76 @@ mod tests {
     }
 
     #[test]
+    fn crlf_is_stripped_and_its_first_line_named() {
+        let (t, first) = strip_crlf("A=1\nB=2\r\n\r\nC=3\r".to_string());
+        assert_eq!((t.as_str(), first), ("A=1\nB=2\n\nC=3", Some(2)));
+        let (t, first) = strip_crlf("A=1\nB=x\ry\n".to_string());
+        assert_eq!((t.as_str(), first), ("A=1\nB=x\ry\n", None));
+        let d = tempfile::tempdir().unwrap();
+        // A blank CRLF line is a command `\r` to bash; read as a plain line it is nothing.
+        let p = write(
+            d.path(),
+            "ftpsync.conf",
+            "TO=/m\r\n\r\nif true; then\r\n HUB=true\r\nfi\r\n",
+        );
+        let mut c = load(&p, KEYS, &[]).unwrap();
+        assert_eq!(c.string("TO").as_deref(), Some("/m"));
+        assert!(c.bool_or("HUB", false));
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains("ftpsync.conf:1: warning: "),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn numbers_are_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "ftpsync.conf",
+            "LOGROTATE=1001\nTO=99999999999999999999999\nMAILTO=x\n",
+        );
+        let c = load(&p, KEYS, &[]).unwrap();
+        let e = c.u64_in("LOGROTATE", 14, 0..=1000).unwrap_err().to_string();
+        assert!(
+            e.ends_with("ftpsync.conf:1: LOGROTATE=1001 is out of range: it must be a whole number from 0 to 1000"),
+            "{e}"
+        );
+        let e = c.u64_in("TO", 1, 0..=10).unwrap_err().to_string();
+        assert!(
+            e.contains("ftpsync.conf:2: TO=9999") && e.contains("out of range"),
+            "{e}"
+        );
+        let e = c.u64_in("MAILTO", 1, 0..=10).unwrap_err().to_string();
+        assert!(
+            e.contains("MAILTO=x is not a non-negative whole number"),
+            "{e}"
+        );
+        assert_eq!(c.u64_in("HUB", 7, 0..=10).unwrap(), 7);
+        assert_eq!(c.u64_or("LOGROTATE", 14).unwrap(), 1001);
+    }
+
+    #[test]
+    fn names_must_be_one_word() {
+        let d = tempfile::tempdir().unwrap();
+        for bad in ["a b", "a/b", "a\u{1}b", ".."] {
+            let p = write(d.path(), "ftpsync.conf", &format!("MAILTO='{bad}'\n"));
+            let c = load(&p, KEYS, &[]).unwrap();
+            let e = c.name("MAILTO", "is used").unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{}:1: MAILTO=", p.display())), "{e}");
+        }
+        let p = write(d.path(), "ftpsync.conf", "MAILTO=mirror.example.org\n");
+        let c = load(&p, KEYS, &[]).unwrap();
+        assert_eq!(
+            c.name("MAILTO", "is used").unwrap().as_deref(),
+            Some("mirror.example.org")
+        );
+        assert_eq!(c.name("TO", "is used").unwrap(), None);
+    }
+
+    #[test]
     fn edit_distance_counts_swaps_once() {
         assert_eq!(edit_distance("RSYNC_HOTS", "RSYNC_HOST"), 1);
         assert_eq!(edit_distance("TO", "TO"), 0);
