@@ -99,7 +99,8 @@ fn fetch_and_parse_errors_are_reported_and_sync_nothing() {
     let url = format!("http://127.0.0.1:{}/trace", free_port());
     m.write_conf(&base.clone().set("UPSTREAM_TRACE_URL", url.clone()));
     let out = cron(&m, &[]);
-    assert_ne!(out.code, Some(0));
+    // README: a fetch or parse error ends it with exit status 1.
+    m.expect_code(&out, 1);
     assert!(
         out.stderr.contains(&format!("Failed to retrieve {url}")),
         "{}",
@@ -111,13 +112,15 @@ fn fetch_and_parse_errors_are_reported_and_sync_nothing() {
     let http = HttpServer::start(Reply::Status(404));
     m.write_conf(&base.clone().set("UPSTREAM_TRACE_URL", http.url("/t")));
     let out = cron(&m, &[]);
-    assert_ne!(out.code, Some(0));
+    // README: a fetch or parse error ends it with exit status 1.
+    m.expect_code(&out, 1);
     assert!(out.stderr.contains("404"), "{}", out.stderr);
 
     // A page without a serial.
     http.set(Reply::Ok("<html>mirror maintenance</html>".into()));
     let out = cron(&m, &[]);
-    assert_ne!(out.code, Some(0));
+    // README: a fetch or parse error ends it with exit status 1.
+    m.expect_code(&out, 1);
     assert!(
         out.stderr.contains("Failed to parse archive serial"),
         "{}",
@@ -143,7 +146,8 @@ fn a_hanging_server_is_cut_off_by_check_timeout() {
     let start = Instant::now();
     let out = cron(&m, &[]);
     let took = start.elapsed();
-    assert_ne!(out.code, Some(0));
+    // README: a fetch or parse error ends it with exit status 1.
+    m.expect_code(&out, 1);
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(took >= Duration::from_secs(2), "took {took:?}");
     assert!(out.stderr.contains("Failed to retrieve"), "{}", out.stderr);
@@ -177,7 +181,8 @@ fn rsync_check_uses_the_master_trace() {
     let dead = format!("rsync://127.0.0.1:{}/debian/", free_port());
     m.write_conf(&m.conf(&dead).set("CHECK_UPSTREAM", "rsync"));
     let out = cron(&m, &[]);
-    assert_ne!(out.code, Some(0));
+    // README: a fetch or parse error ends it with exit status 1.
+    m.expect_code(&out, 1);
     assert!(
         out.stderr.contains("Failed to retrieve rsync://"),
         "{}",
@@ -245,7 +250,8 @@ fn https_check_is_verified_against_rsync_ssl_capath() {
     http.set(Reply::Ok(trace_with_serial(SERIAL_V2)));
     m.write_conf(&conf.set("RSYNC_SSL_CAPATH", other.capath.to_string_lossy()));
     let out = cron(&m, &[]);
-    assert_ne!(out.code, Some(0));
+    // README: a fetch or parse error ends it with exit status 1.
+    m.expect_code(&out, 1);
     assert!(
         out.stderr.contains(&format!("Failed to retrieve {url}")),
         "{}",

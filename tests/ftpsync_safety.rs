@@ -231,10 +231,7 @@ fn floods_of_unknown_or_invalid_words_are_one_log_line_each() {
 
 #[test]
 fn real_rsync_error_23_fails_stage1_with_3() {
-    if !is_root() {
-        eprintln!("needs root to serve a module as nobody; skipped");
-        return;
-    }
+    require_root("serving a module as nobody, so that a file it cannot read fails with 23");
     let tmp = tempdir();
     let root = tmp.path().join("debian");
     build_archive(&root, &ArchiveSpec::v1());
