@@ -221,8 +221,11 @@ impl RawConfig {
             let _ = f.join();
         }
         let path = self.path.display().to_string();
+        let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         // bash names the file it sourced: with the text on stdin that is /dev/stdin.
-        let stderr = String::from_utf8_lossy(&out.stderr).replace("/dev/stdin", &path);
+        if from_stdin {
+            stderr = stderr.replace("/dev/stdin", &path);
+        }
         if !out.status.success() {
             return Err(anyhow!(
                 "{path}: the config failed to load (bash exit status {}): {}",

@@ -242,10 +242,13 @@ impl Settings {
             Some(s) => {
                 // The source is used as written; a user it does not name is not added.
                 if let Some(user) = c.string("RSYNC_USER").filter(|_| !source_has_user(&s)) {
+                    let advice = match source_with_user(&s, &user) {
+                        Some(fixed) => format!("names no user, so rsync logs in as the local user; write the user into it ({fixed})"),
+                        None => "is a local path, which needs no user".to_string(),
+                    };
                     let msg = format!(
-                        "{}: warning: RSYNC_USER={user} is not used: RSYNC_SOURCE={s} is set and names no user, so rsync logs in as the local user; write the user into RSYNC_SOURCE ({})",
+                        "{}: warning: RSYNC_USER={user} is not used: RSYNC_SOURCE={s} {advice}",
                         c.location("RSYNC_USER"),
-                        source_with_user(&s, &user)
                     );
                     c.warnings.push(msg);
                 }
@@ -571,17 +574,18 @@ pub fn source_has_user(source: &str) -> bool {
     host_part.contains('@')
 }
 
-/// `source` as it would read with `user` in it, for the warning's suggestion.
-fn source_with_user(source: &str, user: &str) -> String {
+/// `source` as it would read with `user` in it, for the warning's suggestion; `None` for a
+/// local path.
+fn source_with_user(source: &str, user: &str) -> Option<String> {
     match source.strip_prefix("rsync://") {
-        Some(rest) => format!("rsync://{user}@{rest}"),
+        Some(rest) => Some(format!("rsync://{user}@{rest}")),
         None if source
             .split_once(':')
             .is_some_and(|(h, _)| !h.contains('/')) =>
         {
-            format!("{user}@{source}")
+            Some(format!("{user}@{source}"))
         }
-        None => "a local path needs no user".to_string(),
+        None => None,
     }
 }
 
@@ -635,10 +639,14 @@ mod tests {
             assert!(!source_has_user(s), "{s}");
         }
         assert_eq!(
-            source_with_user("rsync://up:8873/debian/", "bob"),
-            "rsync://bob@up:8873/debian/"
+            source_with_user("rsync://up:8873/debian/", "bob").as_deref(),
+            Some("rsync://bob@up:8873/debian/")
         );
-        assert_eq!(source_with_user("up::debian", "bob"), "bob@up::debian");
+        assert_eq!(
+            source_with_user("up::debian", "bob").as_deref(),
+            Some("bob@up::debian")
+        );
+        assert_eq!(source_with_user("/srv/up/", "bob"), None);
     }
 
     #[test]
