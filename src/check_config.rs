@@ -188,12 +188,6 @@ fn check_ftpsync(r: &mut Report, s: &Settings) {
                     s.ssl_method
                 ));
             }
-            if s.ssl_port.trim().parse::<u16>().is_err() {
-                r.error(format!(
-                    "RSYNC_SSL_PORT={} is not a port number",
-                    s.ssl_port
-                ));
-            }
         }
     }
     if let Some(proxy) = &s.rsync_proxy {

@@ -7,6 +7,7 @@ use crate::cli::{CronArgs, FtpsyncArgs};
 use crate::common::layout::Layout;
 use crate::common::log::{savelog, Logger};
 use crate::common::mail::Mail;
+use crate::common::private_dir::PrivateDir;
 use crate::common::{host, lock, rsync as rsync_words, tls, trace};
 use crate::ftpsync::settings::Settings;
 use std::path::Path;
@@ -172,10 +173,14 @@ impl Cron<'_> {
     /// password, proxy), into a temporary file.
     fn fetch_rsync(&self, src: &str) -> Result<String, String> {
         let s = self.s;
-        let dir = std::env::temp_dir().join(format!("archvsync-cron-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let dest = dir.join("master");
+        let tmp = std::env::temp_dir();
+        let dir = PrivateDir::new_in(&tmp, "archvsync-cron-").map_err(|e| {
+            format!(
+                "cannot create a temporary directory in {}: {e}",
+                tmp.display()
+            )
+        })?;
+        let dest = dir.path().join("master");
         let secs = s.check_timeout.to_string();
         let mut args: Vec<String> = s.rsync.clone();
         args.extend([
@@ -201,7 +206,7 @@ impl Cron<'_> {
         s.export_ssl_env(&mut cmd);
         let result = run_with_deadline(cmd, Duration::from_secs(s.check_timeout + 10));
         let text = std::fs::read(&dest).map(|b| String::from_utf8_lossy(&b).into_owned());
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(dir);
         match result {
             Ok(()) => text.map_err(|e| format!("Failed to retrieve {src}: {e}")),
             Err(e) => Err(format!("Failed to retrieve {src}: {e}")),
@@ -209,22 +214,49 @@ impl Cron<'_> {
     }
 }
 
+/// How much of rsync's stderr is kept for the message: its end, where the reason is.
+const STDERR_TAIL: usize = 4096;
+/// Lines of that end shown in the message (log, mail, stderr).
+const STDERR_LINES: usize = 10;
+const LINE_MAX: usize = 300;
+
+/// Run `cmd` (stderr piped), killing it after `limit`. Its stderr is read while it runs,
+/// by a thread keeping the last [`STDERR_TAIL`] bytes: unread, a pipe holds 64 KiB, and
+/// an rsync with more to complain about would block on it until the deadline.
 fn run_with_deadline(mut cmd: Command, limit: Duration) -> Result<(), String> {
     let mut child = cmd.spawn().map_err(|e| format!("cannot run rsync: {e}"))?;
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    if let Some(mut stderr) = child.stderr.take() {
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut tail: Vec<u8> = Vec::new();
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                tail.extend_from_slice(&buf[..n]);
+                if tail.len() > 2 * STDERR_TAIL {
+                    tail.drain(..tail.len() - STDERR_TAIL);
+                }
+            }
+            let _ = done_tx.send(tail);
+        });
+    }
     let start = Instant::now();
     loop {
         match child.try_wait() {
             Ok(Some(st)) if st.success() => return Ok(()),
             Ok(Some(st)) => {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    use std::io::Read;
-                    let _ = e.read_to_string(&mut err);
-                }
+                // A child of rsync (ssh) may hold stderr open a little longer; do not wait
+                // on it for ever.
+                let tail = done_rx
+                    .recv_timeout(Duration::from_secs(2))
+                    .unwrap_or_default();
                 return Err(format!(
                     "rsync exited with {}: {}",
                     crate::common::process::shell_code(&st),
-                    err.trim()
+                    last_lines(&tail)
                 ));
             }
             Ok(None) if start.elapsed() > limit => {
@@ -236,4 +268,19 @@ fn run_with_deadline(mut cmd: Command, limit: Duration) -> Result<(), String> {
             Err(e) => return Err(e.to_string()),
         }
     }
+}
+
+/// The last [`STDERR_LINES`] lines of `tail`, each cut at [`LINE_MAX`] characters: the
+/// reason rsync gives, without a flood in the log or the mail.
+fn last_lines(tail: &[u8]) -> String {
+    let text = String::from_utf8_lossy(tail);
+    let lines: Vec<String> = text
+        .trim()
+        .lines()
+        .map(|l| match l.char_indices().nth(LINE_MAX) {
+            Some((i, _)) => format!("{}...", &l[..i]),
+            None => l.to_string(),
+        })
+        .collect();
+    lines[lines.len().saturating_sub(STDERR_LINES)..].join("\n")
 }

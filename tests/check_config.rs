@@ -143,6 +143,55 @@ fn other_refusals_are_errors() {
 }
 
 #[test]
+fn crlf_bounds_names_and_ignored_rsync_user_are_reported() {
+    // CRLF line endings: a warning with file and line; the values are used without \r.
+    let m = Mirror::new();
+    let text = m.conf("rsync://127.0.0.1:9/debian").to_bash();
+    m.write_raw("ftpsync.conf", &text.replace('\n', "\r\n"));
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+    let w = assert_problem(&out, "warning", "CRLF");
+    assert!(w.contains("ftpsync.conf:1:"), "{w}");
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l == "source: rsync://127.0.0.1:9/debian"),
+        "{}",
+        out.stdout
+    );
+
+    // A MIRRORNAME that would break _hierarchy and the file names: an error.
+    let m = Mirror::new();
+    m.write_conf(
+        &m.conf("rsync://127.0.0.1:9/debian")
+            .set("MIRRORNAME", "my mirror"),
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 1);
+    let e = assert_problem(&out, "error", "MIRRORNAME");
+    assert!(e.contains("ftpsync.conf:"), "{e}");
+
+    // A number above its bound: an error naming it.
+    m.write_conf(
+        &m.conf("rsync://127.0.0.1:9/debian")
+            .set("LOGROTATE", "100000"),
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 1);
+    assert_problem(&out, "error", "LOGROTATE=100000 is out of range");
+
+    // RSYNC_USER that RSYNC_SOURCE leaves out: a warning.
+    m.write_conf(
+        &m.conf("rsync://127.0.0.1:9/debian")
+            .set("RSYNC_USER", "bob"),
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+    let w = assert_problem(&out, "warning", "RSYNC_USER");
+    assert!(w.contains("ftpsync.conf:"), "{w}");
+}
+
+#[test]
 fn dangerous_or_unusable_to_is_an_error() {
     let m = Mirror::new();
     let home = m.home.to_string_lossy().into_owned();
@@ -181,10 +230,7 @@ fn dangerous_or_unusable_to_is_an_error() {
 
 #[test]
 fn unwritable_to_and_logdir_are_errors() {
-    if is_root() {
-        eprintln!("skipped: root can write anywhere");
-        return;
-    }
+    // Root may write anywhere, so as root (CI) it is checked as nobody, who may not.
     let m = Mirror::new();
     let ro = m.dir.join("ro");
     fs::create_dir_all(&ro).unwrap();
@@ -194,7 +240,7 @@ fn unwritable_to_and_logdir_are_errors() {
             .set("TO", ro.join("mirror/").to_string_lossy())
             .set("LOGDIR", ro.join("log").to_string_lossy()),
     );
-    let out = check_config(&m, &[]);
+    let out = m.run_cmd(as_nobody(&check_config_cmd(&m, &[])));
     fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
     m.expect_code(&out, 1);
     assert_problem(&out, "error", "TO ");

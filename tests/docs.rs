@@ -110,30 +110,36 @@ fn manpages_writes_one_page_per_command() {
     let top = read(&dir.join("archvsync.1"));
     assert!(top.contains("archvsync\\-ftpsync(1)"), "{top}");
     assert!(!top.contains("push\\-trigger"), "{top}");
+}
 
-    // Rendering is checked only where man is installed (nothing is installed for it).
-    if have("man") {
-        for file in ["archvsync.1", "ftpsync.1", "runmirrors.1"] {
-            let out = Command::new("man")
-                .args(["--warnings", "-l"])
-                .arg(dir.join(file))
-                .env("MANWIDTH", "80")
-                .env("MANPAGER", "cat")
-                .env("PAGER", "cat")
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                out.status.success(),
-                "man -l {file}: {}\n{stderr}",
-                out.status
-            );
-            assert!(stderr.trim().is_empty(), "man -l {file} warned:\n{stderr}");
-            assert!(stdout.contains("EXIT STATUS"), "man -l {file}:\n{stdout}");
-        }
-    } else {
-        eprintln!("man is not installed: rendering with man -l skipped");
+/// The pages render without warnings in man itself (man-db, from scripts/setup-deps).
+#[test]
+fn manpages_render_with_man_without_warnings() {
+    assert!(
+        have("man"),
+        "man is not installed: run scripts/setup-deps (it installs man-db)"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("man1");
+    archvsync(&["manpages", dir.to_str().unwrap()]);
+    for file in ["archvsync.1", "ftpsync.1", "runmirrors.1"] {
+        let out = Command::new("man")
+            .args(["--warnings", "-l"])
+            .arg(dir.join(file))
+            .env("MANWIDTH", "80")
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "man -l {file}: {}\n{stderr}",
+            out.status
+        );
+        assert!(stderr.trim().is_empty(), "man -l {file} warned:\n{stderr}");
+        assert!(stdout.contains("EXIT STATUS"), "man -l {file}:\n{stdout}");
     }
 }
 
@@ -186,4 +192,73 @@ fn other_shells_get_scripts() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(64));
+}
+
+/// The sh block of README's "Installing" section.
+fn readme_install_block() -> String {
+    let readme = read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"));
+    let section = readme
+        .split("\n## Installing\n")
+        .nth(1)
+        .expect("README has an Installing section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("Installing has an sh block");
+    block.to_string()
+}
+
+/// README's install commands, run as written in an empty home (the binary already built):
+/// they must leave a working ~/bin with every command's name.
+#[test]
+fn readme_install_steps_give_every_command_in_bin() {
+    let home = tempfile::tempdir().unwrap();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let script: String = readme_install_block()
+        .lines()
+        .filter(|l| !l.starts_with("cargo build"))
+        .map(|l| {
+            l.replace("target/release/archvsync", BIN).replace(
+                "cp ftpsync.conf.sample",
+                &format!("cp {repo}/ftpsync.conf.sample"),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let out = Command::new("sh")
+        .args(["-euc", &script])
+        .env("HOME", home.path())
+        .current_dir(home.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["ftpsync", "runmirrors", "ftpsync-cron", "rsync-ssl-tunnel"] {
+        let p = home.path().join("bin").join(name);
+        let out = Command::new(&p).arg("--help").output();
+        let out = out.unwrap_or_else(|e| panic!("{}: {e}\n{script}", p.display()));
+        assert!(
+            out.status.success(),
+            "{} --help: {}",
+            p.display(),
+            out.status
+        );
+        // The link name decides the role: each help names its own command.
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains(name), "{name} --help:\n{help}");
+    }
+    assert!(home.path().join("etc/ftpsync.conf").is_file());
+    assert!(home.path().join("log").is_dir());
+}
+
+#[test]
+fn mirror_sample_names_the_ssh_options_field_right() {
+    let sample = read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("runmirrors.mirror.sample"));
+    // TYPE SHORTNAME HOSTNAME USER then the options: the fifth field.
+    assert!(!sample.contains("fourth field"), "{sample}");
+    assert!(sample.contains("A fifth field"), "{sample}");
 }

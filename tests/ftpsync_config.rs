@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use std::fs;
+use std::path::Path;
 
 #[test]
 fn missing_config_exits_78() {
@@ -243,8 +244,8 @@ fn toml_bad_value_is_rejected_with_file_and_line() {
     let line_no = text.lines().position(|l| l.starts_with("HUB = ")).unwrap() + 1;
     m.write_raw("ftpsync.toml", &text);
     let out = m.run(&[]);
-    assert_ne!(out.code, Some(0), "{}", m.diagnostics(&out));
-    assert!(out.code.is_some(), "killed by a signal: {:?}", out.status);
+    // README: a wrongly typed value is an error naming file and line, exit 78.
+    m.expect_code(&out, 78);
     let all = format!("{}{}", out.stdout, out.stderr);
     assert!(
         all.contains("ftpsync.toml"),
@@ -336,4 +337,210 @@ fn missing_rsync_host_exits_1_naming_the_file() {
         out.stderr
     );
     assert!(!m.lock_path().exists());
+}
+
+/// The 1-based line of `text` that assigns `key`.
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| l.starts_with(&format!("{key}=")) || l.starts_with(&format!("{key} =")))
+        .unwrap_or_else(|| panic!("{key} is not assigned in\n{text}"))
+        + 1
+}
+
+/// Every path under `dir` (names only) that contains `c`.
+fn names_containing(dir: &Path, c: char) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains(c) {
+                hits.push(e.path().display().to_string());
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn crlf_config_is_warned_about_once_and_syncs() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    // Saved by a Windows editor from line 2 on: every later line ends in CRLF.
+    let text = m
+        .conf(&up.url())
+        .set("ARCH_INCLUDE", "amd64 source")
+        .to_bash();
+    let (first, rest) = text.split_once('\n').unwrap();
+    m.write_raw(
+        "ftpsync.conf",
+        &format!("{first}\n{}", rest.replace('\n', "\r\n")),
+    );
+    let out = m.run(&["sync:all"]);
+    m.expect_code(&out, 0);
+    let warnings: Vec<&str> = out.stderr.lines().filter(|l| l.contains("CRLF")).collect();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(
+        warnings[0].contains("ftpsync.conf:2:"),
+        "the warning names file and first CRLF line: {}",
+        warnings[0]
+    );
+    assert_eq!(count_lines(&m.log(), "CRLF"), 1, "{}", m.log());
+    // The values arrived without their \r: the sync did what the file says.
+    assert!(
+        names_containing(&m.dir, '\r').is_empty(),
+        "{:?}",
+        names_containing(&m.dir, '\r')
+    );
+    let t = m.trace();
+    assert_eq!(t.req("Running on host"), TRACEHOST);
+    assert_eq!(
+        t.words("Architectures-Configuration"),
+        ["INCLUDE", "amd64", "source"]
+    );
+    let expected = expected_subset(
+        &up.tree(),
+        &arch_rules(&ArchConfig::Include(vec!["amd64", "source"])),
+        &m.name,
+    );
+    let got = without_owned(&non_dirs(&snapshot(&m.to)), &m.name);
+    let d = tree_diff(&expected, &got);
+    assert!(d.is_empty(), "{d}");
+}
+
+#[test]
+fn names_that_end_up_in_file_names_or_hierarchy_are_refused() {
+    let up = Upstream::v1();
+    for (key, value) in [
+        ("MIRRORNAME", "my mirror"),
+        ("MIRRORNAME", "a/b"),
+        ("MIRRORNAME", "tab\there"),
+        ("MIRRORNAME", "esc\u{1b}[31m"),
+        ("MIRRORNAME", ".."),
+        ("TRACEHOST", "host name.example"),
+        ("TRACEHOST", "bell\u{7}.example"),
+    ] {
+        let m = Mirror::new();
+        let text = m.conf(&up.url()).set(key, value).to_bash();
+        let line = line_of(&text, key);
+        m.write_raw("ftpsync.conf", &text);
+        let out = m.run(&[]);
+        assert_eq!(
+            out.code,
+            Some(78),
+            "{key}={value:?}\n{}",
+            m.diagnostics(&out)
+        );
+        assert!(
+            out.stderr.contains(&format!("ftpsync.conf:{line}: {key}")),
+            "{key}={value:?}: the refusal names file, line and key:\n{}",
+            out.stderr
+        );
+        assert!(!m.to.join("pool").exists(), "{key}={value:?} synced");
+        assert!(!m.to.join("project/trace/_hierarchy").exists());
+    }
+}
+
+#[test]
+fn numbers_above_their_bounds_are_refused_with_file_and_line() {
+    let up = Upstream::v1();
+    for (key, value) in [
+        ("LOGROTATE", "1001"),
+        ("LOCKTIMEOUT", "604801"),
+        ("UIPSLEEP", "604801"),
+        ("UIPRETRIES", "1001"),
+        ("CHECK_TIMEOUT", "604801"),
+        ("CHECK_TIMEOUT", "18446744073709551615"),
+        ("CHECK_TIMEOUT", "0"),
+        ("RSYNC_SSL_PORT", "65536"),
+        ("RSYNC_SSL_PORT", "0"),
+        ("LOGROTATE", "99999999999999999999999999"),
+    ] {
+        let m = Mirror::new();
+        let text = m.conf(&up.url()).set(key, value).to_bash();
+        let line = line_of(&text, key);
+        m.write_raw("ftpsync.conf", &text);
+        let out = m.run(&[]);
+        assert_eq!(out.code, Some(78), "{key}={value}\n{}", m.diagnostics(&out));
+        assert!(
+            out.stderr.contains(&format!(
+                "ftpsync.conf:{line}: {key}={value} is out of range"
+            )),
+            "{key}={value}:\n{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        assert!(!m.to.join("pool").exists(), "{key}={value} synced");
+    }
+    // The bounds themselves are fine.
+    let m = Mirror::new();
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("LOGROTATE", "1000")
+            .set("LOCKTIMEOUT", "604800")
+            .set("UIPRETRIES", "1000")
+            .set("CHECK_TIMEOUT", "604800")
+            .set("RSYNC_SSL_PORT", "65535"),
+    );
+    m.expect_code(&m.run(&[]), 0);
+
+    // In TOML too, with the line of the key.
+    let m = Mirror::new();
+    let text = toml_conf(&m, &up, "").replace("LOGROTATE = 0", "LOGROTATE = 5000");
+    let line = line_of(&text, "LOGROTATE");
+    m.write_raw("ftpsync.toml", &text);
+    let out = m.run(&[]);
+    m.expect_code(&out, 78);
+    assert!(
+        out.stderr.contains(&format!(
+            "ftpsync.toml:{line}: LOGROTATE=5000 is out of range"
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn rsync_user_that_rsync_source_leaves_out_is_warned_about() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    // The sample recommends RSYNC_SOURCE for a daemon on another port; the user then has
+    // to be in it, and RSYNC_USER is not used.
+    let text = m.conf(&up.url()).set("RSYNC_USER", "mirroruser").to_bash();
+    let line = line_of(&text, "RSYNC_USER");
+    m.write_raw("ftpsync.conf", &text);
+    let out = m.run(&[]);
+    m.expect_code(&out, 0);
+    let hits: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("RSYNC_USER"))
+        .collect();
+    assert_eq!(hits.len(), 1, "{}", out.stderr);
+    assert!(
+        hits[0].contains(&format!("ftpsync.conf:{line}: warning: RSYNC_USER")),
+        "{}",
+        hits[0]
+    );
+    assert_eq!(count_lines(&m.log(), "RSYNC_USER"), 1, "{}", m.log());
+
+    // The user written into the source: nothing to say.
+    let with_user = up.url().replace("rsync://", "rsync://mirroruser@");
+    m.write_conf(&m.conf(&with_user).set("RSYNC_USER", "mirroruser"));
+    let out = m.run(&[]);
+    m.expect_code(&out, 0);
+    assert!(!out.stderr.contains("RSYNC_USER"), "{}", out.stderr);
+    // Nor without RSYNC_SOURCE, where RSYNC_USER builds the source.
+    m.write_conf(
+        &m.conf(&up.url())
+            .unset("RSYNC_SOURCE")
+            .set("RSYNC_HOST", "127.0.0.1")
+            .set("RSYNC_USER", "mirroruser")
+            .set("RSYNC", "/bin/true"),
+    );
+    let out = m.run(&["sync:stage1"]);
+    assert!(!out.stderr.contains("RSYNC_USER"), "{}", out.stderr);
 }

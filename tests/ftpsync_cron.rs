@@ -5,7 +5,7 @@ mod common;
 use common::http::{trace_with_serial, HttpServer, Reply};
 use common::*;
 use std::os::unix::fs::symlink;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn cron_bin(m: &Mirror) -> PathBuf {
@@ -99,7 +99,8 @@ fn fetch_and_parse_errors_are_reported_and_sync_nothing() {
     let url = format!("http://127.0.0.1:{}/trace", free_port());
     m.write_conf(&base.clone().set("UPSTREAM_TRACE_URL", url.clone()));
     let out = cron(&m, &[]);
-    assert_ne!(out.code, Some(0));
+    // README: a fetch or parse error ends it with exit status 1.
+    m.expect_code(&out, 1);
     assert!(
         out.stderr.contains(&format!("Failed to retrieve {url}")),
         "{}",
@@ -111,13 +112,15 @@ fn fetch_and_parse_errors_are_reported_and_sync_nothing() {
     let http = HttpServer::start(Reply::Status(404));
     m.write_conf(&base.clone().set("UPSTREAM_TRACE_URL", http.url("/t")));
     let out = cron(&m, &[]);
-    assert_ne!(out.code, Some(0));
+    // README: a fetch or parse error ends it with exit status 1.
+    m.expect_code(&out, 1);
     assert!(out.stderr.contains("404"), "{}", out.stderr);
 
     // A page without a serial.
     http.set(Reply::Ok("<html>mirror maintenance</html>".into()));
     let out = cron(&m, &[]);
-    assert_ne!(out.code, Some(0));
+    // README: a fetch or parse error ends it with exit status 1.
+    m.expect_code(&out, 1);
     assert!(
         out.stderr.contains("Failed to parse archive serial"),
         "{}",
@@ -143,7 +146,8 @@ fn a_hanging_server_is_cut_off_by_check_timeout() {
     let start = Instant::now();
     let out = cron(&m, &[]);
     let took = start.elapsed();
-    assert_ne!(out.code, Some(0));
+    // README: a fetch or parse error ends it with exit status 1.
+    m.expect_code(&out, 1);
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(took >= Duration::from_secs(2), "took {took:?}");
     assert!(out.stderr.contains("Failed to retrieve"), "{}", out.stderr);
@@ -177,7 +181,8 @@ fn rsync_check_uses_the_master_trace() {
     let dead = format!("rsync://127.0.0.1:{}/debian/", free_port());
     m.write_conf(&m.conf(&dead).set("CHECK_UPSTREAM", "rsync"));
     let out = cron(&m, &[]);
-    assert_ne!(out.code, Some(0));
+    // README: a fetch or parse error ends it with exit status 1.
+    m.expect_code(&out, 1);
     assert!(
         out.stderr.contains("Failed to retrieve rsync://"),
         "{}",
@@ -245,7 +250,8 @@ fn https_check_is_verified_against_rsync_ssl_capath() {
     http.set(Reply::Ok(trace_with_serial(SERIAL_V2)));
     m.write_conf(&conf.set("RSYNC_SSL_CAPATH", other.capath.to_string_lossy()));
     let out = cron(&m, &[]);
-    assert_ne!(out.code, Some(0));
+    // README: a fetch or parse error ends it with exit status 1.
+    m.expect_code(&out, 1);
     assert!(
         out.stderr.contains(&format!("Failed to retrieve {url}")),
         "{}",
@@ -253,4 +259,133 @@ fn https_check_is_verified_against_rsync_ssl_capath() {
     );
     assert_eq!(syncs(&m), 1);
     assert_eq!(http.requests().len(), 1);
+}
+
+#[test]
+fn check_timeout_above_its_bound_is_refused_not_a_panic() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("CHECK_UPSTREAM", "rsync")
+            .set("CHECK_TIMEOUT", "18446744073709551615"),
+    );
+    let out = cron(&m, &[]);
+    m.expect_code(&out, 78);
+    assert!(
+        out.stderr
+            .contains("CHECK_TIMEOUT=18446744073709551615 is out of range"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert_eq!(syncs(&m), 0);
+}
+
+/// An RSYNC for the cron check: calls that fetch `project/trace/master` into a file run
+/// `body` (the real rsync is $REAL, the destination $DEST); every other call (the
+/// `--version` probe, the stages of the sync it starts and its `--list-only` look at the
+/// upstream's master trace) is the real rsync.
+fn check_rsync_wrapper(m: &Mirror, body: &str) -> PathBuf {
+    let w = m.dir.join("rsync-check-wrapper");
+    write_script(
+        &w,
+        &format!(
+            r#"REAL={real}
+for a; do DEST=$a; done
+case " $* " in
+  *" --list-only "*) exec "$REAL" "$@" ;;
+esac
+case "$DEST" in
+  */master) ;;
+  *) exec "$REAL" "$@" ;;
+esac
+{body}"#,
+            real = shq(rsync_bin()),
+        ),
+    );
+    w
+}
+
+#[test]
+fn rsync_check_uses_a_fresh_private_temp_dir_and_removes_it() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let tmp = m.dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let record = m.dir.join("check.record");
+    let w = check_rsync_wrapper(
+        &m,
+        &format!(
+            r#"D=$(dirname "$DEST")
+stat -c '%a %u %F' "$D" >> {rec}
+echo "$D" >> {rec}
+echo "$PPID" >> {rec}
+exec "$REAL" "$@""#,
+            rec = shq(&record.to_string_lossy())
+        ),
+    );
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("CHECK_UPSTREAM", "rsync")
+            .set("RSYNC", w.to_string_lossy()),
+    );
+    let mut cmd = m.command_prog(&cron_bin(&m), &[]);
+    cmd.env("TMPDIR", &tmp);
+    let out = m.run_cmd(cmd);
+    m.expect_code(&out, 0);
+    assert_eq!(syncs(&m), 1, "{}", cron_log(&m));
+    let rec = read_string(&record);
+    let lines: Vec<&str> = rec.lines().collect();
+    assert_eq!(lines.len(), 3, "{rec}");
+    // Ours alone: mode 0700, owned by us, a directory we made.
+    let uid = std::fs::metadata("/proc/self").map(|md| {
+        use std::os::unix::fs::MetadataExt;
+        md.uid()
+    });
+    assert_eq!(lines[0], format!("700 {} directory", uid.unwrap()), "{rec}");
+    let dir = Path::new(lines[1]);
+    assert_eq!(dir.parent(), Some(tmp.as_path()), "not under TMPDIR: {rec}");
+    // Not a name a local user can guess and plant beforehand.
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert_ne!(name, format!("archvsync-cron-{}", lines[2]), "{rec}");
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "TMPDIR not left as it was"
+    );
+}
+
+#[test]
+fn rsync_check_with_a_flood_on_stderr_fails_fast() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    // 200 KiB of complaints, more than a pipe holds, then a failure.
+    let w = check_rsync_wrapper(
+        &m,
+        "head -c 204800 /dev/zero | tr '\\0' e >&2\necho >&2\necho 'rsync: the last word' >&2\nexit 5",
+    );
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("CHECK_UPSTREAM", "rsync")
+            .set("CHECK_TIMEOUT", "30")
+            .set("RSYNC", w.to_string_lossy()),
+    );
+    let start = Instant::now();
+    let out = cron(&m, &[]);
+    let took = start.elapsed();
+    m.expect_code(&out, 1);
+    assert!(
+        took < Duration::from_secs(15),
+        "took {took:?}: rsync's stderr was not read while it ran"
+    );
+    assert!(out.stderr.contains("rsync exited with 5"), "{}", out.stderr);
+    assert!(out.stderr.contains("the last word"), "{}", out.stderr);
+    assert!(
+        out.stderr.len() < 20_000,
+        "the whole flood was printed: {} bytes",
+        out.stderr.len()
+    );
+    assert_eq!(syncs(&m), 0);
 }

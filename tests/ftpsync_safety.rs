@@ -3,7 +3,9 @@
 
 mod common;
 use common::*;
+use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -102,16 +104,134 @@ fn archive_name_cannot_traverse_directories() {
     assert!(!m.to.join("pool").exists(), "config outside etc/ was used");
 }
 
+/// `m.command()` with SSH_ORIGINAL_COMMAND set to raw bytes, as sshd passes them on.
+fn with_ssh_bytes(m: &Mirror, bytes: &[u8]) -> std::process::Command {
+    let mut c = m.command(&[]);
+    c.env("SSH_ORIGINAL_COMMAND", OsStr::from_bytes(bytes));
+    c
+}
+
+#[test]
+fn non_utf8_word_over_ssh_keeps_the_staged_protocol() {
+    let up = Upstream::v1();
+    let key = sshd::ssh_keygen(&up.root.parent().unwrap().join("pusher"));
+    let leaf = sshd::Downstream::builder("leaf.test.example")
+        .source(&up.url())
+        .pushed_by(&key)
+        .start();
+    // The upstream asks for stage 1 only; two stray bytes follow.
+    let out = sshd::ssh_cmd(&key, leaf.port(), &[])
+        .arg(OsStr::from_bytes(b"sync:stage1 \xff\xfe"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        leaf.diagnostics()
+    );
+    let log = leaf.ftpsync_log();
+    assert_eq!(count_lines(&log, "Running stage1: "), 1, "{log}");
+    assert_eq!(
+        count_lines(&log, "Running stage2: "),
+        0,
+        "stage 2 (which deletes) ran on a stage-1 push:\n{log}"
+    );
+    assert!(
+        !leaf.m.trace_path().exists(),
+        "a stage-1 push wrote the full trace"
+    );
+    let t = Trace::read(&leaf.m.stage1_trace_path());
+    assert_eq!(t.req("Trigger"), "ssh");
+    // One line says what was ignored, naming the count.
+    let hits: Vec<&str> = log.lines().filter(|l| l.contains("UTF-8")).collect();
+    assert_eq!(hits.len(), 1, "{log}");
+    assert!(hits[0].contains("Ignored 1 word "), "{}", hits[0]);
+}
+
+#[test]
+fn non_utf8_archive_name_is_sanitised_like_the_original() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    // The original maps every byte outside [A-Za-z0-9._-] to `_`: ftpsync-_t_.conf.
+    let out = m.run_cmd(with_ssh_bytes(&m, b"sync:all sync:archive:\xe9t\xe9"));
+    m.expect_code(&out, 78);
+    assert!(
+        out.stderr
+            .contains("Can't read config file ftpsync-_t_.conf"),
+        "{}",
+        m.diagnostics(&out)
+    );
+    assert!(
+        !m.to.join("pool").exists(),
+        "the default archive was synced instead"
+    );
+
+    // With that file, it is the archive synced, as an ssh push.
+    let to_t = m.dir.join("mirror-t");
+    m.write_conf_file(
+        "ftpsync-_t_.conf",
+        &m.conf(&up.url()).set("TO", to_t.to_string_lossy()),
+    );
+    let out = m.run_cmd(with_ssh_bytes(&m, b"sync:all sync:archive:\xe9t\xe9"));
+    m.expect_code(&out, 0);
+    assert_same_tree(&up.root, &to_t, &m.name);
+    let t = Trace::read(&to_t.join(format!("project/trace/{}", m.name)));
+    assert_eq!(t.req("Trigger"), "ssh");
+    assert!(!m.to.join("pool").exists());
+}
+
+#[test]
+fn floods_of_unknown_or_invalid_words_are_one_log_line_each() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    // 40960 unknown words, then 40960 invalid ones: 80 KiB each time, under the kernel's
+    // 128 KiB limit for one environment string because each word is short.
+    let mut words = b"sync:all".to_vec();
+    for _ in 0..40960 {
+        words.extend_from_slice(b" u");
+    }
+    let out = m.run_cmd(with_ssh_bytes(&m, &words));
+    m.expect_code(&out, 0);
+    let log = m.log();
+    assert!(
+        log.lines().count() < 100,
+        "{} log lines",
+        log.lines().count()
+    );
+    let hits: Vec<&str> = log.lines().filter(|l| l.contains("40960")).collect();
+    assert_eq!(hits.len(), 1, "{}", &log[..log.len().min(3000)]);
+    assert!(hits[0].len() < 1000, "an unbounded line: {}", hits[0].len());
+    assert!(out.stdout.lines().count() < 5, "{}", out.stdout.len());
+    assert_eq!(m.trace().req("Trigger"), "ssh");
+
+    let mut words = b"sync:all".to_vec();
+    for _ in 0..40960 {
+        words.extend_from_slice(b" \xff");
+    }
+    let out = m.run_cmd(with_ssh_bytes(&m, &words));
+    m.expect_code(&out, 0);
+    let log = m.log();
+    let hits: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("40960") && l.contains("UTF-8"))
+        .collect();
+    assert_eq!(hits.len(), 1, "{}", &log[..log.len().min(3000)]);
+    assert!(hits[0].len() < 1000, "an unbounded line: {}", hits[0].len());
+    assert_eq!(m.trace().req("Trigger"), "ssh");
+    assert_same_tree(&up.root, &m.to, &m.name);
+}
+
 // ---------------------------------------------------------------------------------------
 // rsync exit codes
 // ---------------------------------------------------------------------------------------
 
 #[test]
 fn real_rsync_error_23_fails_stage1_with_3() {
-    if !is_root() {
-        eprintln!("needs root to serve a module as nobody; skipped");
-        return;
-    }
+    require_root("serving a module as nobody, so that a file it cannot read fails with 23");
     let tmp = tempdir();
     let root = tmp.path().join("debian");
     build_archive(&root, &ArchiveSpec::v1());

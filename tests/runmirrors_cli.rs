@@ -28,13 +28,18 @@ fn all_output(m: &Mirror, out: &RunOutput) -> String {
 }
 
 /// Another configuration on this machine would be found by the search path.
-fn system_config_present() -> bool {
-    [
+/// The "missing config" tests need the last place of the search empty: a system-wide
+/// config would be found and used. Fail (do not pass untested) on a machine that has one.
+fn assert_no_system_config() {
+    for p in [
         "/etc/ftpsync/runmirrors.conf",
         "/etc/ftpsync/runmirrors.mirror",
-    ]
-    .iter()
-    .any(|p| Path::new(p).exists())
+    ] {
+        assert!(
+            !Path::new(p).exists(),
+            "{p} exists: this test needs a machine without a system-wide runmirrors config"
+        );
+    }
 }
 
 #[test]
@@ -60,29 +65,19 @@ fn unknown_kind_is_a_usage_error() {
     // a trigger that would show up if anything were pushed
     m.write_raw("runmirrors.mirror", "all leaf 127.0.0.1 root -p 1\n");
     let out = rm(&m, &["-k", "bogus"]);
-    assert!(
-        out.code.is_some() && out.code != Some(0),
-        "-k bogus accepted\n{}",
-        m.diagnostics(&out)
-    );
+    // runmirrors(1): 64, bad usage.
+    assert_eq!(out.code, Some(64), "-k bogus\n{}", m.diagnostics(&out));
     assert!(
         !m.logdir().join("leaf.log").exists(),
         "pushed despite the usage error"
     );
     let out = rm(&m, &["-x"]);
-    assert!(
-        out.code.is_some() && out.code != Some(0),
-        "unknown option accepted\n{}",
-        m.diagnostics(&out)
-    );
+    assert_eq!(out.code, Some(64), "-x\n{}", m.diagnostics(&out));
 }
 
 #[test]
 fn missing_keyfile_exits_5() {
-    if system_config_present() {
-        eprintln!("skipped: a system-wide runmirrors configuration exists");
-        return;
-    }
+    assert_no_system_config();
     let m = bare();
     m.write_raw("runmirrors.mirror", "all leaf 127.0.0.1 root -p 1\n");
     // default KEYFILE: .ssh/pushmirror under $HOME, which does not exist
@@ -110,10 +105,7 @@ fn missing_keyfile_exits_5() {
 
 #[test]
 fn missing_config_exits_78() {
-    if system_config_present() {
-        eprintln!("skipped: a system-wide runmirrors configuration exists");
-        return;
-    }
+    assert_no_system_config();
     let m = bare();
     ssh_keygen(&m.home.join(".ssh/pushmirror"));
     m.write_raw("runmirrors.mirror", "all leaf 127.0.0.1 root -p 1\n");
@@ -127,10 +119,7 @@ fn missing_config_exits_78() {
 
 #[test]
 fn missing_mirror_file_is_nothing_to_do() {
-    if system_config_present() {
-        eprintln!("skipped: a system-wide runmirrors configuration exists");
-        return;
-    }
+    assert_no_system_config();
     let m = bare();
     // KEYFILE relative to $HOME (the default)
     ssh_keygen(&m.home.join(".ssh/pushmirror"));

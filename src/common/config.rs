@@ -9,6 +9,8 @@
 use anyhow::{anyhow, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::num::IntErrorKind;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -102,6 +104,10 @@ pub fn load(
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
     let toml = path.extension().is_some_and(|e| e == "toml");
+    // A file saved by a Windows editor: bash would keep the \r in every value (a TO of
+    // `/srv/mirror\r`) and run a blank line as the command `\r`. The operator meant the
+    // file without them, so that is what is read, with one warning.
+    let (text, crlf_line) = strip_crlf(text);
     let mut cfg = RawConfig {
         path: path.to_path_buf(),
         values: BTreeMap::new(),
@@ -109,13 +115,38 @@ pub fn load(
         text,
         toml,
     };
+    if let Some(line) = crlf_line {
+        cfg.warnings.push(format!(
+            "{}:{line}: warning: the file has DOS/Windows line endings (CRLF, the first on this line): they are read as plain line ends, so no value keeps the \\r; convert the file with dos2unix",
+            path.display()
+        ));
+    }
     if toml {
         cfg.load_toml(keys)?;
     } else {
-        cfg.load_bash(keys, prelude)
+        cfg.load_bash(keys, prelude, crlf_line.is_some())
             .map_err(|e| ConfigError(format!("{e:#}")))?;
     }
     Ok(cfg)
+}
+
+/// `text` with every line end `\r\n` (and a `\r` ending the last line) made `\n`, and the
+/// number of the first line that had one. Line numbers stay the same.
+fn strip_crlf(text: String) -> (String, Option<usize>) {
+    let first = text
+        .split_inclusive('\n')
+        .position(|l| l.trim_end_matches('\n').ends_with('\r'));
+    let Some(first) = first else {
+        return (text, None);
+    };
+    let stripped = text
+        .split_inclusive('\n')
+        .map(|l| match l.strip_suffix("\r\n") {
+            Some(body) => format!("{body}\n"),
+            None => l.strip_suffix('\r').unwrap_or(l).to_string(),
+        })
+        .collect();
+    (stripped, Some(first + 1))
 }
 
 /// Sources the config and reports on fd 3, without forking: the variable names before
@@ -125,7 +156,11 @@ const BASH_READER: &str = r#"
 exec 3>&1 1>&2
 printf 'B\0' >&3; compgen -v >&3; printf '\0' >&3
 set -e
-. "$__ARCHVSYNC_FILE"
+if [[ -n $__ARCHVSYNC_FROM_STDIN ]]; then
+    . /dev/stdin
+else
+    . "$__ARCHVSYNC_FILE"
+fi
 set +e
 for __archvsync_k in $__ARCHVSYNC_KEYS; do
     if [[ -v $__archvsync_k ]]; then
@@ -137,7 +172,13 @@ printf 'E\0' >&3; compgen -e >&3; printf '\0' >&3
 "#;
 
 impl RawConfig {
-    fn load_bash(&mut self, keys: &[(&str, Kind)], prelude: &[(&str, String)]) -> Result<()> {
+    /// `from_stdin`: source the (CRLF-stripped) text from bash's stdin instead of the file.
+    fn load_bash(
+        &mut self,
+        keys: &[(&str, Kind)],
+        prelude: &[(&str, String)],
+        from_stdin: bool,
+    ) -> Result<()> {
         let key_list: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
         let mut cmd = Command::new("bash");
         cmd.args([
@@ -149,20 +190,45 @@ impl RawConfig {
         ])
         .env("__ARCHVSYNC_FILE", &self.path)
         .env("__ARCHVSYNC_KEYS", key_list.join(" "))
-        .stdin(Stdio::null())
+        .stdin(if from_stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+        if from_stdin {
+            cmd.env("__ARCHVSYNC_FROM_STDIN", "1");
+        }
         for (k, v) in prelude {
             cmd.env(k, v);
         }
-        let out = cmd
-            .output()
+        let mut child = cmd
+            .spawn()
             .context("cannot run bash to read the config (is bash installed?)")?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Written from a thread: bash reads all of it before it writes much, but a config
+        // larger than a pipe buffer must not deadlock against our reading its output.
+        let feeder = child.stdin.take().map(|mut stdin| {
+            let text = self.text.clone();
+            std::thread::spawn(move || {
+                let _ = std::io::Write::write_all(&mut stdin, text.as_bytes());
+            })
+        });
+        let out = child
+            .wait_with_output()
+            .context("cannot read what bash said about the config")?;
+        if let Some(f) = feeder {
+            let _ = f.join();
+        }
+        let path = self.path.display().to_string();
+        let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        // bash names the file it sourced: with the text on stdin that is /dev/stdin.
+        if from_stdin {
+            stderr = stderr.replace("/dev/stdin", &path);
+        }
         if !out.status.success() {
             return Err(anyhow!(
-                "{}: the config failed to load (bash exit status {}): {}",
-                self.path.display(),
+                "{path}: the config failed to load (bash exit status {}): {}",
                 out.status.code().unwrap_or(-1),
                 stderr.trim()
             ));
@@ -319,14 +385,67 @@ impl RawConfig {
     }
 
     pub fn u64_or(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
-        match self.string(key) {
-            None => Ok(default),
-            Some(s) => s.trim().parse().map_err(|_| {
-                ConfigError(format!(
-                    "{}: {key}={s} is not a non-negative whole number",
-                    self.location(key)
-                ))
-            }),
+        self.u64_in(key, default, 0..=u64::MAX)
+    }
+
+    /// A whole number within `range` (the bound each key documents in its sample), or an
+    /// error naming file, line and the range. Bounding every number here is what keeps
+    /// `timeout + 10` or a sleep of u64::MAX seconds from panicking or overflowing later.
+    pub fn u64_in(
+        &self,
+        key: &str,
+        default: u64,
+        range: RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        debug_assert!(range.contains(&default), "{key}: default outside its range");
+        let Some(s) = self.string(key) else {
+            return Ok(default);
+        };
+        let value = s.trim();
+        let out_of_range = || {
+            ConfigError(format!(
+                "{}: {key}={value} is out of range: it must be a whole number from {} to {}",
+                self.location(key),
+                range.start(),
+                range.end()
+            ))
+        };
+        match value.parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            Ok(_) => Err(out_of_range()),
+            Err(e) if *e.kind() == IntErrorKind::PosOverflow => Err(out_of_range()),
+            Err(_) => Err(ConfigError(format!(
+                "{}: {key}={s} is not a non-negative whole number",
+                self.location(key)
+            ))),
+        }
+    }
+
+    /// A name that becomes part of file names (`TO/project/trace/NAME`, lock files) or a
+    /// field of a space-separated line (`_hierarchy`): one word, no `/`, no control
+    /// characters, not `.` or `..`. `used_for` says where it ends up, for the message.
+    pub fn name(&self, key: &str, used_for: &str) -> Result<Option<String>, ConfigError> {
+        let Some(v) = self.string(key) else {
+            return Ok(None);
+        };
+        let why = if v.chars().any(char::is_whitespace) {
+            Some("contains white space")
+        } else if v.contains('/') {
+            Some("contains a /")
+        } else if v.chars().any(char::is_control) {
+            Some("contains a control character")
+        } else if v == "." || v == ".." {
+            Some("is not a file name")
+        } else {
+            None
+        };
+        match why {
+            None => Ok(Some(v)),
+            Some(why) => Err(ConfigError(format!(
+                "{}: {key}=\"{}\" {why}: it {used_for}, so it must be one word without / or control characters (a host name, say)",
+                self.location(key),
+                v.escape_debug()
+            ))),
         }
     }
 }
@@ -505,6 +624,76 @@ mod tests {
         let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
         assert_eq!(find(&dirs, "ftpsync"), Some(a.path().join("ftpsync.toml")));
         assert_eq!(find(&dirs, "ftpsync-x"), None);
+    }
+
+    #[test]
+    fn crlf_is_stripped_and_its_first_line_named() {
+        let (t, first) = strip_crlf("A=1\nB=2\r\n\r\nC=3\r".to_string());
+        assert_eq!((t.as_str(), first), ("A=1\nB=2\n\nC=3", Some(2)));
+        let (t, first) = strip_crlf("A=1\nB=x\ry\n".to_string());
+        assert_eq!((t.as_str(), first), ("A=1\nB=x\ry\n", None));
+        let d = tempfile::tempdir().unwrap();
+        // A blank CRLF line is a command `\r` to bash; read as a plain line it is nothing.
+        let p = write(
+            d.path(),
+            "ftpsync.conf",
+            "TO=/m\r\n\r\nif true; then\r\n HUB=true\r\nfi\r\n",
+        );
+        let mut c = load(&p, KEYS, &[]).unwrap();
+        assert_eq!(c.string("TO").as_deref(), Some("/m"));
+        assert!(c.bool_or("HUB", false));
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains("ftpsync.conf:1: warning: "),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn numbers_are_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "ftpsync.conf",
+            "LOGROTATE=1001\nTO=99999999999999999999999\nMAILTO=x\n",
+        );
+        let c = load(&p, KEYS, &[]).unwrap();
+        let e = c.u64_in("LOGROTATE", 14, 0..=1000).unwrap_err().to_string();
+        assert!(
+            e.ends_with("ftpsync.conf:1: LOGROTATE=1001 is out of range: it must be a whole number from 0 to 1000"),
+            "{e}"
+        );
+        let e = c.u64_in("TO", 1, 0..=10).unwrap_err().to_string();
+        assert!(
+            e.contains("ftpsync.conf:2: TO=9999") && e.contains("out of range"),
+            "{e}"
+        );
+        let e = c.u64_in("MAILTO", 1, 0..=10).unwrap_err().to_string();
+        assert!(
+            e.contains("MAILTO=x is not a non-negative whole number"),
+            "{e}"
+        );
+        assert_eq!(c.u64_in("HUB", 7, 0..=10).unwrap(), 7);
+        assert_eq!(c.u64_or("LOGROTATE", 14).unwrap(), 1001);
+    }
+
+    #[test]
+    fn names_must_be_one_word() {
+        let d = tempfile::tempdir().unwrap();
+        for bad in ["a b", "a/b", "a\u{1}b", ".."] {
+            let p = write(d.path(), "ftpsync.conf", &format!("MAILTO='{bad}'\n"));
+            let c = load(&p, KEYS, &[]).unwrap();
+            let e = c.name("MAILTO", "is used").unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{}:1: MAILTO=", p.display())), "{e}");
+        }
+        let p = write(d.path(), "ftpsync.conf", "MAILTO=mirror.example.org\n");
+        let c = load(&p, KEYS, &[]).unwrap();
+        assert_eq!(
+            c.name("MAILTO", "is used").unwrap().as_deref(),
+            Some("mirror.example.org")
+        );
+        assert_eq!(c.name("TO", "is used").unwrap(), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod layout;
 pub mod lock;
 pub mod log;
 pub mod mail;
+pub mod private_dir;
 pub mod process;
 pub mod rsync;
 pub mod state;

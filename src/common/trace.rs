@@ -9,9 +9,15 @@ pub const TRACEDIR: &str = "project/trace";
 pub const HIERARCHY: &str = "project/trace/_hierarchy";
 pub const TRACELIST: &str = "project/trace/_traces";
 
-/// The version we report. Debian's tooling compares the ftpsync version, so we report the
-/// last upstream release we are compatible with, then our own.
-pub const FTPSYNC_VERSION: &str = concat!("20180513+archvsync-", env!("CARGO_PKG_VERSION"));
+/// `Used ftpsync version`: the upstream release we are compatible with, digits only.
+/// Debian's checker (`Mirror::Trace`) accepts only `^Used ftpsync version: ([0-9]+)$` and
+/// takes anything else for a broken ftpsync without InRelease, i18n or
+/// Archive-Update-in-Progress support; the number is what it compares.
+pub const FTPSYNC_VERSION: &str = "20180513";
+
+/// `Creator`: who wrote the trace. mirror-status names the software from this line, so it
+/// names us; the version line above stays what the checkers expect.
+pub const CREATOR: &str = concat!("archvsync ", env!("CARGO_PKG_VERSION"));
 
 /// Everything a trace file says besides what it reads from disk.
 #[derive(Debug, Clone, Default)]
@@ -101,10 +107,12 @@ fn sorted_unique(words: &[String]) -> Vec<String> {
 
 pub fn content(to: &Path, info: &TraceInfo, now: OffsetDateTime) -> String {
     let mut out = String::new();
+    // Every line must stay `Key: value` (the checker rejects the whole file otherwise), so
+    // a value from the config cannot start a line of its own.
     let mut line = |k: &str, v: &str| {
         out.push_str(k);
         out.push_str(": ");
-        out.push_str(v);
+        out.extend(v.chars().map(|c| if c.is_control() { ' ' } else { c }));
         out.push('\n');
     };
     line("Date", &dates::rfc2822_utc(now));
@@ -115,7 +123,7 @@ pub fn content(to: &Path, info: &TraceInfo, now: OffsetDateTime) -> String {
         line("Archive serial", &serial);
     }
     line("Used ftpsync version", FTPSYNC_VERSION);
-    line("Creator", &format!("ftpsync {FTPSYNC_VERSION}"));
+    line("Creator", CREATOR);
     line("Running on host", &info.tracehost);
     for (k, v) in [
         ("Maintainer", &info.maintainer),
@@ -290,8 +298,8 @@ mod tests {
              Date: Sat, 21 Nov 2026 10:05:00 +0000\n\
              Date-Started: Sat, 21 Nov 2026 10:00:00 +0000\n\
              Archive serial: 2026112101\n\
-             Used ftpsync version: {FTPSYNC_VERSION}\n\
-             Creator: ftpsync {FTPSYNC_VERSION}\n\
+             Used ftpsync version: 20180513\n\
+             Creator: archvsync {}\n\
              Running on host: m.example\n\
              Country: DE\n\
              Trigger: cron\n\
@@ -303,7 +311,8 @@ mod tests {
              Total time spent in stage1 rsync: 1\n\
              Total time spent in stage2 rsync: 3\n\
              Total time spent in rsync: 4\n\
-             Average rate: 100 B/s\n"
+             Average rate: 100 B/s\n",
+            env!("CARGO_PKG_VERSION")
         );
         assert_eq!(c, want);
     }

@@ -11,6 +11,7 @@ pub mod words;
 use crate::cli::FtpsyncArgs;
 use crate::common::layout::Layout;
 use settings::Settings;
+use std::os::unix::ffi::OsStrExt;
 use words::SyncRequest;
 
 /// Entry point for `ftpsync` and `archvsync ftpsync`. Returns the exit status.
@@ -19,19 +20,18 @@ pub fn main(layout: &Layout, mut args: FtpsyncArgs) -> u8 {
     let before = args.words.len();
     args.words.retain(|w| w != "--dry-run");
     args.dry_run |= args.words.len() != before;
-    let ssh_command = std::env::var("SSH_ORIGINAL_COMMAND")
-        .ok()
-        .filter(|s| !s.is_empty());
+    // Bytes, not a String: sshd passes on whatever the upstream sent (see words.rs).
+    let ssh_command = std::env::var_os("SSH_ORIGINAL_COMMAND").filter(|s| !s.is_empty());
     let trigger = args
         .trigger
         .clone()
         .or_else(|| ssh_command.as_ref().map(|_| "ssh".to_string()));
     let request = SyncRequest::parse(
-        ssh_command.as_deref(),
+        ssh_command.as_ref().map(|c| c.as_bytes()),
         args.words.iter().map(String::as_str),
     );
-    for w in &request.ignored {
-        println!("Unknown option {w} ignored");
+    for line in request.ignored_report() {
+        println!("{line}");
     }
 
     let mut settings = match Settings::load(layout, request.archive_name(), trigger) {

@@ -220,8 +220,8 @@ impl Run {
     }
 
     async fn body(&self) -> Result<(), Stop> {
-        for w in &self.req.ignored {
-            self.log.log(format!("Unknown option {w} ignored"));
+        for line in self.req.ignored_report() {
+            self.log.log(line);
         }
         for w in &self.s.warnings {
             self.log.log(w);

@@ -76,8 +76,19 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("ARCHIVE", Kind::Str),
 ];
 
-/// A week: a longer MAILTIMEOUT is a typo, not a plan.
-pub const MAX_MAIL_TIMEOUT: u64 = 7 * 24 * 3600;
+/// A week in seconds: the upper bound of every timeout and sleep. Anything longer is a
+/// typo, and unbounded values overflow the arithmetic done on them.
+pub const WEEK: u64 = 7 * 24 * 3600;
+
+/// The ranges of the number keys, documented in ftpsync.conf.sample.
+pub const LOGROTATE_RANGE: std::ops::RangeInclusive<u64> = 0..=1000;
+pub const LOCKTIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 0..=WEEK;
+pub const UIPSLEEP_RANGE: std::ops::RangeInclusive<u64> = 0..=WEEK;
+pub const UIPRETRIES_RANGE: std::ops::RangeInclusive<u64> = 0..=1000;
+/// At least 1: rsync's `--timeout=0` means no timeout at all.
+pub const CHECK_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
+pub const PORT_RANGE: std::ops::RangeInclusive<u64> = 1..=65535;
+pub const MAIL_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -232,7 +243,21 @@ impl Settings {
         };
         let rsync_host = c.string("RSYNC_HOST");
         let rsync_source = match c.string("RSYNC_SOURCE") {
-            Some(s) => s,
+            Some(s) => {
+                // The source is used as written; a user it does not name is not added.
+                if let Some(user) = c.string("RSYNC_USER").filter(|_| !source_has_user(&s)) {
+                    let advice = match source_with_user(&s, &user) {
+                        Some(fixed) => format!("names no user, so rsync logs in as the local user; write the user into it ({fixed})"),
+                        None => "is a local path, which needs no user".to_string(),
+                    };
+                    let msg = format!(
+                        "{}: warning: RSYNC_USER={user} is not used: RSYNC_SOURCE={s} {advice}",
+                        c.location("RSYNC_USER"),
+                    );
+                    c.warnings.push(msg);
+                }
+                s
+            }
             None => {
                 // Exit 1, as the original's `${RSYNC_HOST:?...}` did.
                 let Some(host) = rsync_host.clone() else {
@@ -282,11 +307,19 @@ impl Settings {
                 .collect(),
         };
         let hostname_default = || host::fqdn();
+        // Both become fields of the space-separated `_hierarchy` line; MIRRORNAME also names
+        // the trace file and the lock files in TO.
+        let mirrorname = c.name(
+            "MIRRORNAME",
+            "names the trace file and the lock files in TO and is a field of project/trace/_hierarchy",
+        )?;
+        let tracehost = c.name("TRACEHOST", "is a field of project/trace/_hierarchy")?;
+        let ssl_port = c.u64_in("RSYNC_SSL_PORT", 1873, PORT_RANGE)?;
         let s = Settings {
             config_path: c.path.clone(),
             program: c.string_or("PROGRAM", &name),
             archive: archive.to_string(),
-            mirrorname: c.string("MIRRORNAME").unwrap_or_else(hostname_default),
+            mirrorname: mirrorname.unwrap_or_else(hostname_default),
             to: PathBuf::from(c.string_or("TO", "/srv/mirrors/debian/")),
             mailto: mailto
                 .map(|m| m.split_whitespace().map(str::to_string).collect())
@@ -298,7 +331,7 @@ impl Settings {
             rsync_password: c.string("RSYNC_PASSWORD"),
             rsync_proxy: c.string("RSYNC_PROXY"),
             transport,
-            ssl_port: c.string_or("RSYNC_SSL_PORT", "1873"),
+            ssl_port: ssl_port.to_string(),
             ssl_capath: c.string_or("RSYNC_SSL_CAPATH", "/etc/ssl/certs"),
             ssl_method: c.string_or("RSYNC_SSL_METHOD", "stunnel"),
             arch_include,
@@ -320,11 +353,11 @@ impl Settings {
             lockdir,
             errorsonly: c.bool_or("ERRORSONLY", true),
             fulllogs: c.bool_or("FULLLOGS", false),
-            logrotate: c.u64_or("LOGROTATE", 14)?,
-            locktimeout: c.u64_or("LOCKTIMEOUT", 3600)?,
-            uipsleep: c.u64_or("UIPSLEEP", 1200)?,
-            uipretries: c.u64_or("UIPRETRIES", 3)?,
-            tracehost: c.string("TRACEHOST").unwrap_or_else(hostname_default),
+            logrotate: c.u64_in("LOGROTATE", 14, LOGROTATE_RANGE)?,
+            locktimeout: c.u64_in("LOCKTIMEOUT", 3600, LOCKTIMEOUT_RANGE)?,
+            uipsleep: c.u64_in("UIPSLEEP", 1200, UIPSLEEP_RANGE)?,
+            uipretries: c.u64_in("UIPRETRIES", 3, UIPRETRIES_RANGE)?,
+            tracehost: tracehost.unwrap_or_else(hostname_default),
             rsync,
             rsync_extra: c.words("RSYNC_EXTRA").unwrap_or_default(),
             rsync_bw: c.string_or("RSYNC_BW", "0"),
@@ -349,24 +382,14 @@ impl Settings {
             // -T and SSH_ORIGINAL_COMMAND decide; a config may still set it.
             info_trigger: trigger.or_else(|| c.string("INFO_TRIGGER")),
             sendmail: PathBuf::from(c.string_or("SENDMAIL", DEFAULT_SENDMAIL)),
-            mail_timeout: std::time::Duration::from_secs(
-                match c.u64_or("MAILTIMEOUT", crate::common::mail::DEFAULT_TIMEOUT_SECS)? {
-                    v @ 1..=MAX_MAIL_TIMEOUT => v,
-                    0 => 1,
-                    v => {
-                        return Err(Refusal {
-                            code: config::EX_CONFIG,
-                            message: format!(
-                                "{}: MAILTIMEOUT={v} is out of range (at most {MAX_MAIL_TIMEOUT})",
-                                c.location("MAILTIMEOUT")
-                            ),
-                        })
-                    }
-                },
-            ),
+            mail_timeout: std::time::Duration::from_secs(c.u64_in(
+                "MAILTIMEOUT",
+                crate::common::mail::DEFAULT_TIMEOUT_SECS,
+                MAIL_TIMEOUT_RANGE,
+            )?),
             check_upstream: c.string_or("CHECK_UPSTREAM", "http"),
             upstream_trace_url: c.string("UPSTREAM_TRACE_URL"),
-            check_timeout: c.u64_or("CHECK_TIMEOUT", 60)?,
+            check_timeout: c.u64_in("CHECK_TIMEOUT", 60, CHECK_TIMEOUT_RANGE)?,
             metrics_file: c.string("METRICS_FILE").map(PathBuf::from),
             allow_empty_upstream: c.bool_or("ALLOW_EMPTY_UPSTREAM", false),
             dry_run: false,
@@ -546,6 +569,35 @@ pub fn password_file_warning(raw: &RawConfig) -> Option<String> {
     ))
 }
 
+/// Whether an rsync source names the user it logs in as: `user@host::module`,
+/// `rsync://user@host[:port]/module`, `user@host:path` (ssh). A local path names none.
+pub fn source_has_user(source: &str) -> bool {
+    let host_part = match source.strip_prefix("rsync://") {
+        Some(rest) => rest.split('/').next().unwrap_or_default(),
+        // `host::module` or `host:path`; a `/` before any `:` makes it a local path.
+        None => match source.split_once(':') {
+            Some((host, _)) if !host.contains('/') => host,
+            _ => return false,
+        },
+    };
+    host_part.contains('@')
+}
+
+/// `source` as it would read with `user` in it, for the warning's suggestion; `None` for a
+/// local path.
+fn source_with_user(source: &str, user: &str) -> Option<String> {
+    match source.strip_prefix("rsync://") {
+        Some(rest) => Some(format!("rsync://{user}@{rest}")),
+        None if source
+            .split_once(':')
+            .is_some_and(|(h, _)| !h.contains('/')) =>
+        {
+            Some(format!("{user}@{source}"))
+        }
+        None => None,
+    }
+}
+
 /// `-e` program for `RSYNC_TRANSPORT=ssl`: this very binary in its tunnel role.
 fn tunnel_command() -> String {
     let exe = std::env::current_exe()
@@ -575,6 +627,36 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn sources_with_and_without_a_user() {
+        for s in [
+            "bob@up.example::debian",
+            "rsync://bob@up.example:8873/debian/",
+            "bob@up.example:/srv/debian/",
+        ] {
+            assert!(source_has_user(s), "{s}");
+        }
+        for s in [
+            "up.example::debian",
+            "rsync://up.example:8873/debian/",
+            "rsync://up.example/debian@x/",
+            "up.example:/srv/debian/",
+            "/srv/upstream/debian/",
+            "./a:b@c",
+        ] {
+            assert!(!source_has_user(s), "{s}");
+        }
+        assert_eq!(
+            source_with_user("rsync://up:8873/debian/", "bob").as_deref(),
+            Some("rsync://bob@up:8873/debian/")
+        );
+        assert_eq!(
+            source_with_user("up::debian", "bob").as_deref(),
+            Some("bob@up::debian")
+        );
+        assert_eq!(source_with_user("/srv/up/", "bob"), None);
+    }
 
     #[test]
     fn dangerous_targets() {

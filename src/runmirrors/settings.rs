@@ -3,7 +3,7 @@
 use crate::common::config::{self, Kind};
 use crate::common::layout::{self, Layout};
 use crate::common::mail::DEFAULT_SENDMAIL;
-use crate::ftpsync::settings::Refusal;
+use crate::ftpsync::settings::{Refusal, LOGROTATE_RANGE, MAIL_TIMEOUT_RANGE, WEEK};
 use std::path::PathBuf;
 
 pub const KEYS: &[(&str, Kind)] = &[
@@ -34,11 +34,8 @@ pub const KEYS: &[(&str, Kind)] = &[
 /// 0: no bound, every trigger of a run starts connecting at once (as the original).
 pub const DEFAULT_CONCURRENCY: u64 = 0;
 pub const DEFAULT_TIMEOUT: u64 = 3600;
-/// Upper bounds of the numeric keys: beyond them a value is a typo, not a plan.
+/// Beyond this a PUSHCONCURRENCY is a typo, not a plan.
 pub const MAX_CONCURRENCY: u64 = 100_000;
-/// A week, in seconds (PUSHTIMEOUT, PUSHDELAY, MAILTIMEOUT).
-pub const MAX_SECONDS: u64 = 7 * 24 * 3600;
-pub const MAX_LOGROTATE: u64 = 1000;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -109,29 +106,15 @@ impl Settings {
             Some(m) => Some(PathBuf::from(m)),
             None => config::find_exact(&layout.confdirs, &format!("{name}.mirror")),
         };
-        let bounded = |key: &str, default: u64, max: u64| -> Result<u64, Refusal> {
-            let v = c.u64_or(key, default)?;
-            if v > max {
-                return Err(Refusal {
-                    code: config::EX_CONFIG,
-                    message: format!(
-                        "{}: {key}={v} is out of range (at most {max})",
-                        c.location(key)
-                    ),
-                });
-            }
-            Ok(v)
-        };
-        let concurrency = bounded("PUSHCONCURRENCY", DEFAULT_CONCURRENCY, MAX_CONCURRENCY)?;
-        let timeout = bounded("PUSHTIMEOUT", DEFAULT_TIMEOUT, MAX_SECONDS)?.max(1);
-        let pushdelay = bounded("PUSHDELAY", 600, MAX_SECONDS)?;
-        let mail_timeout = bounded(
+        let concurrency = c.u64_in("PUSHCONCURRENCY", DEFAULT_CONCURRENCY, 0..=MAX_CONCURRENCY)?;
+        let timeout = c.u64_in("PUSHTIMEOUT", DEFAULT_TIMEOUT, 1..=WEEK)?;
+        let pushdelay = c.u64_in("PUSHDELAY", 600, 0..=WEEK)?;
+        let mail_timeout = c.u64_in(
             "MAILTIMEOUT",
             crate::common::mail::DEFAULT_TIMEOUT_SECS,
-            MAX_SECONDS,
-        )?
-        .max(1);
-        let logrotate = bounded("LOGROTATE", 14, MAX_LOGROTATE)?;
+            MAIL_TIMEOUT_RANGE,
+        )?;
+        let logrotate = c.u64_in("LOGROTATE", 14, LOGROTATE_RANGE)?;
         Ok(Settings {
             config_path: c.path.clone(),
             program: c.string_or("PROGRAM", &name),

@@ -63,6 +63,50 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// Fail the test unless we are root (CI is): a test that needs root must not pass without
+/// having run. `what` says what needs it.
+pub fn require_root(what: &str) {
+    assert!(
+        is_root(),
+        "this test must run as root ({what}); CI runs the suite as root"
+    );
+}
+
+/// The unprivileged account [`as_nobody`] runs commands as.
+pub const NOBODY: (&str, &str) = ("nobody", "nogroup");
+
+/// `cmd` (built by [`Mirror::command_prog`]: a cleared environment) run as `nobody` through
+/// `setpriv` when we are root, for what root is never refused (an unwritable directory);
+/// `cmd` itself otherwise. Program, arguments, environment and directory are kept.
+pub fn as_nobody(cmd: &Command) -> Command {
+    let mut c = if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args([
+            &format!("--reuid={}", NOBODY.0),
+            &format!("--regid={}", NOBODY.1),
+            "--clear-groups",
+            "--",
+        ]);
+        c.arg(cmd.get_program());
+        c
+    } else {
+        Command::new(cmd.get_program())
+    };
+    c.args(cmd.get_args());
+    c.env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            c.env(k, v);
+        }
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    c.stdin(Stdio::null());
+    c.process_group(0);
+    c
+}
+
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("archvsync-test-")
