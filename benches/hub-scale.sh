@@ -14,6 +14,9 @@
 #                 able to reach it
 #   --build       run `cargo build --release` (and build the delay-proxy
 #                 example) first; default: only when a binary is missing
+#   env AVS_CONF  extra lines for archvsync's runmirrors.conf, e.g.
+#                 AVS_CONF=PUSH_FAST_KEX=false to measure it with ssh's own
+#                 key exchange (the original always uses ssh's)
 #   env WAIT_LIMIT  seconds to wait for all arrivals and for the hub's
 #                 processes to end after each run (default 120)
 #
@@ -397,8 +400,8 @@ write_hubs() {
     printf 'KEYFILE=%s\nSSH_OPTS="%s"\nMAILTO=%s\n' "$KEY" "$opts" "$DUMMY_MAIL" \
         >"$WORK/original/.config/ftpsync/runmirrors.conf"
     printf '%s' "$lines" >"$WORK/original/.config/ftpsync/runmirrors.mirror"
-    printf 'KEYFILE=%s\nSSH_OPTS="%s"\nMAILTO=%s\nSENDMAIL=/bin/true\n' "$KEY" "$opts" "$DUMMY_MAIL" \
-        >"$WORK/archvsync-hub/etc/runmirrors.conf"
+    printf 'KEYFILE=%s\nSSH_OPTS="%s"\nMAILTO=%s\nSENDMAIL=/bin/true\n%s\n' "$KEY" "$opts" "$DUMMY_MAIL" \
+        "${AVS_CONF:-}" >"$WORK/archvsync-hub/etc/runmirrors.conf"
     printf '%s' "$lines" >"$WORK/archvsync-hub/etc/runmirrors.mirror"
 }
 

@@ -216,6 +216,36 @@ pub fn output_to(cmd: &mut Command, path: &std::path::Path) -> std::io::Result<(
     }
 }
 
+/// Runs a short helper command (no input) and collects its output, at most `timeout`:
+/// a helper that hangs is killed (its process group) and reported as timed out.
+pub fn output_within(
+    mut cmd: std::process::Command,
+    timeout: Duration,
+) -> std::io::Result<std::process::Output> {
+    use std::os::unix::process::CommandExt;
+    let child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(r) => r,
+        Err(_) => {
+            kill_group(pid, libc::SIGKILL);
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("did not finish within {} s", timeout.as_secs()),
+            ))
+        }
+    }
+}
+
 pub fn kill_group(pid: u32, sig: i32) {
     crate::common::system::kill_group(pid, sig);
 }

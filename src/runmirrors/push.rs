@@ -46,7 +46,7 @@ pub fn job(t: &Target, s: &Settings, kind: PushKind, from_ftpsync: bool) -> Opti
                 let words = ssh::words(t, &s.pusharchive, kind, stage);
                 StageJob {
                     stage,
-                    args: ssh::args(t, &s.ssh_opts, &s.keyfile, true, &words),
+                    args: ssh::args(t, &s.ssh_opts, &s.keyfile, s.kex.as_deref(), true, &words),
                     words,
                 }
             })

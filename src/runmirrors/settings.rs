@@ -24,6 +24,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("HOOK3", Kind::Str),
     ("SENDMAIL", Kind::Str),
     ("MAILTIMEOUT", Kind::Int),
+    ("PUSH_FAST_KEX", Kind::Bool),
     ("PROGRAM", Kind::Str),
     ("BASEDIR", Kind::Str),
     ("BINDIR", Kind::Str),
@@ -61,6 +62,8 @@ pub struct Settings {
     pub timeout: u64,
     /// How long sendmail may take before it is killed (MAILTIMEOUT).
     pub mail_timeout: u64,
+    /// The KexAlgorithms list triggers ask for (see `ssh::fast_kex`), or ssh's choice.
+    pub kex: Option<String>,
     pub hooks: [Option<String>; 3],
     pub sendmail: PathBuf,
     pub warnings: Vec<String>,
@@ -140,6 +143,11 @@ impl Settings {
             concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
             timeout,
             mail_timeout,
+            kex: if c.bool_or("PUSH_FAST_KEX", true) {
+                super::ssh::fast_kex()
+            } else {
+                None
+            },
             hooks: [c.string("HOOK1"), c.string("HOOK2"), c.string("HOOK3")],
             sendmail: PathBuf::from(c.string_or("SENDMAIL", DEFAULT_SENDMAIL)),
             warnings: std::mem::take(&mut c.warnings),

@@ -88,6 +88,7 @@ pub fn args(
     target: &Target,
     ssh_opts: &[String],
     default_key: &Path,
+    kex: Option<&str>,
     background: bool,
     words: &[String],
 ) -> Vec<String> {
@@ -116,6 +117,10 @@ pub fn args(
         a.push("-o".into());
         a.push(o.into());
     }
+    if let Some(k) = kex {
+        a.push("-o".into());
+        a.push(format!("KexAlgorithms={k}"));
+    }
     if background {
         a.push("-f".into());
     }
@@ -123,6 +128,127 @@ pub fn args(
     a.push(target.host.clone());
     a.extend(words.iter().cloned());
     a
+}
+
+/// The key exchange a trigger should prefer, as a full `KexAlgorithms` list, or None to
+/// leave ssh's choice alone.
+///
+/// OpenSSH 9.0 to 9.8 lead with sntrup761x25519, whose key generation costs the client
+/// (the hub) about 65 ms of CPU per connection, against about 10 ms for
+/// curve25519-sha256: on a hub with hundreds of downstreams that is most of its work. A
+/// trigger carries nothing that needs confidentiality against a future quantum computer
+/// (the words `sync:...` and the downstream's log lines), and the host is authenticated
+/// by its host key either way, so curve25519 is moved to the head of ssh's own list. Only
+/// then, though: when any ssh configuration file mentions KexAlgorithms (or includes files
+/// we cannot read) the operator chose, and ssh's choice stands; a KexAlgorithms in SSH_OPTS
+/// or on a mirror line comes before ours and wins anyway. Newer defaults (mlkem768x25519,
+/// cheap) are left alone. PUSH_FAST_KEX=false turns this off.
+pub fn fast_kex() -> Option<String> {
+    let home = crate::common::layout::home();
+    let configs = [
+        home.join(".ssh/config"),
+        std::path::PathBuf::from("/etc/ssh/ssh_config"),
+    ];
+    for c in &configs {
+        if config_may_choose_kex(c, 0) {
+            return None;
+        }
+    }
+    let mut cmd = std::process::Command::new(super::trigger::SSH);
+    cmd.args(["-G", "-F", "/dev/null", "-o", "user=archvsync", "localhost"]);
+    let out = crate::common::process::output_within(cmd, std::time::Duration::from_secs(5)).ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let list = text
+        .lines()
+        .find_map(|l| l.strip_prefix("kexalgorithms "))?
+        .trim();
+    prefer_curve25519(list)
+}
+
+/// `list` with curve25519-sha256 first, when ssh would start with sntrup761.
+fn prefer_curve25519(list: &str) -> Option<String> {
+    let algs: Vec<&str> = list.split(',').collect();
+    if !algs.first()?.starts_with("sntrup761") || !algs.contains(&"curve25519-sha256") {
+        return None;
+    }
+    let mut out = vec!["curve25519-sha256"];
+    out.extend(algs.iter().filter(|a| **a != "curve25519-sha256"));
+    Some(out.join(","))
+}
+
+/// Does this ssh configuration file, or one it includes, set KexAlgorithms? Unreadable
+/// includes and deep nesting count as yes: we only act when sure.
+fn config_may_choose_kex(path: &Path, depth: usize) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        // A missing file chooses nothing; one we cannot read might.
+        return path.exists();
+    };
+    if depth > 8 {
+        return true;
+    }
+    for line in text.lines() {
+        let line = line.trim();
+        let mut words = line
+            .split(|c: char| c.is_whitespace() || c == '=')
+            .filter(|w| !w.is_empty());
+        let Some(key) = words.next() else { continue };
+        if key.starts_with('#') {
+            continue;
+        }
+        if key.eq_ignore_ascii_case("kexalgorithms") {
+            return true;
+        }
+        if key.eq_ignore_ascii_case("include") {
+            for pattern in words {
+                let base = path.parent().unwrap_or(Path::new("/"));
+                let pattern = if pattern.starts_with('/') || pattern.starts_with('~') {
+                    pattern.replacen('~', &crate::common::layout::home().to_string_lossy(), 1)
+                } else {
+                    base.join(pattern).to_string_lossy().into_owned()
+                };
+                match expand(&pattern) {
+                    Some(files) => {
+                        if files.iter().any(|f| config_may_choose_kex(f, depth + 1)) {
+                            return true;
+                        }
+                    }
+                    None => return true,
+                }
+            }
+        }
+    }
+    false
+}
+
+/// The files an Include pattern names; only `*` in the last component is understood.
+fn expand(pattern: &str) -> Option<Vec<std::path::PathBuf>> {
+    let p = Path::new(pattern);
+    let name = p.file_name()?.to_str()?;
+    let dir = p.parent()?;
+    if dir.to_string_lossy().contains(['*', '?', '[']) || name.contains(['?', '[']) {
+        return None;
+    }
+    let Some((prefix, suffix)) = name.split_once('*') else {
+        return Some(vec![p.to_path_buf()]);
+    };
+    if suffix.contains('*') {
+        return None;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Some(vec![]);
+    };
+    Some(
+        rd.flatten()
+            .filter(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                n.starts_with(prefix)
+                    && n.ends_with(suffix)
+                    && n.len() >= prefix.len() + suffix.len()
+            })
+            .map(|e| e.path())
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -143,7 +269,7 @@ mod tests {
         let w = words(&t, "security", PushKind::Mhop, Stage::Stage1);
         assert_eq!(w, vec!["sync:archive:security", "sync:mhop", "sync:stage1"]);
         let opts = vec!["-o".to_string(), "StrictHostKeyChecking=no".to_string()];
-        let a = args(&t, &opts, Path::new("/k/push"), false, &w);
+        let a = args(&t, &opts, Path::new("/k/push"), None, false, &w);
         assert_eq!(
             a.join(" "),
             "-o user=archvsync -o Compression=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=no \
@@ -163,18 +289,76 @@ mod tests {
         let t = target("all x ssh+ftpsync://u@h:2200/ports");
         let w = words(&t, "", PushKind::All, Stage::All);
         assert_eq!(w, vec!["sync:archive:ports", "sync:all"]);
-        let a = args(&t, &[], Path::new("/k"), true, &w);
+        let a = args(&t, &[], Path::new("/k"), None, true, &w);
         assert!(a
             .join(" ")
             .starts_with("-o user=u -p 2200 -i /k -o BatchMode=yes"));
         assert!(a.join(" ").ends_with("-f -n h sync:archive:ports sync:all"));
         let t = target("staged y h u 2 /keys/y");
-        let a = args(&t, &[], Path::new("/k"), false, &[]);
+        let a = args(&t, &[], Path::new("/k"), None, false, &[]);
         assert!(a.join(" ").contains("-i /keys/y -o BatchMode=yes"));
         // sync:mhop only goes to mhop mirrors, and only for an mhop push.
         assert_eq!(
             words(&t, "", PushKind::Mhop, Stage::Stage1),
             vec!["sync:archive:", "sync:stage1"]
         );
+    }
+
+    #[test]
+    fn curve25519_leads_only_instead_of_sntrup761() {
+        assert_eq!(
+            prefer_curve25519(
+                "sntrup761x25519-sha512@openssh.com,curve25519-sha256,ecdh-sha2-nistp256"
+            )
+            .as_deref(),
+            Some("curve25519-sha256,sntrup761x25519-sha512@openssh.com,ecdh-sha2-nistp256")
+        );
+        assert_eq!(
+            prefer_curve25519("mlkem768x25519-sha256,curve25519-sha256"),
+            None
+        );
+        assert_eq!(
+            prefer_curve25519("sntrup761x25519-sha512@openssh.com"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_config_that_chooses_kex_is_respected() {
+        let d = tempfile::tempdir().unwrap();
+        let inc = d.path().join("conf.d");
+        std::fs::create_dir(&inc).unwrap();
+        let main = d.path().join("config");
+        std::fs::write(
+            &main,
+            "Host *\n  Include conf.d/*.conf\n  # KexAlgorithms x\n",
+        )
+        .unwrap();
+        std::fs::write(inc.join("a.conf"), "ServerAliveInterval 5\n").unwrap();
+        assert!(!config_may_choose_kex(&main, 0));
+        std::fs::write(inc.join("b.conf"), "  kexalgorithms=curve25519-sha256\n").unwrap();
+        assert!(config_may_choose_kex(&main, 0));
+        std::fs::write(&main, "Include /nonexistent/dir/*/x\n").unwrap();
+        assert!(config_may_choose_kex(&main, 0));
+        assert!(!config_may_choose_kex(&d.path().join("missing"), 0));
+    }
+
+    #[test]
+    fn the_kex_preference_comes_after_the_operators_options() {
+        let t = target("all m h u -o KexAlgorithms=sntrup761x25519-sha512@openssh.com");
+        let a = args(
+            &t,
+            &[],
+            Path::new("/k"),
+            Some("curve25519-sha256,x"),
+            true,
+            &[],
+        );
+        let first = a
+            .iter()
+            .position(|w| w.starts_with("KexAlgorithms="))
+            .unwrap();
+        assert_eq!(a[first], "KexAlgorithms=sntrup761x25519-sha512@openssh.com");
+        assert!(a.contains(&"KexAlgorithms=curve25519-sha256,x".to_string()));
     }
 }
