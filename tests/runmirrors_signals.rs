@@ -338,3 +338,59 @@ fn sigkill_before_every_trigger_was_handed_over_is_recorded_and_shown() {
         || count(&notes(dir.path()), "arrived sync:archive:late") == 2,
     );
 }
+
+#[test]
+fn sigterm_during_a_hubs_push_ends_its_ftpsync_through_the_normal_exit_path() {
+    let up = Upstream::v1();
+    let hub = Downstream::builder("hub.test")
+        .source(&up.url())
+        .hub()
+        .start();
+    let dir = tempdir();
+    let script = dir.path().join("forced-command");
+    write_script(
+        &script,
+        &format!(
+            "echo \"arrived $SSH_ORIGINAL_COMMAND\" >> {}",
+            shq(&dir.path().join("notes").to_string_lossy())
+        ),
+    );
+    let sshd = Sshd::start(&forced_command_line(&script, hub.key()));
+    // Downstreams 1.5 s away each way: the push is still connecting when we stop it.
+    let proxy = DelayProxy::start(
+        format!("127.0.0.1:{}", sshd.port).parse().unwrap(),
+        Duration::from_millis(1500),
+    );
+    hub.write_mirrors(
+        &(0..5)
+            .map(|i| {
+                format!(
+                    "all far{i} ssh+ftpsync://root@127.0.0.1:{}/far{i}",
+                    proxy.port
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let run = hub.m.spawn(&["sync:all"], &[]);
+    let pid = run.pid();
+    wait_for(Duration::from_secs(30), "the hub's push to start", || {
+        hub.runmirrors_log().contains("Trigger for far4 done")
+    });
+    let t = Instant::now();
+    sigterm(pid);
+    let (code, took, out) = ended(run, t, Duration::from_secs(10));
+    let log = hub.m.log();
+    assert_eq!(code, Some(143), "{}", hub.m.diagnostics(&out));
+    assert!(took < Duration::from_secs(2), "took {took:?}\n{log}");
+    // The rest of ftpsync's exit path ran: the error is logged, the lock is gone.
+    assert!(log.contains("Interrupted by SIGTERM"), "{log}");
+    assert!(log.contains("Mirrorsync done with errors"), "{log}");
+    assert!(
+        !hub.m.lock_path().exists(),
+        "the hub's lock was left behind"
+    );
+    let rl = hub.runmirrors_log();
+    assert!(rl.contains("dropped while connecting: far"), "{rl}");
+    // The tree itself was synced before the push began.
+    assert_same_tree(&up.root, &hub.m.to, hub.name());
+}
