@@ -103,80 +103,7 @@ pub struct Sshd {
 impl Sshd {
     /// Start an sshd accepting exactly the keys of `authorized_keys` (text of the file).
     pub fn start(authorized_keys: &str) -> Sshd {
-        fs::create_dir_all("/run/sshd").expect("create /run/sshd (privilege separation dir)");
-        let _ = fs::set_permissions("/run/sshd", fs::Permissions::from_mode(0o755));
-        let dir = tempdir();
-        let d = dir.path().to_path_buf();
-        let hostkey = ssh_keygen(&d.join("ssh_host_ed25519_key"));
-        let ak = d.join("authorized_keys");
-        let mut text = authorized_keys.to_string();
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
-        fs::write(&ak, text).unwrap();
-        let log = d.join("sshd.log");
-
-        for attempt in 0..8 {
-            let port = free_port();
-            let conf = d.join("sshd_config");
-            fs::write(
-                &conf,
-                format!(
-                    "ListenAddress 127.0.0.1\nPort {port}\nHostKey {hk}\nPidFile {d}/sshd.pid\n\
-                     AuthorizedKeysFile {ak}\nStrictModes no\nUsePAM no\n\
-                     PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                     PubkeyAuthentication yes\nPermitRootLogin forced-commands-only\n\
-                     PermitUserEnvironment SHLVL\nPrintMotd no\nPrintLastLog no\n\
-                     UseDNS no\nMaxStartups 100\nMaxSessions 100\nLogLevel VERBOSE\n",
-                    hk = hostkey.path.display(),
-                    d = d.display(),
-                    ak = ak.display(),
-                ),
-            )
-            .unwrap();
-            let err = fs::File::create(d.join(format!("sshd-{attempt}.stderr"))).unwrap();
-            let mut child = Command::new(SSHD)
-                .arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(&conf)
-                .arg("-E")
-                .arg(&log)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(err)
-                .spawn()
-                .expect("spawn sshd");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    // died, most likely the port got taken: retry on a fresh port
-                    break;
-                }
-                if banner(port) {
-                    return Sshd {
-                        child: Some(child),
-                        port,
-                        dir,
-                        log,
-                    };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "sshd did not answer on port {port} within 10s; log:\n{}",
-                        read_string(&log)
-                    );
-                }
-                sleep(Duration::from_millis(20));
-            }
-        }
-        panic!(
-            "could not start sshd after 8 attempts; log:\n{}\n{}",
-            read_string(&log),
-            read_string(&d.join("sshd-7.stderr"))
-        );
+        Sshd::start_with_config(authorized_keys, "")
     }
 
     pub fn log(&self) -> String {
@@ -678,4 +605,95 @@ pub fn recorded_mails(out: &Path) -> Vec<String> {
         .skip(1)
         .map(|c| c.split("\n=== END ===").next().unwrap_or("").to_string())
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// sshd with extra configuration
+// ---------------------------------------------------------------------------------------
+
+impl Sshd {
+    /// Like [`Sshd::start`], with `extra_config` (sshd_config lines) ahead of the harness's
+    /// own: sshd keeps the first value it reads for a keyword, so these win. For instance
+    /// `MaxStartups 1000:30:1000` for hundreds of logins at once, or `AcceptEnv NAME`.
+    pub fn start_with_config(authorized_keys: &str, extra_config: &str) -> Sshd {
+        let mut extra = extra_config.to_string();
+        if !extra.is_empty() && !extra.ends_with('\n') {
+            extra.push('\n');
+        }
+        fs::create_dir_all("/run/sshd").expect("create /run/sshd (privilege separation dir)");
+        let _ = fs::set_permissions("/run/sshd", fs::Permissions::from_mode(0o755));
+        let dir = tempdir();
+        let d = dir.path().to_path_buf();
+        let hostkey = ssh_keygen(&d.join("ssh_host_ed25519_key"));
+        let ak = d.join("authorized_keys");
+        let mut text = authorized_keys.to_string();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        fs::write(&ak, text).unwrap();
+        let log = d.join("sshd.log");
+
+        for attempt in 0..8 {
+            let port = free_port();
+            let conf = d.join("sshd_config");
+            fs::write(
+                &conf,
+                format!(
+                    "{extra}ListenAddress 127.0.0.1\nPort {port}\nHostKey {hk}\nPidFile {d}/sshd.pid\n\
+                     AuthorizedKeysFile {ak}\nStrictModes no\nUsePAM no\n\
+                     PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                     PubkeyAuthentication yes\nPermitRootLogin forced-commands-only\n\
+                     PermitUserEnvironment SHLVL\nPrintMotd no\nPrintLastLog no\n\
+                     UseDNS no\nMaxStartups 100\nMaxSessions 100\nLogLevel VERBOSE\n",
+                    extra = extra,
+                    hk = hostkey.path.display(),
+                    d = d.display(),
+                    ak = ak.display(),
+                ),
+            )
+            .unwrap();
+            let err = fs::File::create(d.join(format!("sshd-{attempt}.stderr"))).unwrap();
+            let mut child = Command::new(SSHD)
+                .arg("-D")
+                .arg("-e")
+                .arg("-f")
+                .arg(&conf)
+                .arg("-E")
+                .arg(&log)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(err)
+                .spawn()
+                .expect("spawn sshd");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    // died, most likely the port got taken: retry on a fresh port
+                    break;
+                }
+                if banner(port) {
+                    return Sshd {
+                        child: Some(child),
+                        port,
+                        dir,
+                        log,
+                    };
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "sshd did not answer on port {port} within 10s; log:\n{}",
+                        read_string(&log)
+                    );
+                }
+                sleep(Duration::from_millis(20));
+            }
+        }
+        panic!(
+            "could not start sshd after 8 attempts; log:\n{}\n{}",
+            read_string(&log),
+            read_string(&d.join("sshd-7.stderr"))
+        );
+    }
 }
