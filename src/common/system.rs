@@ -165,8 +165,10 @@ pub fn cmdline(pid: u32) -> Vec<String> {
 }
 
 /// The fields of /proc/PID/stat we use; still there for a zombie.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcStat {
+    /// The process name: the file name it was started as (at most 15 bytes).
+    pub comm: String,
     /// The session id: equal to the pid for a session leader (what daemon(3) makes).
     pub session: u32,
     /// When the process started, in clock ticks after boot.
@@ -176,9 +178,12 @@ pub struct ProcStat {
 pub fn proc_stat(pid: u32) -> Option<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and parentheses: fields start after the last ')'.
-    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    let close = stat.rfind(')')?;
+    let comm = stat.get(stat.find('(')? + 1..close)?.to_string();
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
     // After the name: state(3) ppid(4) pgrp(5) session(6) ... starttime(22).
     Some(ProcStat {
+        comm,
         session: fields.get(3)?.parse().ok()?,
         start_ticks: fields.get(19)?.parse().ok()?,
     })

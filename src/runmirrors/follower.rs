@@ -160,7 +160,7 @@ async fn run() -> u8 {
     tokio::spawn(write_state(setup.state.clone(), state_rx, log.clone()));
     let f = Arc::new(Follower {
         outbox: Outbox::new(&setup.sendmail, Duration::from_secs(setup.mail_timeout)),
-        orphans: Orphans::default(),
+        orphans: Orphans::new(trigger::SSH),
         barrier: StageBarrier::new(setup.staged.iter().cloned().collect()),
         cancel,
         cancel_asked: AtomicBool::new(false),
@@ -391,7 +391,12 @@ impl Follower {
         let file = match file.try_lock() {
             Ok(()) => file,
             Err(std::fs::TryLockError::WouldBlock) => {
-                let pid = std::fs::read_to_string(&path).unwrap_or_default();
+                let mut pid = std::fs::read_to_string(&path).unwrap_or_default();
+                if pid.trim().is_empty() {
+                    // The holder locks first and writes its pid just after.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    pid = std::fs::read_to_string(&path).unwrap_or_default();
+                }
                 self.emit(FromFollower::Waiting {
                     pid: pid.trim().to_string(),
                 });

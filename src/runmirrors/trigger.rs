@@ -71,7 +71,9 @@ pub async fn send(
     orphans: &Orphans,
 ) -> (TriggerResult, Option<Session>) {
     let start = Instant::now();
-    let mut cmd = Command::new(SSH);
+    let program = orphans.program(SSH);
+    let mut cmd = Command::new(&program.path);
+    cmd.arg0(SSH);
     // Its own process group: stopping it also stops a ProxyCommand it started. The
     // backgrounded half leaves the group (daemon(3) makes a new session).
     cmd.args(args).stdin(Stdio::null()).process_group(0);
@@ -81,6 +83,7 @@ pub async fn send(
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
+            orphans.done_with(&program);
             let r = TriggerResult {
                 outcome: Outcome::Failed(format!("cannot run {SSH}: {e}")),
                 secs: start.elapsed().as_secs_f64(),
@@ -108,8 +111,9 @@ pub async fn send(
         }
     };
     orphans.reaped(pid);
+    orphans.done_with(&program);
     let session = match outcome {
-        Outcome::Accepted => orphans.claim(args),
+        Outcome::Accepted => orphans.claim(&program, args),
         _ => None,
     };
     let r = TriggerResult {
