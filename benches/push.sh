@@ -20,7 +20,7 @@
 # rsync daemon, and pushers in classic layouts (`P/bin/runmirrors`). A wrapper
 # named `ssh` (benches/push/ssh-stamp) first in runmirrors' PATH stamps every
 # ssh call (start, end, exit status, arguments); runmirrors' detached
-# supervisors (`archvsync push-trigger`) inherit that PATH.
+# push follower (`archvsync push-follower`) inherits that PATH.
 #
 # Context first: 5 bare ssh logins to a key forced to /bin/true, with and
 # without -f, using runmirrors' ssh options (what any trigger costs here).
@@ -34,7 +34,7 @@
 #   last stage1 end  = latest end of the `sync:stage1` ssh calls (they end
 #                      when the downstream's stage 1 ended)
 #   first/last s2    = start of the first/last `sync:stage2` ssh call minus
-#                      last stage1 end (includes starting the supervisor
+#                      last stage1 end (includes handing it to the follower
 #                      and the wrapper, a few ms)
 #   s2 accept        = longest `ssh -f` of stage 2 (login until accepted)
 #   ds h4->end       = downstream side: latest stage-1 HOOK4 (ftpsync done
@@ -46,15 +46,15 @@
 # Scenario 2, N `all` downstreams (distinct mirrors, one key and classic
 # layout each, so no "lock held"), for each PUSHCONCURRENCY: runmirrors' wall
 # time (it returns once every trigger was accepted), its memory, the peak
-# summed RSS and PSS and the peak count of the live push-trigger supervisors
+# summed RSS and PSS and the peak count of the live push followers
 # (sampled every 0.1 s), the longest `ssh -f` (login until accepted), when the
-# last trigger was accepted, the time until every supervisor logged "trigger
+# last trigger was accepted, the time until every mirror log says "trigger
 # finished" (the downstream syncs ended; polled every 0.1 s), and the final
 # exit statuses from the per-mirror logs. runmirrors' memory comes two ways:
 #   (1) /usr/bin/time -v "Maximum resident set size": the maximum over
 #       runmirrors AND every descendant it reaped; tokio reaps the detached
-#       supervisors that finish before runmirrors exits, so this is often an
-#       ssh client's or a supervisor's peak, not runmirrors' own
+#       follower when it finishes before runmirrors exits, so this is often an
+#       ssh client's or the follower's peak, not runmirrors' own
 #   (2) VmHWM of the runmirrors process itself (sampled from /proc)
 #
 # sshd runs with MaxStartups 200 (its default, 10:30:100, drops unauthenticated
@@ -136,7 +136,7 @@ descendants() {
     done
 }
 
-# Processes of this benchmark that outlived their parents: supervisors, the
+# Processes of this benchmark that outlived their parents: the follower, the
 # ssh sessions they follow, downstream ftpsyncs and their rsyncs all carry a
 # path under WORK in their arguments.
 leftover_pids() {
@@ -568,7 +568,7 @@ scenario1() {
 
 # sampler OUT: every 0.1 s, one line:
 #   TIME SUM-RSS-KB COUNT RUNMIRRORS-VmHWM-KB SUM-PSS-KB
-# of the live push-trigger supervisors (RSS counts the binary's shared pages
+# of the live push followers, one per push (RSS counts the binary's shared pages
 # once per process; PSS shares them out) and runmirrors' own peak RSS.
 sampler() {
     local out=$1 list pid rss args sum n rr=0 pss k v
@@ -577,7 +577,7 @@ sampler() {
         list=$(ps -eo pid=,rss=,args=)
         while read -r pid rss args; do
             case $args in
-                *"push-trigger --log $S2/"*)
+                *" push-follower")
                     sum=$((sum + rss)); n=$((n + 1))
                     while read -r k v _; do
                         if [[ $k == Pss: ]]; then pss=$((pss + v)); break; fi
@@ -631,9 +631,9 @@ scenario2() {
                 tfin=">$WAIT_LIMIT"
                 ISSUES+=("scenario 2 c=$c run $r: not every trigger finished within ${WAIT_LIMIT}s")
             fi
-            # the supervisors log their last line just before exiting
+            # the follower logs its last line just before exiting
             local deadline=$(($(now_us) + 10000000))
-            while pgrep -f -- "push-trigger --log $S2/" >/dev/null && (($(now_us) < deadline)); do
+            while pgrep -f -- " push-follower\$" >/dev/null && (($(now_us) < deadline)); do
                 sleep 0.1
             done
             kill "$SAMPLER_PID" 2>/dev/null || true
@@ -668,9 +668,9 @@ scenario2() {
         SUMMARY+=("$(printf '%-38s %-38s %s' "$label ($RUNS2 runs)" "runmirrors wall (s)" "$(printf '%s\n' "${walls[@]}" | stats)")")
         SUMMARY+=("$(printf '%-38s %-38s %s' "" "runmirrors own peak RSS (MiB, VmHWM)" "$(printf '%s\n' "${hwms[@]}" | stats)")")
         SUMMARY+=("$(printf '%-38s %-38s %s' "" "max RSS, time -v (MiB) (1)" "$(printf '%s\n' "${rsss[@]}" | stats)")")
-        SUMMARY+=("$(printf '%-38s %-38s %s' "" "supervisors alive, peak" "$(printf '%s\n' "${speaks[@]}" | stats)")")
-        SUMMARY+=("$(printf '%-38s %-38s %s' "" "supervisors peak sum RSS (MiB)" "$(printf '%s\n' "${sups[@]}" | stats)")")
-        SUMMARY+=("$(printf '%-38s %-38s %s' "" "supervisors peak sum PSS (MiB)" "$(printf '%s\n' "${psss[@]}" | stats)")")
+        SUMMARY+=("$(printf '%-38s %-38s %s' "" "followers alive, peak" "$(printf '%s\n' "${speaks[@]}" | stats)")")
+        SUMMARY+=("$(printf '%-38s %-38s %s' "" "followers peak sum RSS (MiB)" "$(printf '%s\n' "${sups[@]}" | stats)")")
+        SUMMARY+=("$(printf '%-38s %-38s %s' "" "followers peak sum PSS (MiB)" "$(printf '%s\n' "${psss[@]}" | stats)")")
         SUMMARY+=("$(printf '%-38s %-38s %s' "" "longest ssh -f accept (ms)" "$(printf '%s\n' "${accs[@]}" | stats)")")
         SUMMARY+=("$(printf '%-38s %-38s %s' "" "start -> all syncs finished (s)" "$(printf '%s\n' "${fins[@]}" | stats)")")
         SUMMARY+=("$(printf '%-38s %-38s %s' "" "final exit statuses, all runs" "$row")")

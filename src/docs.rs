@@ -259,7 +259,7 @@ mod tests {
         ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }
-        assert!(!names.iter().any(|n| n.contains("push-trigger")));
+        assert!(!names.iter().any(|n| n.contains("push-follower")));
         for (name, text) in &pages {
             assert!(text.starts_with(".TH "), "{name}:\n{text}");
             assert_eq!(text.matches(".TH ").count(), 1, "{name}");

@@ -60,7 +60,7 @@ fn manpages_writes_one_page_per_command() {
     found.sort();
     let mut want: Vec<String> = PAGES.iter().map(|(f, _)| f.to_string()).collect();
     want.sort();
-    // the hidden push-trigger has no page, nor has clap's `help`
+    // the hidden push-follower has no page, nor has clap's `help`
     assert_eq!(found, want);
 
     for (file, name) in PAGES {
@@ -163,7 +163,7 @@ fn bash_completion_is_valid_bash() {
     assert!(script.contains("ftpsync"), "{script}");
     assert!(script.contains("check-config"), "{script}");
     assert!(
-        !script.contains("push-trigger"),
+        !script.contains("push-follower"),
         "a hidden command is offered"
     );
     let tmp = tempfile::tempdir().unwrap();
