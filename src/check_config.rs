@@ -131,6 +131,13 @@ pub fn main(layout: &Layout, args: CheckConfigArgs) -> u8 {
     }
 
     if let Some(s) = &settings {
+        let others = crate::ftpsync::settings::configs_sharing_to(layout, s);
+        if !others.is_empty() {
+            r.error(format!(
+                "{} (a run exits 1)",
+                crate::ftpsync::settings::shared_to_message(s, &others)
+            ));
+        }
         if to_empty {
             r.error(format!(
                 "{to_location}: TO is set but empty; a run would use the default {}",

@@ -55,15 +55,19 @@ Exit status:
   0    The sync is done.
   1    Another run holds the lock (the push is not lost: that run sees
        Archive-Update-Required and syncs again), ARCH_INCLUDE and ARCH_EXCLUDE both set,
-       an unknown RSYNC_TRANSPORT, or neither RSYNC_HOST nor RSYNC_SOURCE set.
+       an unknown RSYNC_TRANSPORT, neither RSYNC_HOST nor RSYNC_SOURCE set, a TO that
+       another archive's config uses too, or an Archive-Update-Required file that cannot
+       be created or removed.
   3    Stage 1 failed.
   4    Stage 2 failed.
   64   Bad usage.
   78   No config file for the archive, or one that cannot be loaded.
   128+N
        Stopped by signal N (rsync is stopped, the log written and mailed, the lock removed).
-A failing hook (HOOK1 to HOOK5) ends the run with the hook's exit status. rsync's 0 and 24
-are success; 23 and 30 are forgiven only when another push is already pending.
+A failing hook (HOOK1 to HOOK5) ends the run with the hook's exit status, 124 for one
+killed after HOOKTIMEOUT seconds. rsync's 0 and 24 are success; 23 and 30 are forgiven only
+when another push is already pending. A failed stage's log line, error mail and stderr end
+with the last lines of rsync's error output.
 
 Files:
   ftpsync.conf, ftpsync-ARCHIVE.conf
@@ -74,8 +78,11 @@ Files:
   LOGDIR/ftpsync.log, LOGDIR/rsync-ftpsync.log, LOGDIR/rsync-ftpsync.error
        The run's log, rsync's log (--log-file) and rsync's output; -ARCHIVE is added to the
        names for an archive. Rotated at the end of each run, LOGROTATE copies kept.
+  LOGDIR/ftpsync.run.lock
+       Held for the whole run, exit path included: the next run starts after it.
   TO/Archive-Update-in-Progress-MIRRORNAME
-       The run lock; downstreams pulling from us see it as \"mid-update\".
+       The lock file, while the tree changes; downstreams pulling from us see it as
+       \"mid-update\". Removed before the HUB push and before the exit path.
   TO/Archive-Update-Required-MIRRORNAME
        A push arrived; a running sync goes round again.
   TO/project/trace/MIRRORNAME

@@ -45,8 +45,12 @@ pub fn main(layout: &Layout, args: CronArgs) -> u8 {
         name: &name,
     };
 
+    // The lock file in TO while the tree changes, the run lock until the run's exit path
+    // is done (see ftpsync/run.rs): either means a run is there to see a new serial.
     let lock_path = s.to.join(s.lock_name());
-    if let Some(pid) = lock::holder(&lock_path, Duration::from_secs(s.locktimeout)) {
+    let running = lock::holder(&lock_path, Duration::from_secs(s.locktimeout))
+        .or_else(|| lock::holder(&s.run_lock_path(), Duration::ZERO));
+    if let Some(pid) = running {
         log.log(format!("A sync is running (pid {pid}); nothing to do"));
         return 0;
     }
@@ -204,6 +208,8 @@ impl Cron<'_> {
             cmd.env("RSYNC_PROXY", proxy);
         }
         s.export_ssl_env(&mut cmd);
+        // Dies with us, as every child of a run: a killed ftpsync-cron leaves no rsync behind.
+        crate::common::process::tie_to_us(&mut cmd);
         let result = run_with_deadline(cmd, Duration::from_secs(s.check_timeout + 10));
         let text = std::fs::read(&dest).map(|b| String::from_utf8_lossy(&b).into_owned());
         drop(dir);
@@ -218,7 +224,6 @@ impl Cron<'_> {
 const STDERR_TAIL: usize = 4096;
 /// Lines of that end shown in the message (log, mail, stderr).
 const STDERR_LINES: usize = 10;
-const LINE_MAX: usize = 300;
 
 /// Run `cmd` (stderr piped), killing it after `limit`. Its stderr is read while it runs,
 /// by a thread keeping the last [`STDERR_TAIL`] bytes: unread, a pipe holds 64 KiB, and
@@ -270,17 +275,8 @@ fn run_with_deadline(mut cmd: Command, limit: Duration) -> Result<(), String> {
     }
 }
 
-/// The last [`STDERR_LINES`] lines of `tail`, each cut at [`LINE_MAX`] characters: the
-/// reason rsync gives, without a flood in the log or the mail.
+/// The last [`STDERR_LINES`] lines of `tail`, each bounded: the reason rsync gives,
+/// without a flood in the log or the mail.
 fn last_lines(tail: &[u8]) -> String {
-    let text = String::from_utf8_lossy(tail);
-    let lines: Vec<String> = text
-        .trim()
-        .lines()
-        .map(|l| match l.char_indices().nth(LINE_MAX) {
-            Some((i, _)) => format!("{}...", &l[..i]),
-            None => l.to_string(),
-        })
-        .collect();
-    lines[lines.len().saturating_sub(STDERR_LINES)..].join("\n")
+    rsync_words::last_lines(tail, STDERR_LINES).join("\n")
 }

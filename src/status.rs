@@ -89,7 +89,15 @@ pub struct ArchiveStatus {
 
 /// Gather everything about one archive from its settings, state record, trace and lock.
 pub fn gather(s: &Settings, max_age: u64) -> ArchiveStatus {
-    let st: Option<State> = state::load(&state::path(&s.logdir, &s.name));
+    let state_path = state::path(&s.logdir, &s.name);
+    // A record that does not parse is not "no run yet": say so (the next run keeps it aside).
+    let (st, unreadable): (Option<State>, Option<String>) = match state::read(&state_path) {
+        Ok(st) => (st, None),
+        Err(why) => (
+            None,
+            Some(format!("the state record {}: {why}", state_path.display())),
+        ),
+    };
     let lock_path = s.to.join(s.lock_name());
     let in_progress =
         lock::holder(&lock_path, Duration::from_secs(s.locktimeout)).map(|pid| InProgress {
@@ -109,6 +117,7 @@ pub fn gather(s: &Settings, max_age: u64) -> ArchiveStatus {
     let last_success = st.as_ref().and_then(|x| x.last_success.clone());
     let age = last_success.as_ref().map(|r| now - r.ended);
     let (health, problem) = match (&last_run, age) {
+        (None, _) if unreadable.is_some() => (Health::Unknown, unreadable),
         (None, _) => (Health::Never, Some("no run recorded yet".to_string())),
         (Some(r), _) if r.result != "success" => (
             Health::Failed,

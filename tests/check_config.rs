@@ -415,8 +415,11 @@ fn stage_lines_are_the_ones_a_run_logs() {
     );
     assert!(printed_stage(&out, "stage2").contains(" --max-delete=1000 --delay-updates --delete "));
 
-    // an archive: its own config, its own log file names
-    m.write_conf_file("ftpsync-security.conf", &conf);
+    // an archive: its own config (and tree: a shared TO is an error), its own log file names
+    m.write_conf_file(
+        "ftpsync-security.conf",
+        &conf.set("TO", m.dir.join("security").to_string_lossy()),
+    );
     let out = check_config(&m, &["security"]);
     m.expect_code(&out, 0);
     assert!(
@@ -654,4 +657,36 @@ fn triggers_prefer_a_cheap_key_exchange_unless_the_ssh_config_chooses() {
     );
     let out = check_config(&m, &[]);
     assert!(!line(&out).contains("KexAlgorithms"), "{}", line(&out));
+}
+
+/// A TO that another config uses too (however it is spelt) is an error naming both files.
+#[test]
+fn a_to_shared_with_another_config_is_an_error() {
+    let m = good_mirror();
+    m.write_conf_file(
+        "ftpsync-other.conf",
+        &m.conf("rsync://127.0.0.1:9/debian")
+            .set("MIRRORNAME", "other.test")
+            .set("TO", format!("{}//", m.to.display())),
+    );
+    let ours = m.etc().join("ftpsync.conf");
+    let other = m.etc().join("ftpsync-other.conf");
+    for (args, own, theirs) in [(&[][..], &ours, &other), (&["other"][..], &other, &ours)] {
+        let out = check_config(&m, args);
+        assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+        let line = assert_problem(&out, "error", "is also the TO of");
+        assert!(
+            line.contains(&own.display().to_string())
+                && line.contains(&theirs.display().to_string()),
+            "{line}"
+        );
+    }
+    m.write_conf_file(
+        "ftpsync-other.conf",
+        &m.conf("rsync://127.0.0.1:9/debian")
+            .set("MIRRORNAME", "other.test")
+            .set("TO", m.dir.join("other-mirror").to_string_lossy()),
+    );
+    let out = check_config(&m, &[]);
+    assert!(!out.stdout.contains("is also the TO of"), "{}", out.stdout);
 }

@@ -204,3 +204,31 @@ fn fifty_pushes_in_a_second_one_run_at_a_time_and_the_last_wins() {
     assert!(!m.update_required_path().exists());
     drop(daemon);
 }
+
+/// An Update-Required file that cannot be removed (here: it became a non-empty directory
+/// after the run announced itself) fails the run, naming it, instead of repeating stage 1
+/// for ever because the file is still there after every pass.
+#[test]
+fn update_required_that_cannot_be_removed_fails_the_run() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let ur = m.update_required_path();
+    let hook = m.dir.join("hook1-ur-dir.sh");
+    let q = shq(&ur.to_string_lossy());
+    write_script(&hook, &format!("rm -f {q} && mkdir {q} && touch {q}/keep"));
+    for words in [&["sync:all"][..], &["sync:stage2"][..]] {
+        m.write_conf(&m.conf(&up.url()).set("HOOK1", hook.to_string_lossy()));
+        let out = m.spawn(words, &[]).wait(Duration::from_secs(30));
+        m.expect_code(&out, 1);
+        let why = format!("cannot remove {}", ur.display());
+        assert!(
+            out.stderr.contains(&why),
+            "{words:?}: {}",
+            m.diagnostics(&out)
+        );
+        assert!(m.log().contains(&why), "{words:?}: {}", m.diagnostics(&out));
+        assert!(m.log().contains("Mirrorsync done with errors"));
+        assert!(!m.lock_path().exists(), "lock left behind");
+        fs::remove_dir_all(&ur).unwrap();
+    }
+}

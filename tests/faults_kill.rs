@@ -217,3 +217,54 @@ fn rsync_killed_during_stage1_fails_with_3_then_heals() {
 fn rsync_killed_during_stage2_fails_with_4_then_heals() {
     rsync_killed_from_outside_during(2);
 }
+
+/// The upstream check (`rsync --list-only`, run while stage 1 runs) dies with a SIGKILLed
+/// ftpsync like the stages' rsync: it was spawned untied and outlived its run (46 minutes
+/// once, polling a daemon child whose temp dirs were long gone). Here it talks to a port
+/// that never answers, so only its death can end it early.
+#[test]
+fn sigkill_during_the_upstream_check_takes_the_check_along() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    m.expect_code(&m.run(&["sync:all"]), 0);
+
+    // Accepts connections (the kernel's backlog) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let w = list_only_wrapper(
+        &m,
+        &format!(
+            "set -- $(printf '%s\\n' \"$@\" | sed 's#127.0.0.1:{}/#127.0.0.1:{silent_port}/#')\nexec \"$REAL\" \"$@\"",
+            up.daemon.port
+        ),
+    );
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("RSYNC", w.to_string_lossy())
+            .set("CHECK_TIMEOUT", "60"),
+    );
+    let mut run = m.spawn(&["sync:all"], &[]);
+    let pid = run.pid();
+    let is_check = |p: &u32| {
+        proc_cmdline(*p).is_some_and(|c| {
+            c.iter().any(|a| a == "--list-only")
+                && c.iter().any(|a| a.contains(&format!(":{silent_port}/")))
+        })
+    };
+    let mut check = Vec::new();
+    wait_for(Duration::from_secs(30), "the upstream check to run", || {
+        check = descendants(pid).into_iter().filter(is_check).collect();
+        !check.is_empty() || run.try_done()
+    });
+    assert!(!check.is_empty(), "no upstream check seen:\n{}", m.log());
+    run.kill9_and_reap();
+    for p in &check {
+        wait_for(
+            Duration::from_secs(5),
+            "the upstream check to die with its ftpsync",
+            || !alive(*p),
+        );
+    }
+    drop(silent);
+}

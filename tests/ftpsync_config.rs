@@ -544,3 +544,68 @@ fn rsync_user_that_rsync_source_leaves_out_is_warned_about() {
     let out = m.run(&["sync:stage1"]);
     assert!(!out.stderr.contains("RSYNC_USER"), "{}", out.stderr);
 }
+
+/// Two archives in one tree: each one's stage 2 (`rsync --delete`) deletes the other's
+/// files, trace included. A TO shared with another config (the same directory however it
+/// is spelt: trailing slash, `..`, a link) is refused at run time, exit 1, naming both
+/// config files, before anything is touched; another TO is fine.
+#[test]
+fn two_configs_sharing_a_to_are_refused_naming_both() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    fs::create_dir_all(&m.to).unwrap();
+    let link = m.dir.join("mirror-link");
+    std::os::unix::fs::symlink(&m.to, &link).unwrap();
+    m.write_conf(&m.conf(&up.url()));
+    let spellings = [
+        format!("{}/", link.display()),
+        format!("{}/../mirror", m.to.display()),
+    ];
+    let ours = m.etc().join("ftpsync.conf");
+    let other = m.etc().join("ftpsync-other.conf");
+    for to in &spellings {
+        m.write_conf_file(
+            "ftpsync-other.conf",
+            &m.conf(&up.url())
+                .set("MIRRORNAME", "other.test")
+                .set("TO", to),
+        );
+        for (words, own, theirs) in [
+            (&["sync:all"][..], &ours, &other),
+            (&["sync:archive:other"][..], &other, &ours),
+        ] {
+            let out = m.run(words);
+            m.expect_code(&out, 1);
+            let line = out
+                .stderr
+                .lines()
+                .find(|l| l.contains("TO"))
+                .unwrap_or_else(|| panic!("{to}, {words:?}: {}", m.diagnostics(&out)));
+            assert!(
+                line.starts_with(&own.display().to_string())
+                    && line.contains(&theirs.display().to_string()),
+                "{to}, {words:?}: the message names both files: {line}"
+            );
+            assert!(
+                !m.to.join("pool").exists(),
+                "{to}, {words:?}: synced anyway"
+            );
+            assert!(!m.lock_path().exists());
+            assert!(
+                fs::read_dir(m.logdir()).unwrap().next().is_none(),
+                "nothing logged"
+            );
+        }
+    }
+    let other_to = m.dir.join("other-mirror");
+    m.write_conf_file(
+        "ftpsync-other.conf",
+        &m.conf(&up.url())
+            .set("MIRRORNAME", "other.test")
+            .set("TO", other_to.to_string_lossy()),
+    );
+    m.expect_code(&m.run(&["sync:all"]), 0);
+    m.expect_code(&m.run(&["sync:archive:other"]), 0);
+    assert_same_tree(&up.root, &m.to, &m.name);
+    assert_same_tree(&up.root, &other_to, "other.test");
+}

@@ -127,3 +127,62 @@ fn ssl_transport_runs_the_tunnel_and_unknown_transports_are_refused() {
         out.stderr
     );
 }
+
+/// A failing HUB push says why in ftpsync's own log (and on stderr), not only in
+/// runmirrors.log: a missing KEYFILE is named.
+#[test]
+fn hub_push_failure_says_why_in_ftpsyncs_log() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()).set("HUB", "true"));
+    let key = m.dir.join("no-such-key");
+    m.write_raw(
+        "runmirrors.conf",
+        &format!(
+            "KEYFILE={}\nMAILTO=\"\"\nLOGROTATE=0\n",
+            shq(&key.to_string_lossy())
+        ),
+    );
+    let out = m.run(&[]);
+    m.expect_code(&out, 5);
+    let why = format!("SSH Key {} does not exist", key.display());
+    let log = m.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("runmirrors failed with exit status 5"))
+        .unwrap_or_else(|| panic!("{}", m.diagnostics(&out)));
+    assert!(line.contains(&why), "{line}");
+    assert!(out.stderr.contains(&why), "{}", m.diagnostics(&out));
+}
+
+/// The callback's ssh is bounded (CALLBACKTIMEOUT): one that hangs is killed and logged,
+/// and the sync still succeeds (a callback failure never fails the run).
+#[test]
+fn a_callback_past_callbacktimeout_is_killed() {
+    let up = Upstream::v1();
+    let mut m = Mirror::new();
+    let fakebin = m.dir.join("fakebin");
+    write_script(&fakebin.join("ssh"), "exec sleep 619");
+    let path = format!(
+        "{}:{}",
+        fakebin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    m.env.push(("PATH".into(), path));
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("CALLBACKHOST", "upstream.example")
+            .set("CALLBACKKEY", "/keys/cb")
+            .set("CALLBACKTIMEOUT", "1"),
+    );
+    let out = m
+        .spawn(&["sync:all", "sync:callback"], &[])
+        .wait(std::time::Duration::from_secs(30));
+    m.expect_code(&out, 0);
+    let log = m.log();
+    assert!(
+        log.contains("Callback to upstream.example did not finish within 1 s (CALLBACKTIMEOUT) and was killed"),
+        "{log}"
+    );
+    assert_same_tree(&up.root, &m.to, &m.name);
+}

@@ -368,3 +368,154 @@ fn lock_failure_does_not_rotate_logs_or_send_mail() {
         "expected exactly A's mail"
     );
 }
+
+/// A hook is bounded in time (HOOKTIMEOUT): one that hangs is killed, logged, and ends the
+/// run as a failing hook does, with exit status 124 (as timeout(1) reports it).
+#[test]
+fn a_hook_past_hooktimeout_is_killed_and_fails_the_run() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let hook = m.dir.join("hanging-hook.sh");
+    write_script(&hook, "exec sleep 617");
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("HOOK1", hook.to_string_lossy())
+            .set("HOOKTIMEOUT", "1"),
+    );
+    let out = m.spawn(&[], &[]).wait(Duration::from_secs(30));
+    m.expect_code(&out, 124);
+    let log = m.log();
+    assert!(
+        log.contains("Hook 1 did not finish within 1 s (HOOKTIMEOUT) and was killed"),
+        "{log}"
+    );
+    assert!(!m.to.join("pool").exists(), "the run went on");
+    assert!(!m.lock_path().exists());
+    let left: Vec<u32> = descendants(1)
+        .into_iter()
+        .filter(|p| proc_cmdline(*p).is_some_and(|c| c == ["sleep", "617"]))
+        .collect();
+    assert!(left.is_empty(), "the hook outlived its deadline: {left:?}");
+}
+
+/// Each of `files` (in the log dir) holds exactly one run: one `Mirrorsync start`, then one
+/// `Mirrorsync done`, all lines of one pid.
+fn assert_one_whole_run_each(m: &Mirror, files: &[&str]) {
+    for f in files {
+        let text = m.read_log_file(f);
+        let starts: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains("Mirrorsync start"))
+            .map(|(i, _)| i)
+            .collect();
+        let dones: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains("Mirrorsync done"))
+            .map(|(i, _)| i)
+            .collect();
+        assert!(
+            starts.len() == 1 && dones.len() == 1 && starts[0] < dones[0],
+            "{f} is not one whole run:\n{text}"
+        );
+        let pids: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.split("ftpsync[").nth(1)?.split(']').next())
+            .collect();
+        assert_eq!(pids.len(), 1, "{f} mixes runs:\n{text}");
+    }
+}
+
+/// A push while run A is in its exit path (here: its mail, held by a slow sendmail) meets
+/// the lock (exit 1) instead of starting a run whose live log A then rotates away; A goes
+/// round for it after its exit path (state, metrics, mail, rotation) is done.
+#[test]
+fn a_push_during_the_exit_path_waits_for_it_and_is_not_lost() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let started = m.dir.join("sendmail.started");
+    let release = m.dir.join("sendmail.release");
+    let sendmail = m.dir.join("slow-sendmail");
+    write_script(
+        &sendmail,
+        &format!(
+            "cat > /dev/null\n[ -e {s} ] && exit 0\ntouch {s}\ni=0\nwhile [ ! -e {r} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\nexit 0",
+            s = shq(&started.to_string_lossy()),
+            r = shq(&release.to_string_lossy())
+        ),
+    );
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("LOGROTATE", "5")
+            .set("MAILTO", "ops@example.org")
+            .set("ERRORSONLY", "false")
+            .set("SENDMAIL", sendmail.to_string_lossy()),
+    );
+    let mut a = m.spawn(&["sync:all"], &[]);
+    wait_for(Duration::from_secs(30), "A's mail", || {
+        started.exists() || a.try_done()
+    });
+    assert!(started.exists(), "A never mailed:\n{}", m.log());
+    build_archive(&up.root, &ArchiveSpec::v2());
+
+    let b = m.spawn(&["sync:all"], &[]).wait(Duration::from_secs(60));
+    fs::write(&release, "").unwrap();
+    let a = a.wait(RUN_TIMEOUT);
+    m.expect_code(&a, 0);
+    m.expect_code(&b, 1);
+    assert!(b.stdout.contains("lock file still exists"), "{}", b.stdout);
+    // Not lost: A synced again, and the tree is v2.
+    assert_same_tree(&up.root, &m.to, &m.name);
+    assert_eq!(m.trace().req("Archive serial"), SERIAL_V2);
+    // Not rotated away: each rotated log is one whole run, A's two passes in order.
+    assert!(!m.logdir().join("ftpsync.log").exists());
+    assert_one_whole_run_each(&m, &["ftpsync.log.0", "ftpsync.log.1"]);
+    assert!(!m.logdir().join("ftpsync.log.2").exists());
+    assert!(!m.lock_path().exists() && !m.update_required_path().exists());
+}
+
+/// During the HUB step (and HOOK5 after it) downstreams must not see us as mid-update: the
+/// lock file is gone. A push landing then still meets the lock (exit 1), and the run goes
+/// round for it after its exit path.
+#[test]
+fn during_the_hub_step_the_lock_file_is_gone_and_a_push_waits() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let (hook, started, release) = waiting_hook(&m.dir);
+    let key = m.dir.join("pushkey");
+    fs::write(&key, "not used").unwrap();
+    m.write_raw(
+        "runmirrors.conf",
+        &format!(
+            "KEYFILE={}\nMAILTO=\"\"\nLOGROTATE=0\n",
+            shq(&key.to_string_lossy())
+        ),
+    );
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("HUB", "true")
+            .set("LOGROTATE", "5")
+            .set("HOOK5", hook.to_string_lossy()),
+    );
+    let mut a = m.spawn(&["sync:all"], &[]);
+    wait_for(Duration::from_secs(30), "A's HOOK5", || {
+        started.exists() || a.try_done()
+    });
+    assert!(started.exists(), "A never reached HOOK5:\n{}", m.log());
+    assert!(
+        !m.lock_path().exists(),
+        "downstreams see the lock file during the HUB step"
+    );
+    build_archive(&up.root, &ArchiveSpec::v2());
+    let b = m.spawn(&["sync:all"], &[]).wait(Duration::from_secs(60));
+    fs::write(&release, "").unwrap();
+    let a = a.wait(RUN_TIMEOUT);
+    m.expect_code(&a, 0);
+    m.expect_code(&b, 1);
+    assert!(b.stdout.contains("lock file still exists"), "{}", b.stdout);
+    assert_same_tree(&up.root, &m.to, &m.name);
+    assert_eq!(m.trace().req("Archive serial"), SERIAL_V2);
+    assert_one_whole_run_each(&m, &["ftpsync.log.0", "ftpsync.log.1"]);
+    assert!(!m.logdir().join("ftpsync.log").exists());
+}

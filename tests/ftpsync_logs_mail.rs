@@ -450,3 +450,79 @@ exec {real} "$@""#,
         .iter()
         .all(|x| x.subject().starts_with(&format!("[ftpsync@{host}] "))));
 }
+
+// ---------------------------------------------------------------------------------------
+// the reason of a failure
+// ---------------------------------------------------------------------------------------
+
+/// The path after `label` in `line`, up to the next `,` or `)`.
+fn path_after(line: &str, label: &str) -> Option<PathBuf> {
+    let rest = &line[line.find(label)? + label.len()..];
+    let end = rest.find([',', ')']).unwrap_or(rest.len());
+    Some(PathBuf::from(rest[..end].trim()))
+}
+
+/// A wrong rsync password: what rsync says (`@ERROR: auth failed on module debian`) is in
+/// the failure's log line, its error mail and on stderr, not only in the rotated rsync error
+/// log; and the files that line names exist after the run (the log was named after it had
+/// been rotated away).
+#[test]
+fn the_reason_of_a_failed_stage_reaches_log_mail_and_stderr() {
+    let tmp = tempdir();
+    let root = tmp.path().join("debian");
+    build_archive(&root, &ArchiveSpec::v1());
+    let d = RsyncDaemon::start_modules(vec![
+        ModuleSpec::new("debian", &root).with_auth("syncuser", "the-right-one")
+    ]);
+    let m = Mirror::new();
+    let (sm, mail_out) = sendmail_recorder(&m);
+    m.write_conf(
+        &m.conf(&format!("rsync://syncuser@127.0.0.1:{}/debian/", d.port))
+            .set("RSYNC_PASSWORD", "a-wrong-one")
+            .set("LOGROTATE", "3")
+            .set("SENDMAIL", sm.to_string_lossy())
+            .set("MAILTO", "ops@example.org"),
+    );
+    let out = m.run(&[]);
+    m.expect_code(&out, 3);
+    let reason = "@ERROR: auth failed on module debian";
+    assert!(
+        out.stderr.contains(reason),
+        "stderr: {}",
+        m.diagnostics(&out)
+    );
+    assert!(!out.stderr.contains("a-wrong-one"), "{}", out.stderr);
+
+    let log = m.read_log_file("ftpsync.log.0");
+    let line = log
+        .lines()
+        .find(|l| l.contains("Sync step 1 went wrong"))
+        .unwrap_or_else(|| panic!("no failure line in\n{}", m.diagnostics(&out)));
+    assert!(line.contains(reason), "{line}");
+    // Every file the line names is there to be read after the run.
+    let logfile = path_after(line, "Logfile: ").unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        logfile.is_file(),
+        "{} does not exist: {line}",
+        logfile.display()
+    );
+    assert!(read_string(&logfile).contains(line), "{line}");
+    let errors = path_after(line, "rsync errors: ").unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        read_string(&errors).contains(reason),
+        "{}: {line}",
+        errors.display()
+    );
+
+    let ms = mails(&mail_out);
+    let report = ms
+        .iter()
+        .find(|x| x.subject().contains("Sync step 1 went wrong"))
+        .unwrap_or_else(|| panic!("no error report mail: {}", read_string(&mail_out)));
+    let body: String = report
+        .parts()
+        .first()
+        .map(|p| p.1.clone())
+        .unwrap_or_default();
+    assert!(body.contains(reason), "the report's body: {body}");
+}

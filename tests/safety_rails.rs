@@ -283,3 +283,56 @@ fn first_sync_into_an_empty_mirror_needs_no_master() {
     assert!(!m.log().contains("Checking the upstream"));
     assert_same_tree(&up.root, &m.to, &m.name);
 }
+
+/// The upstream check has a hard deadline (CHECK_TIMEOUT plus a margin) besides rsync's own
+/// I/O timeout: one that ignores its timeout is killed then, and stage 2 goes on.
+#[test]
+fn an_upstream_check_past_its_deadline_is_killed() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    m.expect_code(&m.run(&["sync:all"]), 0);
+    let w = list_only_wrapper(&m, "exec sleep 613");
+    let (hook, started, release) = waiting_hook(&m.dir);
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("RSYNC", w.to_string_lossy())
+            .set("CHECK_TIMEOUT", "1")
+            .set("HOOK3", hook.to_string_lossy()),
+    );
+    let mut run = m.spawn(&["sync:all"], &[]);
+    let pid = run.pid();
+    let sleeper = |pids: Vec<u32>| -> Vec<u32> {
+        pids.into_iter()
+            .filter(|p| proc_cmdline(*p).is_some_and(|c| c.iter().any(|a| a == "613")))
+            .collect()
+    };
+    let mut seen = Vec::new();
+    wait_for(
+        std::time::Duration::from_secs(30),
+        "the check to start",
+        || {
+            seen = sleeper(descendants(pid));
+            !seen.is_empty() || run.try_done()
+        },
+    );
+    assert!(!seen.is_empty(), "no upstream check seen:\n{}", m.log());
+    wait_for(std::time::Duration::from_secs(30), "HOOK3", || {
+        started.exists() || run.try_done()
+    });
+    let log = m.log();
+    assert!(log.contains("took longer than"), "{log}");
+    let left: Vec<u32> = seen
+        .iter()
+        .copied()
+        .filter(|p| std::path::Path::new(&format!("/proc/{p}/cmdline")).exists())
+        .filter(|p| sleeper(vec![*p]) == vec![*p])
+        .collect();
+    std::fs::write(&release, "").unwrap();
+    let out = run.wait(RUN_TIMEOUT);
+    m.expect_code(&out, 0);
+    assert!(
+        left.is_empty(),
+        "the check runs on past its deadline: {left:?}"
+    );
+}

@@ -355,3 +355,79 @@ fn a_dry_run_leaves_the_state_record_alone() {
     assert_eq!(read_string(&p), before);
     assert!(m.log().contains("Dry run: the state record is not updated"));
 }
+
+/// The metrics a run writes describe it finished: `archvsync_sync_in_progress` is 0 once
+/// the run is over, also when it failed (the metrics used to be gathered while the run still
+/// held its own lock, so every failed or interrupted run left a 1 behind).
+#[test]
+fn metrics_after_a_failed_run_say_no_sync_is_in_progress() {
+    let m = Mirror::new();
+    let metrics = m.dir.join("archvsync.prom");
+    let dead = format!("rsync://127.0.0.1:{}/debian/", free_port());
+    m.write_conf(&m.conf(&dead).set("METRICS_FILE", metrics.to_string_lossy()));
+    m.expect_code(&m.run(&[]), 3);
+    let text = read_string(&metrics);
+    check_prometheus(&text);
+    let series = format!("archvsync_sync_in_progress{{name=\"ftpsync\",mirror=\"{MIRRORNAME}\"}}");
+    assert!(
+        text.contains(&format!("{series} 0\n")),
+        "{series} should be 0 after the run:\n{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "archvsync_last_run_exit_status{{name=\"ftpsync\",mirror=\"{MIRRORNAME}\"}} 3\n"
+        )),
+        "{text}"
+    );
+}
+
+/// A state record that does not parse is not silently replaced (which lost last_success):
+/// it is kept aside as `.corrupt-TIMESTAMP`, the log says so, and a new record is started.
+#[test]
+fn a_corrupt_state_record_is_kept_aside_with_a_warning() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    let p = m.logdir().join("ftpsync.state.json");
+    let garbage = "{\"schema\": 1, \"last_success\": {\"started\": 17";
+    std::fs::write(&p, garbage).unwrap();
+    // Before any run: not "never", but a record that cannot be read.
+    let (code, v) = json(&m);
+    assert_eq!(code, Some(3));
+    assert_eq!(v[0]["health"], "unknown");
+    assert!(
+        v[0]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("does not parse")),
+        "{:#}",
+        v[0]
+    );
+    let out = m.run(&[]);
+    m.expect_code(&out, 0);
+    let aside: Vec<PathBuf> = std::fs::read_dir(m.logdir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("ftpsync.state.json.corrupt-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "{}", m.diagnostics(&out));
+    assert_eq!(read_string(&aside[0]), garbage, "kept as it was");
+    let log = m.log();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("warning:") && l.contains("state record"))
+        .unwrap_or_else(|| panic!("no warning about the state record in\n{log}"));
+    assert!(
+        warning.contains(&aside[0].display().to_string()),
+        "the warning names where the record went: {warning}"
+    );
+    // The new record is whole and says what this run did.
+    let (_, v) = json(&m);
+    assert_eq!(v[0]["last_run"]["result"], "success");
+    assert_eq!(v[0]["health"], "ok");
+}

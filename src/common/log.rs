@@ -42,6 +42,11 @@ impl Logger {
         &self.path
     }
 
+    /// Whether every line also goes to stderr (a terminal, or a log that cannot be opened).
+    pub fn echoes(&self) -> bool {
+        self.echo
+    }
+
     pub fn line(&self, msg: &str) -> String {
         format!(
             "{} {} {}[{}]: {}\n",

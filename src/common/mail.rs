@@ -83,14 +83,17 @@ impl Mail {
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let boundary = format!("==--{}--{nanos}--archvsync--==", std::process::id());
-        let mut child = Command::new(sendmail)
-            .arg("-i")
+        let mut cmd = Command::new(sendmail);
+        cmd.arg("-i")
             .arg("--")
             .args(&self.to)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .process_group(0)
+            .process_group(0);
+        // Dies with us: this thread waits for it below, so "us" lives as long as it may.
+        crate::common::process::tie_to_us(&mut cmd);
+        let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", sendmail.display()))?;
         let pid = child.id();

@@ -127,6 +127,8 @@ pub enum Outcome {
     Exited(ExitStatus),
     /// We stopped the child because this signal arrived.
     Interrupted(i32),
+    /// We stopped the child because it ran past its deadline.
+    TimedOut(Duration),
 }
 
 /// How the logs name the signals we stop on.
@@ -149,32 +151,77 @@ pub fn shell_code(status: &ExitStatus) -> i32 {
         .unwrap_or(1)
 }
 
+/// How long a child stopped by us (signal or deadline) gets between SIGTERM to its group
+/// and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// Spawn `cmd` in its own process group and wait for it, unless `cancel` fires first.
-pub async fn run(mut cmd: Command, cancel: &Cancel) -> std::io::Result<Outcome> {
+pub async fn run(cmd: Command, cancel: &Cancel) -> std::io::Result<Outcome> {
+    run_within(cmd, cancel, None).await
+}
+
+/// [`run`] with a deadline: a child still running after `limit` is stopped (SIGTERM to its
+/// group, SIGKILL after a grace period) and reported as [`Outcome::TimedOut`].
+pub async fn run_within(
+    mut cmd: Command,
+    cancel: &Cancel,
+    limit: Option<Duration>,
+) -> std::io::Result<Outcome> {
     cmd.process_group(0).kill_on_drop(true);
     let mut child = cmd.spawn()?;
     let pid = child.id();
-    tokio::select! {
-        status = child.wait() => Ok(Outcome::Exited(status?)),
-        sig = cancel.fired() => {
-            if let Some(pid) = pid {
-                kill_group(pid, libc::SIGTERM);
-                if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
-                    kill_group(pid, libc::SIGKILL);
-                    let _ = child.wait().await;
-                }
-            }
-            Ok(Outcome::Interrupted(sig))
+    let deadline = async {
+        match limit {
+            Some(l) => tokio::time::sleep(l).await,
+            None => std::future::pending().await,
+        }
+    };
+    let stopped = tokio::select! {
+        status = child.wait() => return Ok(Outcome::Exited(status?)),
+        sig = cancel.fired() => Outcome::Interrupted(sig),
+        _ = deadline => Outcome::TimedOut(limit.unwrap_or_default()),
+    };
+    if let Some(pid) = pid {
+        kill_group(pid, libc::SIGTERM);
+        if tokio::time::timeout(STOP_GRACE, child.wait())
+            .await
+            .is_err()
+        {
+            kill_group(pid, libc::SIGKILL);
+            let _ = child.wait().await;
         }
     }
+    Ok(stopped)
 }
 
 /// Like [`run`], but the child is also killed (SIGTERM) when we die, however we die: a
 /// SIGKILLed or OOM-killed ftpsync must not leave an rsync (stage 2 deletes!) running on
 /// in the tree while the next run takes the lock. Linux only (PR_SET_PDEATHSIG).
-pub async fn run_tied(mut cmd: Command, cancel: &Cancel) -> std::io::Result<Outcome> {
+pub async fn run_tied(cmd: Command, cancel: &Cancel) -> std::io::Result<Outcome> {
+    run_tied_within(cmd, cancel, None).await
+}
+
+/// [`run_tied`] with the deadline of [`run_within`].
+pub async fn run_tied_within(
+    mut cmd: Command,
+    cancel: &Cancel,
+    limit: Option<Duration>,
+) -> std::io::Result<Outcome> {
+    tie_to_us(cmd.as_std_mut());
+    run_within(cmd, cancel, limit).await
+}
+
+/// Make the child get SIGTERM when we die (PR_SET_PDEATHSIG), whatever kills us, SIGKILL
+/// and the OOM killer included. For every child a run starts: none may outlive it.
+///
+/// Caveat of the mechanism: "we" is the *thread* that spawns the child. Our runtimes are
+/// single-threaded, and [`crate::common::mail`] spawns sendmail from the thread that then
+/// waits for it, so the thread lives as long as the child does. The signal reaches the
+/// child itself; rsync stops its helpers on SIGTERM, and `sh -c` execs a lone command.
+pub fn tie_to_us(cmd: &mut std::process::Command) {
     #[cfg(target_os = "linux")]
     {
+        use std::os::unix::process::CommandExt;
         // SAFETY: getpid(2) is async-signal-safe.
         let parent = unsafe { libc::getpid() };
         // SAFETY: the closure runs in the forked child before exec and only calls
@@ -192,7 +239,6 @@ pub async fn run_tied(mut cmd: Command, cancel: &Cancel) -> std::io::Result<Outc
             });
         }
     }
-    run(cmd, cancel).await
 }
 
 /// Sends the child's stdout and stderr, appended, to `path` (created if missing). On error
@@ -276,6 +322,18 @@ mod tests {
         tx.send(Some(libc::SIGTERM)).unwrap();
         let out = task.await.unwrap().unwrap();
         assert!(matches!(out, Outcome::Interrupted(s) if s == libc::SIGTERM));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_child_past_its_deadline_is_stopped() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "sleep 30"]);
+        let start = std::time::Instant::now();
+        let out = run_tied_within(c, &Cancel::never(), Some(Duration::from_millis(200)))
+            .await
+            .unwrap();
+        assert!(matches!(out, Outcome::TimedOut(d) if d == Duration::from_millis(200)));
         assert!(start.elapsed() < Duration::from_secs(5));
     }
 }

@@ -242,6 +242,33 @@ pub fn bytes_received(log_rsync_text: &str) -> u64 {
         .fold(0u64, u64::saturating_add)
 }
 
+/// Longest line of rsync's error output quoted in a message (log line, mail, stderr).
+pub const ERROR_LINE_MAX: usize = 300;
+
+/// The last `n` non-empty lines of rsync's error output `text`, each cut at
+/// [`ERROR_LINE_MAX`] characters and with control characters (a `\r` of a progress line, a
+/// terminal escape) shown as spaces: the reason rsync gives, fit for one log line, without a
+/// flood.
+pub fn last_lines(text: &[u8], n: usize) -> Vec<String> {
+    let text = String::from_utf8_lossy(text);
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let clean: String = l
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            let clean = clean.trim();
+            match clean.char_indices().nth(ERROR_LINE_MAX) {
+                Some((i, _)) => format!("{}...", &clean[..i]),
+                None => clean.to_string(),
+            }
+        })
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
 /// Words for a log line (the password never reaches argv, so printing them is safe). A word
 /// with white space in it, such as the `-e` program, is quoted so that it reads as one.
 pub fn display(words: &[String]) -> String {
@@ -251,6 +278,22 @@ pub fn display(words: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_lines_are_bounded_and_clean() {
+        let long = "x".repeat(1000);
+        let text = format!("one\n\ntwo\r\n\x1b[1mthree\n{long}\n");
+        let l = last_lines(text.as_bytes(), 3);
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[0], "two");
+        assert_eq!(l[1], "[1mthree");
+        assert_eq!(l[2].chars().count(), ERROR_LINE_MAX + 3);
+        assert!(last_lines(b"", 5).is_empty());
+        assert_eq!(
+            last_lines(b"\xff\xfe bad\n", 5),
+            vec!["\u{fffd}\u{fffd} bad"]
+        );
+    }
 
     fn v(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()

@@ -109,12 +109,37 @@ pub fn now() -> i64 {
 
 /// The record, or None when there is none yet (or it cannot be read).
 pub fn load(path: &Path) -> Option<State> {
-    let data = std::fs::read(path).ok()?;
-    serde_json::from_slice(&data).ok()
+    read(path).ok().flatten()
 }
 
-/// Read, change and write the record under an exclusive lock.
+/// The record; `Ok(None)` when there is none yet, `Err` when the file exists but cannot be
+/// read or does not parse (with the reason).
+pub fn read(path: &Path) -> Result<Option<State>, String> {
+    match std::fs::read(path) {
+        Ok(data) => serde_json::from_slice(&data)
+            .map(Some)
+            .map_err(|e| format!("it does not parse ({e})")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("it cannot be read ({e})")),
+    }
+}
+
+/// Read, change and write the record under an exclusive lock. A record that does not
+/// parse is kept aside (see [`update_noting`]); the warning goes to stderr.
 pub fn update(path: &Path, change: impl FnOnce(&mut State)) -> std::io::Result<()> {
+    update_noting(path, change, |w| eprintln!("{w}"))
+}
+
+/// [`update`], with its warnings handed to `note` (ftpsync puts them in its log). A record
+/// that does not parse is renamed to `PATH.corrupt-TIMESTAMP` and a new one started: it is
+/// never silently overwritten (it holds `last_success`, which the operator may want back),
+/// and never left in place to fail every later update. A record that cannot be read for
+/// another reason (permissions, I/O) is an error: writing a fresh one over it would lose it.
+pub fn update_noting(
+    path: &Path,
+    change: impl FnOnce(&mut State),
+    note: impl FnOnce(String),
+) -> std::io::Result<()> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
     let lock = OpenOptions::new()
@@ -123,7 +148,22 @@ pub fn update(path: &Path, change: impl FnOnce(&mut State)) -> std::io::Result<(
         .write(true)
         .open(PathBuf::from(lock_path))?;
     lock.lock()?;
-    let mut state = load(path).unwrap_or_default();
+    let mut state = match std::fs::read(path) {
+        Ok(data) => match serde_json::from_slice(&data) {
+            Ok(s) => s,
+            Err(e) => {
+                let aside = keep_aside(path)?;
+                note(format!(
+                    "warning: the state record {} does not parse ({e}); it was kept aside as {} and a new record started",
+                    path.display(),
+                    aside.display()
+                ));
+                State::default()
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+        Err(e) => return Err(e),
+    };
     state.schema = SCHEMA;
     change(&mut state);
     let mut tmp = path.as_os_str().to_owned();
@@ -136,6 +176,37 @@ pub fn update(path: &Path, change: impl FnOnce(&mut State)) -> std::io::Result<(
         f.write_all(b"\n")?;
     }
     std::fs::rename(&tmp, path)
+}
+
+/// Rename `path` to `path.corrupt-YYYYMMDDTHHMMSSZ` (with `-N` added should that name be
+/// taken: never over an earlier one) and return the new name.
+fn keep_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let t = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    for n in 0..100u32 {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".corrupt-{stamp}"));
+        if n > 0 {
+            name.push(format!("-{n}"));
+        }
+        let aside = PathBuf::from(name);
+        if std::fs::symlink_metadata(&aside).is_err() {
+            std::fs::rename(path, &aside)?;
+            return Ok(aside);
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "{}: too many corrupt copies kept aside already",
+        path.display()
+    )))
 }
 
 /// Write `data` to `path` atomically (a `.new` file renamed over it).
@@ -172,5 +243,38 @@ mod tests {
         let s = load(&p).unwrap();
         assert_eq!(s.downstreams.len(), 8);
         assert_eq!(s.schema, SCHEMA);
+    }
+
+    #[test]
+    fn a_corrupt_record_is_kept_aside_and_an_unreadable_one_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let p = path(d.path(), "ftpsync");
+        std::fs::write(&p, "{not json").unwrap();
+        assert!(read(&p).is_err());
+        let mut notes = Vec::new();
+        update_noting(&p, |s| s.name = "ftpsync".into(), |w| notes.push(w)).unwrap();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(load(&p).unwrap().name, "ftpsync");
+        let aside: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1);
+        assert_eq!(std::fs::read(aside[0].path()).unwrap(), b"{not json");
+        // Twice in the same second: the first copy is not overwritten.
+        std::fs::write(&p, "{again").unwrap();
+        update(&p, |_| {}).unwrap();
+        let n = std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+            .count();
+        assert_eq!(n, 2);
+        // A directory where the record should be cannot be read: an error, not a reset.
+        let q = path(d.path(), "other");
+        std::fs::create_dir(&q).unwrap();
+        assert!(update(&q, |_| {}).is_err());
+        assert!(q.is_dir());
     }
 }

@@ -1,6 +1,25 @@
 //! One ftpsync run (SPEC §4): the Update-Required / Archive-Update-in-Progress protocol,
 //! both rsync stages, hooks, trace files, callback, the HUB push, and the exit path that
-//! always logs, mails, rotates and unlocks.
+//! always logs, records, mails, rotates and unlocks.
+//!
+//! Two locks, taken in this order and released in the reverse one:
+//! - the run lock `LOGDIR/NAME.run.lock` ([`Settings::run_lock_path`]), held from the start
+//!   to the very end, exit path included: it is what keeps the next run out;
+//! - the lock file `TO/Archive-Update-in-Progress-MIRRORNAME`, part of the mirror protocol
+//!   (downstreams see it through rsync and take us for mid-update; `status`, the metrics and
+//!   ftpsync-cron see a sync running), held while the tree is being changed and removed as
+//!   soon as it is final: before the HUB push (the downstreams we push next pull from us and
+//!   must not see it) and, on a failure, before the exit path.
+//!
+//! Why two: the lock file alone cannot both vanish and keep the next run out. A push that
+//! lands after the file is removed creates a new file and wins its flock however long we
+//! hold ours on the unlinked one; that run's live logs were then rotated away by our exit
+//! path, and its state record overwritten by ours. Rotating before the HUB push instead
+//! would leave the push's own lines out of the log and the mail. So the lock file is the
+//! signal to the outside, the run lock is the exclusion: a push meeting either exits 1
+//! (`lock file still exists`) with its Update-Required file in place, and a successful run,
+//! after its exit path and after letting go of the run lock, looks for that file and goes
+//! round again if it is there (see [`sync`]).
 
 use super::settings::Settings;
 use super::words::SyncRequest;
@@ -25,11 +44,43 @@ const MASTER_TRACE: &str = "project/trace/master";
 /// How a run ends early: the exit status, after the message was logged.
 struct Stop(u8);
 
-/// The upstream master-trace question, asked while stage 1 runs.
+/// Seconds the upstream check may run beyond CHECK_TIMEOUT before it is killed. rsync's
+/// `--timeout` bounds only silence on an open connection, not the connect itself (the OS
+/// gives up after minutes) nor an answer that trickles.
+const CHECK_MARGIN_SECS: u64 = 5;
+
+/// Lines of rsync's error output quoted when a stage fails.
+const RSYNC_ERROR_LINES: usize = 5;
+/// How much of the end of rsync's error log is read for them.
+const RSYNC_ERROR_TAIL: u64 = 16 * 1024;
+
+/// How the upstream check ended.
+enum CheckEnd {
+    Answered(std::process::Output),
+    /// Killed at its deadline.
+    TimedOut(Duration),
+}
+
+/// The upstream master-trace question, asked while stage 1 runs. Dropping it (the run ended
+/// before the answer was judged) kills the check at once: no child outlives its run.
 struct UpstreamCheck {
     source: String,
     prog: String,
-    task: tokio::task::JoinHandle<std::io::Result<std::process::Output>>,
+    pid: Option<u32>,
+    task: tokio::task::JoinHandle<std::io::Result<CheckEnd>>,
+}
+
+impl Drop for UpstreamCheck {
+    fn drop(&mut self) {
+        // Not finished means not reaped (the task ends in the poll that reaps the child, and
+        // nothing else runs on this single-threaded runtime meanwhile): the pid is still it.
+        if !self.task.is_finished() {
+            if let Some(pid) = self.pid {
+                process::kill_group(pid, libc::SIGKILL);
+            }
+        }
+        self.task.abort();
+    }
 }
 
 use crate::common::process::signal_name;
@@ -51,6 +102,8 @@ struct Run {
     started: i64,
     date_started: String,
     log_rsync_offset: u64,
+    /// The last lines rsync wrote to LOG_RSYNC_ERROR during the last stage that failed.
+    rsync_errors: RefCell<Vec<String>>,
 }
 
 pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
@@ -69,6 +122,15 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
         if let Some(b) = &layout.basedir {
             let _ = std::env::set_current_dir(b);
         }
+    }
+    // Refused before anything is created: the other archive's run may be under way.
+    let others = super::settings::configs_sharing_to(layout, &s);
+    if !others.is_empty() {
+        eprintln!(
+            "{}; refusing to run",
+            super::settings::shared_to_message(&s, &others)
+        );
+        return 1;
     }
     if let Err(e) = std::fs::create_dir_all(&s.logdir) {
         eprintln!("cannot create LOGDIR {}: {e}", s.logdir.display());
@@ -94,14 +156,14 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
         return 1;
     }
     let lock_path = s.to.join(s.lock_name());
-    let (lock, stale) = match lock::try_acquire(&lock_path, Duration::from_secs(s.locktimeout)) {
-        Ok(Acquired::Locked { lock, stale }) => (lock, stale),
-        Ok(Acquired::Held { pid }) => {
+    let (mut guard, mut lock, mut stale) = match take_locks(&s, &lock_path) {
+        Ok(Taken::Locked { guard, lock, stale }) => (guard, lock, stale),
+        Ok(Taken::Held { pid }) => {
             println!("Unable to start rsync, lock file still exists, PID {pid}");
             return 1;
         }
         Err(e) => {
-            eprintln!("cannot take the lock {}: {e}", lock_path.display());
+            eprintln!("{e}");
             return 1;
         }
     };
@@ -110,7 +172,6 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
         Ok(c) => Ok(c),
         Err(e) => Err(format!("cannot install signal handlers: {e}")),
     };
-    let (mut lock, mut stale) = (lock, stale);
     loop {
         let log = Logger::open(&s.log, &s.program);
         let log_rsync_offset = std::fs::metadata(&s.log_rsync)
@@ -138,6 +199,7 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
             passes: Cell::new(0),
             uip_retries: Cell::new(0),
             started: state::now(),
+            rsync_errors: RefCell::new(Vec::new()),
         };
         run.log.log("Mirrorsync start");
         if let Some(pid) = stale {
@@ -151,19 +213,62 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
             Err(Stop(code)) => code,
         };
         let code = run.finish(code);
-        // A push that arrived after our last look at Update-Required but before we let go
-        // of the lock found the lock held and left, trusting us to go round again: do so.
+        drop(run);
+        // Only now may the next run start: our state, metrics, mail and logs are done.
+        guard.release();
+        // A push that arrived after our last look at Update-Required (during the HUB push
+        // or the exit path, say) met one of our locks and left, trusting us to go round
+        // again: do so. Looked for after letting go, so that a push landing between the
+        // look and the release cannot be missed: it either finds the lock free and runs
+        // itself, or created its file before we look.
         if code != 0 || s.dry_run || !update_required.exists() {
             return code;
         }
-        match lock::try_acquire(&lock_path, Duration::from_secs(s.locktimeout)) {
-            Ok(Acquired::Locked { lock: l, stale: st }) => {
+        match take_locks(&s, &lock_path) {
+            Ok(Taken::Locked {
+                guard: g,
+                lock: l,
+                stale: st,
+            }) => {
+                guard = g;
                 lock = l;
                 stale = st;
             }
             // Someone else has it now, and with it the pending push.
             _ => return code,
         }
+    }
+}
+
+enum Taken {
+    Locked {
+        guard: RunLock,
+        lock: RunLock,
+        stale: Option<String>,
+    },
+    Held {
+        pid: String,
+    },
+}
+
+/// Take the run lock, then the lock file in TO (see the module documentation). Never waits.
+fn take_locks(s: &Settings, lock_path: &Path) -> Result<Taken, String> {
+    let guard_path = s.run_lock_path();
+    // Zero: no pid-only lock of the original script can be in this file, which it never knew.
+    let guard = match lock::try_acquire(&guard_path, Duration::ZERO) {
+        Ok(Acquired::Locked { lock, .. }) => lock,
+        Ok(Acquired::Held { pid }) => return Ok(Taken::Held { pid }),
+        Err(e) => {
+            return Err(format!(
+                "cannot take the lock {}: {e}",
+                guard_path.display()
+            ))
+        }
+    };
+    match lock::try_acquire(lock_path, Duration::from_secs(s.locktimeout)) {
+        Ok(Acquired::Locked { lock, stale }) => Ok(Taken::Locked { guard, lock, stale }),
+        Ok(Acquired::Held { pid }) => Ok(Taken::Held { pid }),
+        Err(e) => Err(format!("cannot take the lock {}: {e}", lock_path.display())),
     }
 }
 
@@ -178,14 +283,68 @@ impl Run {
 
     /// Log, remember, and mail a one-line report (the original's `error`).
     fn error(&self, msg: &str) {
-        self.log.log(msg);
+        self.error_with(msg, &[]);
+    }
+
+    /// [`Run::error`] with `details` (rsync's last words): on the log line and stderr after
+    /// `msg`, in the mail's body one a line. The line also goes to stderr (unless the log
+    /// already echoes there): under ssh or cron that is all the operator sees at once, and
+    /// an error is worth it; the subject stays one bounded line.
+    fn error_with(&self, msg: &str, details: &[String]) {
+        let line = if details.is_empty() {
+            msg.to_string()
+        } else {
+            format!("{msg}: {}", details.join(" | "))
+        };
+        self.log.log(&line);
+        if !self.log.echoes() {
+            eprint!("{}", self.log.line(&line));
+        }
         self.had_error.set(true);
+        let mut body = msg.to_string();
+        for d in details {
+            body.push_str("\n  ");
+            body.push_str(d);
+        }
         self.mail(Mail {
-            subject: format!("[{}@{}] ERROR: {msg}", self.s.program, host::short()),
+            subject: format!(
+                "[{}@{}] ERROR: {}",
+                self.s.program,
+                host::short(),
+                bounded(&line, 250)
+            ),
             to: self.s.mailto.clone(),
-            bodies: vec![msg.to_string()],
+            bodies: vec![body],
             attachments: vec![],
         });
+    }
+
+    /// Where `file` (a log of this run) is once the exit path has rotated it: what a log
+    /// line should name, as the line is read after the run.
+    fn after_rotation(&self, file: &Path) -> PathBuf {
+        if self.s.logrotate == 0 {
+            return file.to_path_buf();
+        }
+        let mut p = file.as_os_str().to_owned();
+        p.push(".0");
+        PathBuf::from(p)
+    }
+
+    /// Remove Update-Required. One that cannot be removed (not a file, an immutable file, a
+    /// read-only directory) would bring every pass round again, for ever: that ends the run.
+    fn remove_update_required(&self) -> Result<(), Stop> {
+        let ur = self.update_required();
+        match std::fs::remove_file(&ur) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => {
+                self.error(&format!(
+                    "cannot remove {}: {e}; every pass would see it and sync again, stopping",
+                    ur.display()
+                ));
+                Err(Stop(1))
+            }
+        }
     }
 
     fn mail(&self, mail: Mail) {
@@ -208,7 +367,8 @@ impl Run {
             self.log.log(format!("Dry run: HOOK{nr} is not run"));
             return Ok(());
         }
-        match hooks::run_hook(nr, cmd, &self.log, &self.cancel).await {
+        let limit = self.s.hook_timeout;
+        match hooks::run_hook_within(nr, cmd, &self.log, &self.cancel, limit, "HOOKTIMEOUT").await {
             HookResult::Ok => Ok(()),
             HookResult::Failed(rc) => {
                 self.error(&format!("Back from hook {nr}, got returncode {rc}"));
@@ -265,7 +425,7 @@ impl Run {
                 // Keep pulling stage 1 while pushes keep arriving: cheap, and stage 2 then
                 // publishes the newest state.
                 while ur.exists() {
-                    let _ = std::fs::remove_file(&ur);
+                    self.remove_update_required()?;
                     let t = epoch_secs();
                     result = self.rsync("stage1", &stage1).await?;
                     self.time1
@@ -281,15 +441,8 @@ impl Run {
             {
                 self.time1.set(t);
             }
-            let _ = std::fs::remove_file(&ur);
-            self.check(
-                result,
-                &format!(
-                    "Sync step 1 went wrong, got errorcode {result}. Logfile: {}",
-                    self.s.log.display()
-                ),
-                3,
-            )?;
+            self.remove_update_required()?;
+            self.check(result, 1, 3)?;
 
             self.hook(2).await?;
 
@@ -302,7 +455,15 @@ impl Run {
                     if uip_retries < self.s.uipretries {
                         self.log
                             .log(format!("Retrying update in {}", self.s.uipsleep));
-                        let _ = touch(&ur);
+                        // Without it the loop would end here and the trace claim a sync
+                        // whose stage 2 never ran.
+                        if let Err(e) = touch(&ur) {
+                            self.error(&format!(
+                                "cannot create {}: {e}; the update cannot be retried, stopping",
+                                ur.display()
+                            ));
+                            return Err(Stop(1));
+                        }
                         uip_retries += 1;
                         self.uip_retries.set(uip_retries);
                         if let Err(sig) = self
@@ -330,14 +491,7 @@ impl Run {
                         .log(format!("Back from rsync with returncode {result}"));
                 }
             }
-            self.check(
-                result,
-                &format!(
-                    "Sync step 2 went wrong, got errorcode {result}. Logfile: {}",
-                    self.s.log.display()
-                ),
-                4,
-            )?;
+            self.check(result, 2, 4)?;
 
             self.hook(3).await?;
         }
@@ -360,10 +514,9 @@ impl Run {
             self.callback().await?;
         }
 
-        // Downstreams we push next must not see us as mid-update.
-        if let Some(lock) = self.lock.borrow_mut().take() {
-            lock.release();
-        }
+        // The tree is final. Downstreams we push next must not see us as mid-update; the
+        // run lock keeps the next run out until our exit path is done (module docs).
+        self.release_lock_file();
 
         if self.s.hub && !self.s.dry_run && (self.req.stage2 || self.req.all || self.req.mhop) {
             let kind = if self.req.stage1 {
@@ -379,7 +532,7 @@ impl Run {
             }
             args.push_str(&format!("-f -k {}", kind.as_str()));
             self.log.log(format!("Trigger slave mirrors using {args}"));
-            let code =
+            let (code, why) =
                 runmirrors::from_ftpsync(&self.layout, &self.s.archive, kind, self.cancel.clone())
                     .await;
             self.log.log("Trigger slave done");
@@ -388,7 +541,12 @@ impl Run {
             }
             if code != 0 {
                 // The original called runmirrors under `set -e`: its failure is ours.
-                self.error(&format!("runmirrors failed with exit status {code}"));
+                let mut msg = format!("runmirrors failed with exit status {code}");
+                if let Some(why) = why {
+                    msg.push_str(": ");
+                    msg.push_str(&why);
+                }
+                self.error(&msg);
                 return Err(Stop(code));
             }
             self.hook(5).await?;
@@ -396,27 +554,36 @@ impl Run {
         Ok(())
     }
 
-    /// The original's check_rsync, with the exit status a failure maps to.
-    fn check(&self, result: i32, msg: &str, fail_code: u8) -> Result<(), Stop> {
-        match rsync::classify(result) {
-            Verdict::Success => Ok(()),
-            Verdict::RetryableIfPushed if self.update_required().exists() => {
-                self.log.log(format!(
-                    "We got error {result} from rsync, but a second push went in hence ignoring this error for now"
-                ));
-                Ok(())
-            }
-            Verdict::RetryableIfPushed => {
-                self.error(&format!(
-                    "{msg} (no new push is pending that would retry it)"
-                ));
-                Err(Stop(fail_code))
-            }
-            Verdict::Failure => {
-                self.error(&format!("ERROR: {msg}"));
-                Err(Stop(fail_code))
-            }
+    /// The original's check_rsync for sync step `step`, with the exit status a failure maps
+    /// to. A failure says why: rsync's last words, and where the logs are after the run.
+    fn check(&self, result: i32, step: u8, fail_code: u8) -> Result<(), Stop> {
+        let verdict = rsync::classify(result);
+        if verdict == Verdict::Success {
+            return Ok(());
         }
+        if verdict == Verdict::RetryableIfPushed && self.update_required().exists() {
+            self.log.log(format!(
+                "We got error {result} from rsync, but a second push went in hence ignoring this error for now"
+            ));
+            return Ok(());
+        }
+        let s = &self.s;
+        let mut files = format!("Logfile: {}", self.after_rotation(&s.log).display());
+        if std::fs::metadata(&s.log_rsync_error).is_ok_and(|m| m.len() > 0) {
+            files.push_str(&format!(
+                ", rsync errors: {}",
+                self.after_rotation(&s.log_rsync_error).display()
+            ));
+        }
+        let mut msg = format!("Sync step {step} went wrong, got errorcode {result} ({files})");
+        if verdict == Verdict::RetryableIfPushed {
+            msg.push_str(", and no new push is pending that would retry it");
+        } else {
+            msg.insert_str(0, "ERROR: ");
+        }
+        let details = self.rsync_errors.borrow().clone();
+        self.error_with(&msg, &details);
+        Err(Stop(fail_code))
     }
 
     /// Another mirror's Archive-Update-in-Progress file arrived with stage 1: our upstream
@@ -487,11 +654,32 @@ impl Run {
             cmd.env("RSYNC_PROXY", proxy);
         }
         cmd.envs(s.transport_env());
+        // Tied to us like the stages' rsync (a SIGKILLed ftpsync takes it along), and with
+        // a hard deadline of its own, counted from now.
+        process::tie_to_us(cmd.as_std_mut());
+        let limit = Duration::from_secs(s.check_timeout.max(1) + CHECK_MARGIN_SECS);
         let child = cmd.spawn();
+        let pid = child.as_ref().ok().and_then(|c| c.id());
+        let task = tokio::spawn(async move {
+            let child = child?;
+            let pid = child.id();
+            let mut waiting = Box::pin(child.wait_with_output());
+            tokio::select! {
+                out = &mut waiting => out.map(CheckEnd::Answered),
+                _ = tokio::time::sleep(limit) => {
+                    // Still unreaped (its wait is pending): the group is still its own.
+                    if let Some(pid) = pid {
+                        process::kill_group(pid, libc::SIGKILL);
+                    }
+                    Ok(CheckEnd::TimedOut(limit))
+                }
+            }
+        });
         Some(UpstreamCheck {
             source: source.clone(),
             prog: prog.clone(),
-            task: tokio::spawn(async move { child?.wait_with_output().await }),
+            pid,
+            task,
         })
     }
 
@@ -499,33 +687,33 @@ impl Run {
     /// (exit 4, tree untouched) when the upstream says the master trace does not exist.
     async fn judge_upstream_check(&self, pending: Option<UpstreamCheck>) -> Result<(), Stop> {
         let s = &self.s;
-        let Some(check) = pending.or_else(|| self.start_upstream_check()) else {
+        let Some(mut check) = pending.or_else(|| self.start_upstream_check()) else {
             return Ok(());
         };
-        let limit = Duration::from_secs(s.check_timeout.max(1) + 5);
-        let prog = &check.prog;
+        let prog = check.prog.clone();
+        // Bounded: the check is killed at its own deadline (start_upstream_check).
         let out = tokio::select! {
-            out = tokio::time::timeout(limit, check.task) => out,
+            out = &mut check.task => out,
             sig = self.cancel.fired() => return Err(self.interrupted(sig)),
         };
         let out = match out {
-            Ok(Ok(Ok(out))) => out,
-            Ok(Ok(Err(e))) => {
+            Ok(Ok(CheckEnd::Answered(out))) => out,
+            Ok(Ok(CheckEnd::TimedOut(limit))) => {
                 self.log.log(format!(
-                    "Cannot check the upstream's {MASTER_TRACE} ({prog}: {e}); going on with stage2"
+                    "Checking the upstream's {MASTER_TRACE} took longer than {}s and was stopped; going on with stage2",
+                    limit.as_secs()
                 ));
                 return Ok(());
             }
             Ok(Err(e)) => {
                 self.log.log(format!(
-                    "Cannot check the upstream's {MASTER_TRACE} ({e}); going on with stage2"
+                    "Cannot check the upstream's {MASTER_TRACE} ({prog}: {e}); going on with stage2"
                 ));
                 return Ok(());
             }
-            Err(_) => {
+            Err(e) => {
                 self.log.log(format!(
-                    "Checking the upstream's {MASTER_TRACE} took longer than {}s; going on with stage2",
-                    limit.as_secs()
+                    "Cannot check the upstream's {MASTER_TRACE} ({e}); going on with stage2"
                 ));
                 return Ok(());
             }
@@ -578,19 +766,31 @@ impl Run {
             cmd.env("RSYNC_PROXY", proxy);
         }
         cmd.envs(self.s.transport_env());
+        let errors_from = std::fs::metadata(&self.s.log_rsync_error)
+            .map(|m| m.len())
+            .unwrap_or(0);
         let progress = super::progress::Progress::start(stage, &self.s.log_rsync, &self.s.to);
         let outcome = process::run_tied(cmd, &self.cancel).await;
         if let Some(p) = progress {
             p.finish().await;
         }
-        match outcome {
-            Ok(Outcome::Exited(status)) => Ok(process::shell_code(&status)),
-            Ok(Outcome::Interrupted(sig)) => Err(self.interrupted(sig)),
+        let code = match outcome {
+            Ok(Outcome::Exited(status)) => process::shell_code(&status),
+            Ok(Outcome::Interrupted(sig)) => return Err(self.interrupted(sig)),
+            // Not asked for (no deadline): rsync's own --timeout bounds it.
+            Ok(Outcome::TimedOut(_)) => 30,
             Err(e) => {
                 self.log.log(format!("cannot run {prog}: {e}"));
-                Ok(127)
+                127
             }
-        }
+        };
+        // What rsync said about it, for the failure's message (this stage's lines only).
+        *self.rsync_errors.borrow_mut() = if code == 0 {
+            Vec::new()
+        } else {
+            rsync_error_tail(&self.s.log_rsync_error, errors_from)
+        };
+        Ok(code)
     }
 
     fn write_trace(&self, tracefile: &str) {
@@ -644,8 +844,17 @@ impl Run {
         }
         self.log
             .log(format!("Calling back {}", self.s.callbackhost));
-        match process::run(cmd, &self.cancel).await {
+        let limit = Some(self.s.callback_timeout);
+        match process::run_tied_within(cmd, &self.cancel, limit).await {
             Ok(Outcome::Exited(st)) if st.success() => Ok(()),
+            Ok(Outcome::TimedOut(d)) => {
+                self.log.log(format!(
+                    "Callback to {} did not finish within {} s (CALLBACKTIMEOUT) and was killed",
+                    self.s.callbackhost,
+                    d.as_secs()
+                ));
+                Ok(())
+            }
             Ok(Outcome::Exited(st)) => {
                 self.log.log(format!(
                     "Callback to {} failed with exit status {}",
@@ -714,14 +923,18 @@ impl Run {
             dry_run: s.dry_run,
         };
         let path = state::path(&s.logdir, &s.name);
-        let result = state::update(&path, |st| {
-            st.name = s.name.clone();
-            st.mirrorname = s.mirrorname.clone();
-            if code == 0 {
-                st.last_success = Some(run.clone());
-            }
-            st.last_run = Some(run);
-        });
+        let result = state::update_noting(
+            &path,
+            |st| {
+                st.name = s.name.clone();
+                st.mirrorname = s.mirrorname.clone();
+                if code == 0 {
+                    st.last_success = Some(run.clone());
+                }
+                st.last_run = Some(run);
+            },
+            |warning| self.log.log(warning),
+        );
         if let Err(e) = result {
             self.log.log(format!(
                 "cannot write the state record {}: {e}",
@@ -739,13 +952,27 @@ impl Run {
         }
     }
 
-    /// The original's exit trap: log, mail per MAILTO/ERRORSONLY/FULLLOGS, rotate, unlock.
+    /// Remove the lock file in TO (keeping the run lock): the tree is final.
+    fn release_lock_file(&self) {
+        if let Some(lock) = self.lock.borrow_mut().take() {
+            lock.release();
+        }
+    }
+
+    /// The original's exit trap: log, record, mail per MAILTO/ERRORSONLY/FULLLOGS, rotate.
+    /// All of it happens while the caller still holds the run lock, so the next run starts
+    /// after it: its logs are not rotated away, its state record not overwritten by ours.
+    /// The lock file in TO goes first: nothing changes the tree any more, and the state and
+    /// metrics written here must not show this run as still in progress.
     fn finish(&self, code: u8) -> u8 {
+        self.release_lock_file();
         self.log.log(if code == 0 {
             "Mirrorsync done"
         } else {
             "Mirrorsync done with errors"
         });
+        // Before the mail: `status` and the metrics are right even while sendmail hangs.
+        self.record_state(code);
         let s = &self.s;
         if !s.mailto.is_empty() {
             let rsync_errors = std::fs::metadata(&s.log_rsync_error).is_ok_and(|m| m.len() > 0);
@@ -779,15 +1006,38 @@ impl Run {
                 });
             }
         }
-        self.record_state(code);
         self.log.close();
         for f in [&s.log_rsync, &s.log_rsync_error, &s.log] {
             savelog(f, s.logrotate);
         }
-        if let Some(lock) = self.lock.borrow_mut().take() {
-            lock.release();
-        }
         code
+    }
+}
+
+/// The last lines rsync wrote to `path` after `from` (its length when the stage started),
+/// bounded: read from at most the last [`RSYNC_ERROR_TAIL`] bytes.
+fn rsync_error_tail(path: &Path, from: u64) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = from.max(len.saturating_sub(RSYNC_ERROR_TAIL));
+    if start >= len || f.seek(SeekFrom::Start(start)).is_err() {
+        return Vec::new();
+    }
+    let mut data = Vec::new();
+    if f.take(RSYNC_ERROR_TAIL).read_to_end(&mut data).is_err() {
+        return Vec::new();
+    }
+    rsync::last_lines(&data, RSYNC_ERROR_LINES)
+}
+
+/// `text` cut at `max` characters (with `...`).
+fn bounded(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text.to_string(),
     }
 }
 

@@ -49,6 +49,8 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("CALLBACKUSER", Kind::Str),
     ("CALLBACKHOST", Kind::Str),
     ("CALLBACKKEY", Kind::Str),
+    ("CALLBACKTIMEOUT", Kind::Int),
+    ("HOOKTIMEOUT", Kind::Int),
     ("HOOK1", Kind::Str),
     ("HOOK2", Kind::Str),
     ("HOOK3", Kind::Str),
@@ -89,6 +91,13 @@ pub const UIPRETRIES_RANGE: std::ops::RangeInclusive<u64> = 0..=1000;
 pub const CHECK_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
 pub const PORT_RANGE: std::ops::RangeInclusive<u64> = 1..=65535;
 pub const MAIL_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
+pub const CALLBACK_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
+pub const HOOK_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
+
+/// Seconds the callback's ssh may take (CALLBACKTIMEOUT) unless configured otherwise. The
+/// upstream's side only notes the call; ssh's own ConnectTimeout (45 s) and keepalives
+/// (3 x 45 s) cover a dead network, this covers a remote command that never returns.
+pub const DEFAULT_CALLBACK_TIMEOUT: u64 = 600;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -135,6 +144,10 @@ pub struct Settings {
     pub callbackhost: String,
     pub callbackkey: String,
     pub hooks: [Option<String>; 5],
+    /// How long each hook may run before it is killed (HOOKTIMEOUT).
+    pub hook_timeout: std::time::Duration,
+    /// How long the callback's ssh may run before it is killed (CALLBACKTIMEOUT).
+    pub callback_timeout: std::time::Duration,
     pub info_maintainer: Option<String>,
     pub info_sponsor: Option<String>,
     pub info_country: Option<String>,
@@ -374,6 +387,16 @@ impl Settings {
                 c.string("HOOK4"),
                 c.string("HOOK5"),
             ],
+            hook_timeout: std::time::Duration::from_secs(c.u64_in(
+                "HOOKTIMEOUT",
+                crate::common::hooks::DEFAULT_TIMEOUT_SECS,
+                HOOK_TIMEOUT_RANGE,
+            )?),
+            callback_timeout: std::time::Duration::from_secs(c.u64_in(
+                "CALLBACKTIMEOUT",
+                DEFAULT_CALLBACK_TIMEOUT,
+                CALLBACK_TIMEOUT_RANGE,
+            )?),
             info_maintainer: c.string("INFO_MAINTAINER"),
             info_sponsor: c.string("INFO_SPONSOR"),
             info_country: c.string("INFO_COUNTRY"),
@@ -404,6 +427,13 @@ impl Settings {
 
     pub fn lock_name(&self) -> String {
         format!("Archive-Update-in-Progress-{}", self.mirrorname)
+    }
+
+    /// The lock that keeps the next run of this archive out until this one has finished its
+    /// exit path (state, metrics, mail, log rotation), also after the lock file in TO is gone
+    /// (see `run::sync`). Beside the logs and the state record it protects.
+    pub fn run_lock_path(&self) -> PathBuf {
+        self.logdir.join(format!("{}.run.lock", self.name))
     }
 
     pub fn update_required_name(&self) -> String {
@@ -470,6 +500,56 @@ impl Settings {
         };
         (stage(&self.rsync_options1), stage(&self.rsync_options2))
     }
+}
+
+/// The other archives' configs whose TO is ours (the same directory, however spelt: links
+/// followed, `..` and trailing slashes applied). Two archives in one tree delete each other's
+/// files (stage 2 runs `rsync --delete`) and each other's trace files, so a run refuses this.
+///
+/// The other archives are found as `archvsync status` lists them ([`crate::status::discover`]:
+/// every `ftpsync.conf` and `ftpsync-NAME.conf`/`.toml` in the config search path), each
+/// config the one a run of that archive would load. Only their TO is needed, so they are
+/// sourced without defaults ([`Settings::load_raw`]: no rsync probe); one that does not load
+/// is skipped (it cannot run either; `check-config NAME` reports it). Relative TOs are
+/// resolved against the working directory, so call this where a run works (BASEDIR).
+pub fn configs_sharing_to(layout: &Layout, s: &Settings) -> Vec<PathBuf> {
+    let ours = resolve(&s.to);
+    let mut found = Vec::new();
+    for archive in crate::status::discover(layout) {
+        let name = if archive.is_empty() {
+            "ftpsync".to_string()
+        } else {
+            config::sanitize_name(&format!("ftpsync-{archive}"))
+        };
+        match config::find(&layout.confdirs, &name) {
+            Some(p) if p != s.config_path => {}
+            _ => continue,
+        }
+        let Ok((raw, _)) = Settings::load_raw(layout, &archive) else {
+            continue;
+        };
+        if resolve(Path::new(&raw.string_or("TO", DEFAULT_TO))) == ours
+            && !found.contains(&raw.path)
+        {
+            found.push(raw.path);
+        }
+    }
+    found
+}
+
+/// The refusal of a TO shared with `others` ([`configs_sharing_to`]), naming every file.
+pub fn shared_to_message(s: &Settings, others: &[PathBuf]) -> String {
+    format!(
+        "{}: TO={} is also the TO of {} (both are {}): two archives in one tree delete each other's files (stage 2 runs rsync --delete) and trace files; give each archive its own TO",
+        s.config_path.display(),
+        s.to.display(),
+        others
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" and "),
+        resolve(&s.to).display()
+    )
 }
 
 /// The default TO, as the original's `${TO:-/srv/mirrors/debian/}`.

@@ -37,9 +37,15 @@ pub fn main(layout: &Layout, args: RunmirrorsArgs) -> u8 {
     })
 }
 
-/// ftpsync's HUB step, in-process: `runmirrors -a ARCHIVE -f -k KIND`.
-pub async fn from_ftpsync(layout: &Layout, archive: &str, kind: PushKind, cancel: Cancel) -> u8 {
-    run(layout, archive, kind, true, cancel).await
+/// ftpsync's HUB step, in-process: `runmirrors -a ARCHIVE -f -k KIND`. The exit status,
+/// and for a failure why, in words, for ftpsync's own log (the details are in runmirrors').
+pub async fn from_ftpsync(
+    layout: &Layout,
+    archive: &str,
+    kind: PushKind,
+    cancel: Cancel,
+) -> (u8, Option<String>) {
+    run_explained(layout, archive, kind, true, cancel).await
 }
 
 pub async fn run(
@@ -49,19 +55,32 @@ pub async fn run(
     from_ftpsync: bool,
     cancel: Cancel,
 ) -> u8 {
+    run_explained(layout, conf, kind, from_ftpsync, cancel)
+        .await
+        .0
+}
+
+async fn run_explained(
+    layout: &Layout,
+    conf: &str,
+    kind: PushKind,
+    from_ftpsync: bool,
+    cancel: Cancel,
+) -> (u8, Option<String>) {
     let s = match settings::Settings::load(layout, conf) {
         Ok(s) => s,
         Err(refusal) => {
             eprintln!("{}", refusal.message);
-            return refusal.code;
+            return (refusal.code, Some(refusal.message));
         }
     };
     for w in &s.warnings {
         eprintln!("{w}");
     }
     if let Err(e) = std::fs::create_dir_all(&s.logdir) {
-        eprintln!("cannot create LOGDIR {}: {e}", s.logdir.display());
-        return 1;
+        let msg = format!("cannot create LOGDIR {}: {e}", s.logdir.display());
+        eprintln!("{msg}");
+        return (1, Some(msg));
     }
     // The original rotates its log at the start of a run.
     savelog(&s.log, s.logrotate);
@@ -73,10 +92,12 @@ pub async fn run(
         &s.sendmail,
         Duration::from_secs(s.mail_timeout),
     ));
-    let code = push_all(s, kind, from_ftpsync, &log, &outbox, cancel).await;
+    let log_path = s.log.clone();
+    let (code, why) = push_all(s, kind, from_ftpsync, &log, &outbox, cancel).await;
     // Mail still under way is waited for (each is bounded by MAILTIMEOUT).
     outbox.flush().await;
-    code
+    let why = why.or_else(|| (code != 0).then(|| format!("see {}", log_path.display())));
+    (code, why)
 }
 
 async fn push_all(
@@ -86,22 +107,18 @@ async fn push_all(
     log: &Arc<Logger>,
     outbox: &Arc<Outbox>,
     cancel: Cancel,
-) -> u8 {
+) -> (u8, Option<String>) {
     if !s.keyfile.is_file() {
-        push::error(
-            &s,
-            log,
-            outbox,
-            &format!("SSH Key {} does not exist", s.keyfile_configured),
-        );
-        return EX_NOKEY;
+        let msg = format!("SSH Key {} does not exist", s.keyfile_configured);
+        push::error(&s, log, outbox, &msg);
+        return (EX_NOKEY, Some(msg));
     }
     let Some(list) = s.mirrors.clone() else {
         log.log(format!(
             "No {}.mirror found: there is nothing to push",
             s.name
         ));
-        return 0;
+        return (0, None);
     };
     let (entries, errors) = match mirrorlist::read(&list) {
         Ok(r) => r,
@@ -112,7 +129,7 @@ async fn push_all(
                 outbox,
                 &format!("Cannot read {}: {e}", list.display()),
             );
-            return 0;
+            return (0, None);
         }
     };
     for e in &errors {
@@ -136,5 +153,5 @@ async fn push_all(
         cancel,
         outbox: outbox.clone(),
     };
-    pusher.run(entries).await
+    (pusher.run(entries).await, None)
 }

@@ -1756,3 +1756,18 @@ pub fn waiting_hook(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     );
     (script, started, release)
 }
+
+/// An RSYNC for ftpsync whose upstream check (the `rsync --list-only` call) runs `body`
+/// instead (a /bin/sh snippet; `$REAL` is the real rsync, `"$@"` the check's arguments);
+/// every other call goes to the real rsync.
+pub fn list_only_wrapper(m: &Mirror, body: &str) -> PathBuf {
+    let w = m.dir.join("rsync-list-only-wrapper");
+    write_script(
+        &w,
+        &format!(
+            "REAL={real}\ncase \"$*\" in\n  *--list-only*) ;;\n  *) exec \"$REAL\" \"$@\" ;;\nesac\n{body}",
+            real = shq(rsync_bin()),
+        ),
+    );
+    w
+}
