@@ -16,9 +16,11 @@
 //! connections still being set up; accepted sessions are the downstreams' own syncs and are
 //! followed on. A signal to the follower itself stops it at once, sessions left running.
 
+use super::barrier::StageBarrier;
 use super::orphans::{Orphans, Session};
 use super::protocol::{self, Delivery, FromFollower, Job, Setup, StageJob, ToFollower};
 use super::ssh::Stage;
+use super::state_writer::{record, round_ms, write_state, StateChange};
 use super::trigger::{self, Outcome, TriggerResult};
 use crate::common::log::Logger;
 use crate::common::mail::{Mail, Outbox};
@@ -30,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 pub fn main() -> u8 {
@@ -40,77 +42,6 @@ pub fn main() -> u8 {
     }
     system::raise_open_files_limit();
     process::block_on(run())
-}
-
-/// The staged mirrors that still owe us their stage 1. Stage 2 goes out to all of them the
-/// moment the set is empty: waiters are woken by the last arrival, not by polling.
-pub struct StageBarrier {
-    tx: watch::Sender<(BTreeSet<String>, bool)>,
-    reported: AtomicBool,
-}
-
-impl StageBarrier {
-    pub fn new(pending: BTreeSet<String>) -> StageBarrier {
-        let open = pending.is_empty();
-        StageBarrier {
-            tx: watch::Sender::new((pending, open)),
-            reported: AtomicBool::new(false),
-        }
-    }
-
-    pub fn arrive(&self, name: &str) {
-        self.tx.send_modify(|(pending, open)| {
-            pending.remove(name);
-            if pending.is_empty() {
-                *open = true;
-            }
-        });
-    }
-
-    pub fn open(&self) {
-        self.tx.send_modify(|(_, open)| *open = true);
-    }
-
-    /// Resolves when the barrier is open.
-    pub async fn opened(&self) {
-        let mut rx = self.tx.subscribe();
-        let _ = rx.wait_for(|(_, open)| *open).await;
-    }
-
-    /// True when every staged mirror arrived; false when `timeout` passed first. As in the
-    /// original, one waiter's timeout opens the barrier for all of them.
-    pub async fn wait(&self, timeout: Duration) -> bool {
-        if tokio::time::timeout(timeout, self.opened()).await.is_err() {
-            self.open();
-        }
-        self.missing().is_empty()
-    }
-
-    /// Every waiter sees a timeout; the first to ask reports the missing mirrors.
-    pub fn claim_report(&self) -> bool {
-        !self.reported.swap(true, Ordering::SeqCst)
-    }
-
-    pub fn missing(&self) -> Vec<String> {
-        self.tx.borrow().0.iter().cloned().collect()
-    }
-}
-
-/// A change to the state record. They are applied in order, batched: one rewrite of the
-/// record for every burst of changes, off the runtime's thread.
-enum StateChange {
-    /// Everything before this was written: tell the sender.
-    Flush(oneshot::Sender<()>),
-    Sent(String, state::Downstream),
-    Finished {
-        name: String,
-        exit: Option<i32>,
-        secs: f64,
-        timed_out: bool,
-    },
-    Push(state::PushRun),
-    /// This push never sent anything to the mirror: its record says so until a push does.
-    NotSent(String),
 }
 
 #[derive(Default)]
@@ -274,83 +205,6 @@ async fn write_events(mut rx: mpsc::UnboundedReceiver<Out>) {
     }
 }
 
-async fn write_state(
-    path: std::path::PathBuf,
-    mut rx: mpsc::UnboundedReceiver<StateChange>,
-    log: Arc<Logger>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while let Ok(c) = rx.try_recv() {
-            batch.push(c);
-        }
-        let mut changes = Vec::new();
-        let mut flushes = Vec::new();
-        for c in batch {
-            match c {
-                StateChange::Flush(tx) => flushes.push(tx),
-                c => changes.push(c),
-            }
-        }
-        let p = path.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            if changes.is_empty() {
-                return Ok(());
-            }
-            state::update(&p, |st| {
-                for c in changes {
-                    apply(st, c);
-                }
-            })
-        })
-        .await;
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => log.log(format!("cannot write the state record: {e}")),
-            Err(e) => log.log(format!("cannot write the state record: {e}")),
-        }
-        for f in flushes {
-            let _ = f.send(());
-        }
-    }
-}
-
-fn apply(st: &mut state::State, c: StateChange) {
-    match c {
-        StateChange::Sent(name, d) => {
-            st.downstreams.insert(name, d);
-        }
-        StateChange::Finished {
-            name,
-            exit,
-            secs,
-            timed_out,
-        } => {
-            if let Some(d) = st.downstreams.get_mut(&name) {
-                d.finished_exit_status = exit;
-                d.finished_seconds = Some(round_ms(secs));
-                if timed_out {
-                    d.outcome = "timeout".into();
-                }
-            }
-        }
-        StateChange::Push(p) => st.last_push = Some(p),
-        StateChange::NotSent(name) => {
-            let d = st.downstreams.entry(name).or_default();
-            d.outcome = "not_sent".into();
-            d.at = state::now();
-            d.exit_status = None;
-            d.finished_exit_status = None;
-            d.finished_seconds = None;
-        }
-        StateChange::Flush(_) => {}
-    }
-}
-
-fn round_ms(secs: f64) -> f64 {
-    (secs * 1000.0).round() / 1000.0
-}
-
 impl Follower {
     fn emit(&self, ev: FromFollower) {
         let _ = self.events.send(Out::Event(ev));
@@ -456,14 +310,7 @@ impl Follower {
         }
         let _ = self.state.send(StateChange::Sent(
             job.name.clone(),
-            state::Downstream {
-                host: job.host.clone(),
-                stage: st.stage.as_str().into(),
-                words: st.words.clone(),
-                outcome: "not_sent".into(),
-                at: state::now(),
-                ..Default::default()
-            },
+            record(job, st, "not_sent", state::now()),
         ));
     }
 
@@ -578,23 +425,13 @@ impl Follower {
         let at = state::now();
         let (result, session) =
             trigger::send(&st.args, mlog, deadline, &self.cancel, &self.orphans).await;
-        let _ = self.state.send(StateChange::Sent(
-            job.name.clone(),
-            state::Downstream {
-                host: job.host.clone(),
-                stage: st.stage.as_str().into(),
-                words: st.words.clone(),
-                outcome: result.state_word().into(),
-                exit_status: match result.outcome {
-                    Outcome::Exited(c) => Some(c),
-                    _ => None,
-                },
-                duration_seconds: round_ms(result.secs),
-                at,
-                finished_exit_status: None,
-                finished_seconds: None,
-            },
-        ));
+        let mut d = record(job, st, result.state_word(), at);
+        d.exit_status = match result.outcome {
+            Outcome::Exited(c) => Some(c),
+            _ => None,
+        };
+        d.duration_seconds = round_ms(result.secs);
+        let _ = self.state.send(StateChange::Sent(job.name.clone(), d));
         match &result.outcome {
             Outcome::Accepted => mlog.log(format!(
                 "{} trigger accepted after {:.2} s",
