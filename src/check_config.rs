@@ -17,8 +17,6 @@ use crate::runmirrors::push;
 use crate::runmirrors::settings::Settings as PushSettings;
 use crate::runmirrors::ssh::PushKind;
 use crate::runmirrors::trigger;
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -465,7 +463,8 @@ fn check_key(r: &mut Report, what: &str, key: &Path, consequence: &str) {
         Ok(md) => {
             if let Err(e) = std::fs::File::open(key) {
                 r.error(format!("{what} {} cannot be read: {e}", key.display()));
-            } else if md.uid() == unsafe { libc::geteuid() } && md.permissions().mode() & 0o077 != 0
+            } else if md.uid() == crate::common::system::geteuid()
+                && md.permissions().mode() & 0o077 != 0
             {
                 r.error(format!(
                     "{what} {} is accessible by others (mode {:o}): ssh refuses to use such a key; chmod 600 it",
@@ -504,11 +503,7 @@ fn is_executable(p: &Path) -> bool {
 }
 
 fn access(p: &Path, mode: libc::c_int) -> bool {
-    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: access(2) only reads the NUL-terminated path.
-    unsafe { libc::access(c.as_ptr(), mode) == 0 }
+    crate::common::system::access(p, mode)
 }
 
 /// `http://user:secret@proxy:3128` → `http://user:********@proxy:3128`.

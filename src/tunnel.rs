@@ -204,20 +204,8 @@ async fn connect(host: &str, port: u16, ep: &str) -> Result<TcpStream, String> {
 
 /// Best effort: a long quiet rsync session should survive NAT and notice a dead peer.
 fn keepalive(tcp: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let fd = tcp.as_raw_fd();
-    let set = |level: libc::c_int, name: libc::c_int, value: libc::c_int| {
-        // SAFETY: fd is an open socket owned by `tcp`; the option value is a c_int that
-        // outlives the call, and its size is passed along.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                level,
-                name,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        }
+    let set = |level, name, value| {
+        crate::common::system::set_socket_option(tcp, level, name, value);
     };
     set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
     #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -219,26 +219,7 @@ pub async fn run_tied_within(
 /// waits for it, so the thread lives as long as the child does. The signal reaches the
 /// child itself; rsync stops its helpers on SIGTERM, and `sh -c` execs a lone command.
 pub fn tie_to_us(cmd: &mut std::process::Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: getpid(2) is async-signal-safe.
-        let parent = unsafe { libc::getpid() };
-        // SAFETY: the closure runs in the forked child before exec and only calls
-        // async-signal-safe functions (prctl, getppid, raise).
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The parent died between fork and prctl: go now.
-                if libc::getppid() != parent {
-                    libc::raise(libc::SIGTERM);
-                }
-                Ok(())
-            });
-        }
-    }
+    crate::common::system::die_with_parent(cmd);
 }
 
 /// Sends the child's stdout and stderr, appended, to `path` (created if missing). On error

@@ -66,6 +66,77 @@ pub fn try_reap(pid: u32) -> io::Result<Option<i32>> {
     }))
 }
 
+/// The effective user id.
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid(2) cannot fail and has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// access(2): may we (the real user) use `path` for `mode` (libc::R_OK, W_OK, X_OK)?
+pub fn access(path: &std::path::Path, mode: libc::c_int) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: access(2) only reads the NUL-terminated path.
+    unsafe { libc::access(c.as_ptr(), mode) == 0 }
+}
+
+/// Sets the process's file mode creation mask.
+pub fn set_umask(mask: u32) {
+    // SAFETY: umask(2) only sets the process file mode mask.
+    unsafe {
+        libc::umask(mask as libc::mode_t);
+    }
+}
+
+/// Sets an integer socket option (best effort: the result is returned, not acted on).
+pub fn set_socket_option(
+    socket: &impl std::os::fd::AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> bool {
+    // SAFETY: the descriptor is an open socket borrowed for the call; the option value is a
+    // c_int that outlives the call, and its size is passed along.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
+    }
+}
+
+/// The child `cmd` starts gets SIGTERM when the thread that started it dies, however it
+/// dies (PR_SET_PDEATHSIG; Linux only).
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: getpid(2) is async-signal-safe.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // async-signal-safe functions (prctl, getppid, raise).
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent died between fork and prctl: go now.
+                if libc::getppid() != parent {
+                    libc::raise(libc::SIGTERM);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
+
 /// Sends `sig` to one process.
 pub fn kill(pid: u32, sig: i32) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {

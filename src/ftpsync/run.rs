@@ -113,10 +113,7 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
         eprintln!("{}: {why}; refusing to run", s.config_path.display());
         return 1;
     }
-    // SAFETY: umask(2) only sets the process file mode mask.
-    unsafe {
-        libc::umask(0o022);
-    }
+    crate::common::system::set_umask(0o022);
     // The classic layout ran from BASEDIR, so relative paths in old configs mean that.
     if layout.classic {
         if let Some(b) = &layout.basedir {
