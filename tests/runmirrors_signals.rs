@@ -37,6 +37,12 @@ fn pusher_and_sshd(body: &str, rm: &[(&str, &str)]) -> (Downstream, Sshd, tempfi
         b = b.rm_set(k, *v);
     }
     let pusher = b.start();
+    let (sshd, dir) = noting_sshd(pusher.key(), body);
+    (pusher, sshd, dir)
+}
+
+/// An sshd whose forced command for `key` notes each arrival in `notes`, then runs `body`.
+fn noting_sshd(key: &SshKey, body: &str) -> (Sshd, tempfile::TempDir) {
     let dir = tempdir();
     let script = dir.path().join("forced-command");
     write_script(
@@ -46,8 +52,7 @@ fn pusher_and_sshd(body: &str, rm: &[(&str, &str)]) -> (Downstream, Sshd, tempfi
             shq(&dir.path().join("notes").to_string_lossy())
         ),
     );
-    let sshd = Sshd::start(&forced_command_line(&script, pusher.key()));
-    (pusher, sshd, dir)
+    (Sshd::start(&forced_command_line(&script, key)), dir)
 }
 
 fn sigterm(pid: u32) {
@@ -346,16 +351,7 @@ fn sigterm_during_a_hubs_push_ends_its_ftpsync_through_the_normal_exit_path() {
         .source(&up.url())
         .hub()
         .start();
-    let dir = tempdir();
-    let script = dir.path().join("forced-command");
-    write_script(
-        &script,
-        &format!(
-            "echo \"arrived $SSH_ORIGINAL_COMMAND\" >> {}",
-            shq(&dir.path().join("notes").to_string_lossy())
-        ),
-    );
-    let sshd = Sshd::start(&forced_command_line(&script, hub.key()));
+    let (sshd, _dir) = noting_sshd(hub.key(), "");
     // Downstreams 1.5 s away each way: the push is still connecting when we stop it.
     let proxy = DelayProxy::start(
         format!("127.0.0.1:{}", sshd.port).parse().unwrap(),
