@@ -3,9 +3,12 @@
 //! `words` parses the `sync:` words, `settings` turns the config into typed settings,
 //! `run` is one sync run under the lock.
 
+mod callback;
+mod exit;
 pub mod progress;
 pub mod run;
 pub mod settings;
+mod upstream_check;
 pub mod words;
 
 use crate::cli::FtpsyncArgs;

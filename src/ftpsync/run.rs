@@ -1,6 +1,7 @@
 //! One ftpsync run (SPEC §4): the Update-Required / Archive-Update-in-Progress protocol,
-//! both rsync stages, hooks, trace files, callback, the HUB push, and the exit path that
-//! always logs, records, mails, rotates and unlocks.
+//! both rsync stages, hooks, trace files and the HUB push. Its other parts have modules of
+//! their own: the exit path that always logs, records, mails, rotates and unlocks
+//! (exit.rs), the empty-upstream check (upstream_check.rs), the callback (callback.rs).
 //!
 //! Two locks, taken in this order and released in the reverse one:
 //! - the run lock `LOGDIR/NAME.run.lock` ([`Settings::run_lock_path`]), held from the start
@@ -26,7 +27,7 @@ use super::words::SyncRequest;
 use crate::common::hooks::{self, HookResult};
 use crate::common::layout::Layout;
 use crate::common::lock::{self, Acquired, RunLock};
-use crate::common::log::{savelog, Logger};
+use crate::common::log::Logger;
 use crate::common::mail::Mail;
 use crate::common::process::{self, Cancel, Outcome};
 use crate::common::rsync::{self, Verdict};
@@ -39,71 +40,42 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::process::Command;
 
 /// The upstream's master trace, relative to TO or to the source.
-const MASTER_TRACE: &str = "project/trace/master";
+pub(super) const MASTER_TRACE: &str = "project/trace/master";
 
 /// How a run ends early: the exit status, after the message was logged.
-struct Stop(u8);
+pub(super) struct Stop(pub(super) u8);
 
 /// Seconds the upstream check may run beyond CHECK_TIMEOUT before it is killed. rsync's
 /// `--timeout` bounds only silence on an open connection, not the connect itself (the OS
 /// gives up after minutes) nor an answer that trickles.
-const CHECK_MARGIN_SECS: u64 = 5;
+pub(super) const CHECK_MARGIN_SECS: u64 = 5;
 
 /// Lines of rsync's error output quoted when a stage fails.
 const RSYNC_ERROR_LINES: usize = 5;
 /// How much of the end of rsync's error log is read for them.
 const RSYNC_ERROR_TAIL: u64 = 16 * 1024;
 
-/// How the upstream check ended.
-enum CheckEnd {
-    Answered(std::process::Output),
-    /// Killed at its deadline.
-    TimedOut(Duration),
-}
-
-/// The upstream master-trace question, asked while stage 1 runs. Dropping it (the run ended
-/// before the answer was judged) kills the check at once: no child outlives its run.
-struct UpstreamCheck {
-    source: String,
-    prog: String,
-    pid: Option<u32>,
-    task: tokio::task::JoinHandle<std::io::Result<CheckEnd>>,
-}
-
-impl Drop for UpstreamCheck {
-    fn drop(&mut self) {
-        // Not finished means not reaped (the task ends in the poll that reaps the child, and
-        // nothing else runs on this single-threaded runtime meanwhile): the pid is still it.
-        if !self.task.is_finished() {
-            if let Some(pid) = self.pid {
-                process::kill_group(pid, libc::SIGKILL);
-            }
-        }
-        self.task.abort();
-    }
-}
-
 use crate::common::process::signal_name;
 
-struct Run {
-    layout: Layout,
-    s: Settings,
-    req: SyncRequest,
-    log: Logger,
-    cancel: Cancel,
-    lock: RefCell<Option<RunLock>>,
+pub(super) struct Run {
+    pub(super) layout: Layout,
+    pub(super) s: Settings,
+    pub(super) req: SyncRequest,
+    pub(super) log: Logger,
+    pub(super) cancel: Cancel,
+    pub(super) lock: RefCell<Option<RunLock>>,
     /// An `error` was reported: the final mail says ERROR even if the run succeeded.
-    had_error: Cell<bool>,
-    time1: Cell<u64>,
-    time2: Cell<u64>,
+    pub(super) had_error: Cell<bool>,
+    pub(super) time1: Cell<u64>,
+    pub(super) time2: Cell<u64>,
     /// Passes of the sync loop and upstream-update-in-progress retries, for the state record.
-    passes: Cell<u64>,
-    uip_retries: Cell<u64>,
-    started: i64,
-    date_started: String,
-    log_rsync_offset: u64,
+    pub(super) passes: Cell<u64>,
+    pub(super) uip_retries: Cell<u64>,
+    pub(super) started: i64,
+    pub(super) date_started: String,
+    pub(super) log_rsync_offset: u64,
     /// The last lines rsync wrote to LOG_RSYNC_ERROR during the last stage that failed.
-    rsync_errors: RefCell<Vec<String>>,
+    pub(super) rsync_errors: RefCell<Vec<String>>,
 }
 
 pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
@@ -270,16 +242,16 @@ fn take_locks(s: &Settings, lock_path: &Path) -> Result<Taken, String> {
 }
 
 impl Run {
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(super) fn path(&self, rel: &str) -> PathBuf {
         self.s.to.join(rel)
     }
 
-    fn update_required(&self) -> PathBuf {
+    pub(super) fn update_required(&self) -> PathBuf {
         self.path(&self.s.update_required_name())
     }
 
     /// Log, remember, and mail a one-line report (the original's `error`).
-    fn error(&self, msg: &str) {
+    pub(super) fn error(&self, msg: &str) {
         self.error_with(msg, &[]);
     }
 
@@ -287,7 +259,7 @@ impl Run {
     /// `msg`, in the mail's body one a line. The line also goes to stderr (unless the log
     /// already echoes there): under ssh or cron that is all the operator sees at once, and
     /// an error is worth it; the subject stays one bounded line.
-    fn error_with(&self, msg: &str, details: &[String]) {
+    pub(super) fn error_with(&self, msg: &str, details: &[String]) {
         let line = if details.is_empty() {
             msg.to_string()
         } else {
@@ -318,7 +290,7 @@ impl Run {
 
     /// Where `file` (a log of this run) is once the exit path has rotated it: what a log
     /// line should name, as the line is read after the run.
-    fn after_rotation(&self, file: &Path) -> PathBuf {
+    pub(super) fn after_rotation(&self, file: &Path) -> PathBuf {
         if self.s.logrotate == 0 {
             return file.to_path_buf();
         }
@@ -329,7 +301,7 @@ impl Run {
 
     /// Remove Update-Required. One that cannot be removed (not a file, an immutable file, a
     /// read-only directory) would bring every pass round again, for ever: that ends the run.
-    fn remove_update_required(&self) -> Result<(), Stop> {
+    pub(super) fn remove_update_required(&self) -> Result<(), Stop> {
         let ur = self.update_required();
         match std::fs::remove_file(&ur) {
             Ok(()) => Ok(()),
@@ -344,7 +316,7 @@ impl Run {
         }
     }
 
-    fn mail(&self, mail: Mail) {
+    pub(super) fn mail(&self, mail: Mail) {
         if mail.to.is_empty() {
             return;
         }
@@ -353,12 +325,12 @@ impl Run {
         }
     }
 
-    fn interrupted(&self, sig: i32) -> Stop {
+    pub(super) fn interrupted(&self, sig: i32) -> Stop {
         self.error(&format!("Interrupted by {}, stopping", signal_name(sig)));
         Stop((128 + sig) as u8)
     }
 
-    async fn hook(&self, nr: u8) -> Result<(), Stop> {
+    pub(super) async fn hook(&self, nr: u8) -> Result<(), Stop> {
         let cmd = self.s.hooks[usize::from(nr - 1)].as_deref();
         if self.s.dry_run && cmd.is_some() {
             self.log.log(format!("Dry run: HOOK{nr} is not run"));
@@ -376,7 +348,7 @@ impl Run {
         }
     }
 
-    async fn body(&self) -> Result<(), Stop> {
+    pub(super) async fn body(&self) -> Result<(), Stop> {
         for line in self.req.ignored_report() {
             self.log.log(line);
         }
@@ -553,7 +525,7 @@ impl Run {
 
     /// The original's check_rsync for sync step `step`, with the exit status a failure maps
     /// to. A failure says why: rsync's last words, and where the logs are after the run.
-    fn check(&self, result: i32, step: u8, fail_code: u8) -> Result<(), Stop> {
+    pub(super) fn check(&self, result: i32, step: u8, fail_code: u8) -> Result<(), Stop> {
         let verdict = rsync::classify(result);
         if verdict == Verdict::Success {
             return Ok(());
@@ -585,7 +557,7 @@ impl Run {
 
     /// Another mirror's Archive-Update-in-Progress file arrived with stage 1: our upstream
     /// was itself mid-update. Remove it (the next pull brings it back if still true).
-    fn upstream_update_in_progress(&self) -> bool {
+    pub(super) fn upstream_update_in_progress(&self) -> bool {
         let ours = self.s.lock_name();
         let Ok(entries) = std::fs::read_dir(&self.s.to) else {
             return false;
@@ -609,139 +581,7 @@ impl Run {
         found
     }
 
-    /// The classic accident: an upstream that lost its tree (or its master trace), which stage
-    /// 2's `--delete` would faithfully copy, wiping ours. If we have `project/trace/master`,
-    /// ask the upstream whether it still has it (`rsync --list-only`). The question is asked
-    /// while stage 1 runs, so it costs no wall time; its answer is judged before stage 2.
-    /// ALLOW_EMPTY_UPSTREAM=true turns it off.
-    fn start_upstream_check(&self) -> Option<UpstreamCheck> {
-        let s = &self.s;
-        if s.dry_run || s.allow_empty_upstream || !self.path(MASTER_TRACE).is_file() {
-            return None;
-        }
-        let source = &s.rsync_source;
-        let target = if source.ends_with('/') {
-            format!("{source}{MASTER_TRACE}")
-        } else {
-            format!("{source}/{MASTER_TRACE}")
-        };
-        let mut words = s.rsync.clone();
-        words.extend(s.rsync_extra.iter().cloned());
-        words.extend([
-            "--list-only".to_string(),
-            "--no-motd".to_string(),
-            format!("--timeout={}", s.check_timeout.max(1)),
-        ]);
-        words.extend(rsync::transport_words(&s.transport));
-        words.push(target);
-        self.log
-            .log(format!("Checking the upstream: {}", rsync::display(&words)));
-        let (prog, args) = words.split_first()?;
-        let mut cmd = Command::new(prog);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        if let Some(pw) = &s.rsync_password {
-            cmd.env("RSYNC_PASSWORD", pw);
-        }
-        if let Some(proxy) = &s.rsync_proxy {
-            cmd.env("RSYNC_PROXY", proxy);
-        }
-        cmd.envs(s.transport_env());
-        // Tied to us like the stages' rsync (a SIGKILLed ftpsync takes it along), and with
-        // a hard deadline of its own, counted from now.
-        process::tie_to_us(cmd.as_std_mut());
-        let limit = Duration::from_secs(s.check_timeout.max(1) + CHECK_MARGIN_SECS);
-        let child = cmd.spawn();
-        let pid = child.as_ref().ok().and_then(|c| c.id());
-        let task = tokio::spawn(async move {
-            let child = child?;
-            let pid = child.id();
-            let mut waiting = Box::pin(child.wait_with_output());
-            tokio::select! {
-                out = &mut waiting => out.map(CheckEnd::Answered),
-                _ = tokio::time::sleep(limit) => {
-                    // Still unreaped (its wait is pending): the group is still its own.
-                    if let Some(pid) = pid {
-                        process::kill_group(pid, libc::SIGKILL);
-                    }
-                    Ok(CheckEnd::TimedOut(limit))
-                }
-            }
-        });
-        Some(UpstreamCheck {
-            source: source.clone(),
-            prog: prog.clone(),
-            pid,
-            task,
-        })
-    }
-
-    /// Judge the answer (starting the question now if it was not asked yet): refuse stage 2
-    /// (exit 4, tree untouched) when the upstream says the master trace does not exist.
-    async fn judge_upstream_check(&self, pending: Option<UpstreamCheck>) -> Result<(), Stop> {
-        let s = &self.s;
-        let Some(mut check) = pending.or_else(|| self.start_upstream_check()) else {
-            return Ok(());
-        };
-        let prog = check.prog.clone();
-        // Bounded: the check is killed at its own deadline (start_upstream_check).
-        let out = tokio::select! {
-            out = &mut check.task => out,
-            sig = self.cancel.fired() => return Err(self.interrupted(sig)),
-        };
-        let out = match out {
-            Ok(Ok(CheckEnd::Answered(out))) => out,
-            Ok(Ok(CheckEnd::TimedOut(limit))) => {
-                self.log.log(format!(
-                    "Checking the upstream's {MASTER_TRACE} took longer than {}s and was stopped; going on with stage2",
-                    limit.as_secs()
-                ));
-                return Ok(());
-            }
-            Ok(Err(e)) => {
-                self.log.log(format!(
-                    "Cannot check the upstream's {MASTER_TRACE} ({prog}: {e}); going on with stage2"
-                ));
-                return Ok(());
-            }
-            Err(e) => {
-                self.log.log(format!(
-                    "Cannot check the upstream's {MASTER_TRACE} ({e}); going on with stage2"
-                ));
-                return Ok(());
-            }
-        };
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !stderr.trim().is_empty() {
-            let _ = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&s.log_rsync_error)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, stderr.as_bytes()));
-        }
-        let code = process::shell_code(&out.status);
-        if code == 0 {
-            return Ok(());
-        }
-        if code == 23 && stderr.contains("No such file or directory") {
-            self.error(&format!(
-                "Upstream {} has no {MASTER_TRACE} but our mirror has one: the upstream looks empty or broken, and stage2 (rsync --delete) would wipe our tree. Refusing stage2, nothing was deleted. Set ALLOW_EMPTY_UPSTREAM=true in {} to sync anyway",
-                check.source,
-                s.config_path.display()
-            ));
-            return Err(Stop(4));
-        }
-        self.log.log(format!(
-            "Cannot check the upstream's {MASTER_TRACE} (rsync exit {code}); going on with stage2"
-        ));
-        Ok(())
-    }
-
-    async fn rsync(&self, stage: &str, words: &[String]) -> Result<i32, Stop> {
+    pub(super) async fn rsync(&self, stage: &str, words: &[String]) -> Result<i32, Stop> {
         self.log
             .log(format!("Running {stage}: {}", rsync::display(words)));
         let Some((prog, args)) = words.split_first() else {
@@ -790,7 +630,7 @@ impl Run {
         Ok(code)
     }
 
-    fn write_trace(&self, tracefile: &str) {
+    pub(super) fn write_trace(&self, tracefile: &str) {
         let s = &self.s;
         let info = trace::TraceInfo {
             date_started: self.date_started.clone(),
@@ -815,205 +655,11 @@ impl Run {
             self.error(&format!("Cannot write trace file {tracefile}: {e}"));
         }
     }
-
-    async fn callback(&self) -> Result<(), Stop> {
-        let mut cmd = Command::new("ssh");
-        cmd.args([
-            "-n",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ServerAliveInterval=45",
-            "-o",
-            "ConnectTimeout=45",
-            "-o",
-            "PasswordAuthentication=no",
-            "-i",
-        ])
-        .arg(&self.s.callbackkey)
-        .arg(format!("-ouser {}", self.s.callbackuser))
-        .arg(&self.s.callbackhost)
-        .arg(format!("callback:{}", host::nodename()))
-        .stdin(Stdio::null());
-        if let Err(e) = process::output_to(&mut cmd, self.log.path()) {
-            self.log
-                .log(format!("cannot send the callback's output to the log: {e}"));
-        }
-        self.log
-            .log(format!("Calling back {}", self.s.callbackhost));
-        let limit = Some(self.s.callback_timeout);
-        match process::run_tied_within(cmd, &self.cancel, limit).await {
-            Ok(Outcome::Exited(st)) if st.success() => Ok(()),
-            Ok(Outcome::TimedOut(d)) => {
-                self.log.log(format!(
-                    "Callback to {} did not finish within {} s (CALLBACKTIMEOUT) and was killed",
-                    self.s.callbackhost,
-                    d.as_secs()
-                ));
-                Ok(())
-            }
-            Ok(Outcome::Exited(st)) => {
-                self.log.log(format!(
-                    "Callback to {} failed with exit status {}",
-                    self.s.callbackhost,
-                    process::shell_code(&st)
-                ));
-                Ok(())
-            }
-            Ok(Outcome::Interrupted(sig)) => Err(self.interrupted(sig)),
-            Err(e) => {
-                self.log.log(format!("Callback could not run ssh: {e}"));
-                Ok(())
-            }
-        }
-    }
-
-    /// The state record behind `archvsync status` and the metrics file.
-    fn record_state(&self, code: u8) {
-        let s = &self.s;
-        // A dry run changes nothing, so it says nothing about the mirror either.
-        if s.dry_run {
-            self.log.log("Dry run: the state record is not updated");
-            return;
-        }
-        let mut request = if self.req.all {
-            "all".to_string()
-        } else {
-            [(self.req.stage1, "stage1"), (self.req.stage2, "stage2")]
-                .iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, n)| *n)
-                .collect::<Vec<_>>()
-                .join("+")
-        };
-        if self.req.mhop {
-            request.push_str("+mhop");
-        }
-        let bytes = std::fs::read(&s.log_rsync)
-            .map(|d| {
-                let from = usize::try_from(self.log_rsync_offset)
-                    .unwrap_or(0)
-                    .min(d.len());
-                rsync::bytes_received(&String::from_utf8_lossy(&d[from..]))
-            })
-            .unwrap_or(0);
-        let run = state::SyncRun {
-            started: self.started,
-            ended: state::now(),
-            trigger: s.info_trigger.clone(),
-            pushed_from: std::env::var("SSH_CONNECTION")
-                .ok()
-                .and_then(|c| c.split(' ').next().map(str::to_string))
-                .filter(|f| !f.is_empty()),
-            request,
-            result: if code == 0 { "success" } else { "failure" }.into(),
-            exit_status: code,
-            stage1_seconds: self.time1.get(),
-            stage2_seconds: self.time2.get(),
-            bytes_received: bytes,
-            archive_serial: trace::read_field(
-                &s.to.join(trace::TRACEDIR).join("master"),
-                "Archive serial",
-            ),
-            passes: self.passes.get(),
-            uip_retries: self.uip_retries.get(),
-            dry_run: s.dry_run,
-        };
-        let path = state::path(&s.logdir, &s.name);
-        let result = state::update_noting(
-            &path,
-            |st| {
-                st.name = s.name.clone();
-                st.mirrorname = s.mirrorname.clone();
-                if code == 0 {
-                    st.last_success = Some(run.clone());
-                }
-                st.last_run = Some(run);
-            },
-            |warning| self.log.log(warning),
-        );
-        if let Err(e) = result {
-            self.log.log(format!(
-                "cannot write the state record {}: {e}",
-                path.display()
-            ));
-            return;
-        }
-        if let Some(metrics) = &s.metrics_file {
-            if let Err(e) = crate::status::write_metrics_file(metrics, s) {
-                self.log.log(format!(
-                    "cannot write METRICS_FILE {}: {e}",
-                    metrics.display()
-                ));
-            }
-        }
-    }
-
-    /// Remove the lock file in TO (keeping the run lock): the tree is final.
-    fn release_lock_file(&self) {
-        if let Some(lock) = self.lock.borrow_mut().take() {
-            lock.release();
-        }
-    }
-
-    /// The original's exit trap: log, record, mail per MAILTO/ERRORSONLY/FULLLOGS, rotate.
-    /// All of it happens while the caller still holds the run lock, so the next run starts
-    /// after it: its logs are not rotated away, its state record not overwritten by ours.
-    /// The lock file in TO goes first: nothing changes the tree any more, and the state and
-    /// metrics written here must not show this run as still in progress.
-    fn finish(&self, code: u8) -> u8 {
-        self.release_lock_file();
-        self.log.log(if code == 0 {
-            "Mirrorsync done"
-        } else {
-            "Mirrorsync done with errors"
-        });
-        // Before the mail: `status` and the metrics are right even while sendmail hangs.
-        self.record_state(code);
-        let s = &self.s;
-        if !s.mailto.is_empty() {
-            let rsync_errors = std::fs::metadata(&s.log_rsync_error).is_ok_and(|m| m.len() > 0);
-            let mut attachments = Vec::new();
-            let subject = if rsync_errors {
-                attachments.push(s.log_rsync_error.clone());
-                attachments.push(s.log.clone());
-                Some("ERROR: rsync errors")
-            } else if code != 0 {
-                attachments.push(s.log.clone());
-                Some("ERROR")
-            } else if !s.errorsonly {
-                attachments.push(s.log.clone());
-                Some(if self.had_error.get() {
-                    "ERROR"
-                } else {
-                    "SUCCESS"
-                })
-            } else {
-                None
-            };
-            if let Some(subject) = subject {
-                if s.fulllogs {
-                    attachments.push(s.log_rsync.clone());
-                }
-                self.mail(Mail {
-                    subject: format!("[{}@{}] {subject}", s.program, host::short()),
-                    to: s.mailto.clone(),
-                    bodies: vec![],
-                    attachments,
-                });
-            }
-        }
-        self.log.close();
-        for f in [&s.log_rsync, &s.log_rsync_error, &s.log] {
-            savelog(f, s.logrotate);
-        }
-        code
-    }
 }
 
 /// The last lines rsync wrote to `path` after `from` (its length when the stage started),
 /// bounded: read from at most the last [`RSYNC_ERROR_TAIL`] bytes.
-fn rsync_error_tail(path: &Path, from: u64) -> Vec<String> {
+pub(super) fn rsync_error_tail(path: &Path, from: u64) -> Vec<String> {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut f) = std::fs::File::open(path) else {
         return Vec::new();
@@ -1031,7 +677,7 @@ fn rsync_error_tail(path: &Path, from: u64) -> Vec<String> {
 }
 
 /// `text` cut at `max` characters (with `...`).
-fn bounded(text: &str, max: usize) -> String {
+pub(super) fn bounded(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((i, _)) => format!("{}...", &text[..i]),
         None => text.to_string(),
@@ -1040,14 +686,14 @@ fn bounded(text: &str, max: usize) -> String {
 
 /// Stage times are differences of `date +%s` readings in the original, so a short rsync that
 /// crosses a second boundary counts one second. The trace files keep that arithmetic.
-fn epoch_secs() -> u64 {
+pub(super) fn epoch_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
 
-fn touch(p: &Path) -> std::io::Result<()> {
+pub(super) fn touch(p: &Path) -> std::io::Result<()> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)

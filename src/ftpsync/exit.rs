@@ -1,0 +1,152 @@
+//! The exit path of a run, the original's exit trap: state record, metrics, mail, log
+//! rotation, in that order, all before the run lock is let go (see run.rs).
+
+use super::run::Run;
+use crate::common::host;
+use crate::common::log::savelog;
+use crate::common::mail::Mail;
+use crate::common::{rsync, state, trace};
+
+impl Run {
+    /// The state record behind `archvsync status` and the metrics file.
+    pub(super) fn record_state(&self, code: u8) {
+        let s = &self.s;
+        // A dry run changes nothing, so it says nothing about the mirror either.
+        if s.dry_run {
+            self.log.log("Dry run: the state record is not updated");
+            return;
+        }
+        let mut request = if self.req.all {
+            "all".to_string()
+        } else {
+            [(self.req.stage1, "stage1"), (self.req.stage2, "stage2")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, n)| *n)
+                .collect::<Vec<_>>()
+                .join("+")
+        };
+        if self.req.mhop {
+            request.push_str("+mhop");
+        }
+        let bytes = std::fs::read(&s.log_rsync)
+            .map(|d| {
+                let from = usize::try_from(self.log_rsync_offset)
+                    .unwrap_or(0)
+                    .min(d.len());
+                rsync::bytes_received(&String::from_utf8_lossy(&d[from..]))
+            })
+            .unwrap_or(0);
+        let run = state::SyncRun {
+            started: self.started,
+            ended: state::now(),
+            trigger: s.info_trigger.clone(),
+            pushed_from: std::env::var("SSH_CONNECTION")
+                .ok()
+                .and_then(|c| c.split(' ').next().map(str::to_string))
+                .filter(|f| !f.is_empty()),
+            request,
+            result: if code == 0 { "success" } else { "failure" }.into(),
+            exit_status: code,
+            stage1_seconds: self.time1.get(),
+            stage2_seconds: self.time2.get(),
+            bytes_received: bytes,
+            archive_serial: trace::read_field(
+                &s.to.join(trace::TRACEDIR).join("master"),
+                "Archive serial",
+            ),
+            passes: self.passes.get(),
+            uip_retries: self.uip_retries.get(),
+            dry_run: s.dry_run,
+        };
+        let path = state::path(&s.logdir, &s.name);
+        let result = state::update_noting(
+            &path,
+            |st| {
+                st.name = s.name.clone();
+                st.mirrorname = s.mirrorname.clone();
+                if code == 0 {
+                    st.last_success = Some(run.clone());
+                }
+                st.last_run = Some(run);
+            },
+            |warning| self.log.log(warning),
+        );
+        if let Err(e) = result {
+            self.log.log(format!(
+                "cannot write the state record {}: {e}",
+                path.display()
+            ));
+            return;
+        }
+        if let Some(metrics) = &s.metrics_file {
+            if let Err(e) = crate::status::write_metrics_file(metrics, s) {
+                self.log.log(format!(
+                    "cannot write METRICS_FILE {}: {e}",
+                    metrics.display()
+                ));
+            }
+        }
+    }
+
+    /// Remove the lock file in TO (keeping the run lock): the tree is final.
+    pub(super) fn release_lock_file(&self) {
+        if let Some(lock) = self.lock.borrow_mut().take() {
+            lock.release();
+        }
+    }
+
+    /// The original's exit trap: log, record, mail per MAILTO/ERRORSONLY/FULLLOGS, rotate.
+    /// All of it happens while the caller still holds the run lock, so the next run starts
+    /// after it: its logs are not rotated away, its state record not overwritten by ours.
+    /// The lock file in TO goes first: nothing changes the tree any more, and the state and
+    /// metrics written here must not show this run as still in progress.
+    pub(super) fn finish(&self, code: u8) -> u8 {
+        self.release_lock_file();
+        self.log.log(if code == 0 {
+            "Mirrorsync done"
+        } else {
+            "Mirrorsync done with errors"
+        });
+        // Before the mail: `status` and the metrics are right even while sendmail hangs.
+        self.record_state(code);
+        let s = &self.s;
+        if !s.mailto.is_empty() {
+            let rsync_errors = std::fs::metadata(&s.log_rsync_error).is_ok_and(|m| m.len() > 0);
+            let mut attachments = Vec::new();
+            let subject = if rsync_errors {
+                attachments.push(s.log_rsync_error.clone());
+                attachments.push(s.log.clone());
+                Some("ERROR: rsync errors")
+            } else if code != 0 {
+                attachments.push(s.log.clone());
+                Some("ERROR")
+            } else if !s.errorsonly {
+                attachments.push(s.log.clone());
+                Some(if self.had_error.get() {
+                    "ERROR"
+                } else {
+                    "SUCCESS"
+                })
+            } else {
+                None
+            };
+            if let Some(subject) = subject {
+                if s.fulllogs {
+                    attachments.push(s.log_rsync.clone());
+                }
+                self.mail(Mail {
+                    subject: format!("[{}@{}] {subject}", s.program, host::short()),
+                    to: s.mailto.clone(),
+                    bodies: vec![],
+                    attachments,
+                });
+            }
+        }
+        self.log.close();
+        for f in [&s.log_rsync, &s.log_rsync_error, &s.log] {
+            savelog(f, s.logrotate);
+        }
+        code
+    }
+}
