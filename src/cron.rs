@@ -8,7 +8,7 @@ use crate::common::layout::Layout;
 use crate::common::log::{savelog, Logger};
 use crate::common::mail::Mail;
 use crate::common::private_dir::PrivateDir;
-use crate::common::{host, lock, rsync as rsync_words, tls, trace};
+use crate::common::{lock, rsync as rsync_words, tls, trace};
 use crate::ftpsync::settings::Settings;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -96,12 +96,7 @@ impl Cron<'_> {
         if self.s.mailto.is_empty() {
             return;
         }
-        let mail = Mail {
-            subject: format!("[{}@{}] ERROR: {msg}", self.name, host::short()),
-            to: self.s.mailto.clone(),
-            bodies: vec![msg.to_string()],
-            attachments: vec![],
-        };
+        let mail = Mail::error_report(self.name, &self.s.mailto, msg, vec![]);
         if let Err(e) = mail.send(&self.s.sendmail, self.s.mail_timeout) {
             self.log.log(format!("No mail could be sent: {e}"));
         }

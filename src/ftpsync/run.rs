@@ -31,7 +31,7 @@ use crate::common::log::Logger;
 use crate::common::mail::Mail;
 use crate::common::process::{self, Cancel, Outcome};
 use crate::common::rsync::{self, Verdict};
-use crate::common::{dates, host, state, trace};
+use crate::common::{dates, state, trace};
 use crate::runmirrors;
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -275,17 +275,14 @@ impl Run {
             body.push_str("\n  ");
             body.push_str(d);
         }
-        self.mail(Mail {
-            subject: format!(
-                "[{}@{}] ERROR: {}",
-                self.s.program,
-                host::short(),
-                bounded(&line, 250)
-            ),
-            to: self.s.mailto.clone(),
-            bodies: vec![body],
-            attachments: vec![],
-        });
+        let mut mail = Mail::error_report(
+            &self.s.program,
+            &self.s.mailto,
+            &bounded(&line, 250),
+            vec![],
+        );
+        mail.bodies = vec![body];
+        self.mail(mail);
     }
 
     /// Where `file` (a log of this run) is once the exit path has rotated it: what a log
