@@ -194,13 +194,18 @@ fn other_shells_get_scripts() {
     assert_eq!(bad.status.code(), Some(64));
 }
 
-/// The sh block of README's "Installing" section.
+/// The sh block of README's "Installing" section that installs with cargo (the other one
+/// is the Debian package's, which scripts/test-deb runs).
 fn readme_install_block() -> String {
     let readme = read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"));
     let section = readme
         .split("\n## Installing\n")
         .nth(1)
         .expect("README has an Installing section");
+    let section = section
+        .split("\n### With cargo")
+        .nth(1)
+        .expect("Installing has a \"With cargo\" subsection");
     let block = section
         .split("```sh\n")
         .nth(1)
