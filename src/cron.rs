@@ -3,7 +3,7 @@
 //! from ours (or we have none). The check is an HTTP(S) fetch of the upstream's trace file,
 //! or, for upstreams that serve rsync only, an rsync of their master trace file.
 
-use crate::cli::{CronArgs, FtpsyncArgs};
+use crate::cli::CronArgs;
 use crate::common::layout::Layout;
 use crate::common::log::{savelog, Logger};
 use crate::common::mail::Mail;
@@ -73,10 +73,12 @@ pub fn main(layout: &Layout, args: CronArgs) -> u8 {
         ours.as_deref().unwrap_or("none")
     ));
     log.close();
-    crate::ftpsync::main(
+    // A run of our own: no upstream's words, even when cron itself runs under sshd.
+    crate::ftpsync::start(
         layout,
-        FtpsyncArgs {
+        crate::ftpsync::Invocation {
             trigger: Some("cron".into()),
+            ssh_command: None,
             words: vec![format!("sync:archive:{archive}")],
             dry_run: false,
         },

@@ -389,3 +389,22 @@ fn rsync_check_with_a_flood_on_stderr_fails_fast() {
     );
     assert_eq!(syncs(&m), 0);
 }
+
+/// ftpsync-cron starts runs of its own: words an upstream left in SSH_ORIGINAL_COMMAND (cron
+/// run from a forced command, say) are not read again as if they were a push.
+#[test]
+fn cron_runs_ignore_ssh_original_command() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let http = HttpServer::start(Reply::Ok(trace_with_serial(SERIAL_V1)));
+    let host = format!("127.0.0.1:{}", http.port);
+    m.write_conf(&m.conf(&up.url()).set("RSYNC_HOST", host));
+    let mut cmd = m.command_prog(&cron_bin(&m), &[]);
+    cmd.env("SSH_ORIGINAL_COMMAND", "sync:stage1 sync:archive:other");
+    let out = m.run_cmd(cmd);
+    m.expect_code(&out, 0);
+    assert_eq!(syncs(&m), 1, "{}", cron_log(&m));
+    // A whole sync of the default archive, triggered by cron: not stage 1 of `other`.
+    assert_eq!(m.trace().get("Trigger"), Some("cron"));
+    assert_same_tree(&up.root, &m.to, &m.name);
+}
