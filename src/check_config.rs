@@ -218,26 +218,15 @@ fn check_ftpsync(r: &mut Report, s: &Settings) {
     r.info(format!("stage2: {}", rsync::display(&stage2)));
 }
 
-/// A config that sets RSYNC_PASSWORD should not be readable by everyone.
+/// A config that sets RSYNC_PASSWORD must not be readable by group or others: the run's
+/// own rule ([`crate::ftpsync::settings::readable_password_file`]).
 fn check_secret_file(r: &mut Report, path: &Path) {
-    let Ok(md) = std::fs::metadata(path) else {
-        return;
-    };
-    if md.mode() & 0o004 == 0 {
-        return;
-    }
-    let text = std::fs::read(path).unwrap_or_default();
-    let text = String::from_utf8_lossy(&text);
-    let line = text.lines().enumerate().find(|(_, l)| {
-        let l = l.trim_start();
-        !l.starts_with('#') && l.contains("RSYNC_PASSWORD")
-    });
-    if let Some((i, _)) = line {
+    use crate::ftpsync::settings::{readable_password_file, readable_password_message};
+    if let Some((line, mode)) = readable_password_file(path) {
         r.warning(format!(
-            "{}:{}: this file sets RSYNC_PASSWORD and is readable by everyone (mode {:o}); chmod 600 it",
+            "{}:{line}: {}",
             path.display(),
-            i + 1,
-            md.mode() & 0o7777
+            readable_password_message(mode)
         ));
     }
 }

@@ -302,6 +302,12 @@ fn world_readable_password_warns_and_is_masked() {
     assert!(!out.stdout.contains(secret), "{}", out.stdout);
     assert!(!out.stderr.contains(secret), "{}", out.stderr);
 
+    // Group-readable is warned about too: the same rule as the run's own warning.
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o640)).unwrap();
+    let out = check_config(&m, &[]);
+    let w = assert_problem(&out, "warning", "RSYNC_PASSWORD");
+    assert!(w.contains("readable by group or others (mode 640)"), "{w}");
+
     // mode 600: no warning; a password that also shows up in a word is masked there too
     fs::write(
         &conf,

@@ -629,23 +629,34 @@ pub fn resolve(p: &Path) -> PathBuf {
     out
 }
 
-/// A config file that sets RSYNC_PASSWORD and that group or others may read.
-pub fn password_file_warning(raw: &RawConfig) -> Option<String> {
-    let md = std::fs::metadata(&raw.path).ok()?;
+/// The one rule for config files holding a password: a file that sets RSYNC_PASSWORD must
+/// not be readable by group or others. Its line and mode when it breaks the rule.
+pub fn readable_password_file(path: &Path) -> Option<(usize, u32)> {
+    let md = std::fs::metadata(path).ok()?;
     if md.mode() & 0o044 == 0 {
         return None;
     }
-    let text = std::fs::read(&raw.path).ok()?;
+    let text = std::fs::read(path).ok()?;
     let text = String::from_utf8_lossy(&text);
     let (i, _) = text.lines().enumerate().find(|(_, l)| {
         let l = l.trim_start();
         !l.starts_with('#') && l.contains("RSYNC_PASSWORD")
     })?;
+    Some((i + 1, md.mode() & 0o7777))
+}
+
+/// The message for [`readable_password_file`], after `FILE:LINE: ` and the kind.
+pub fn readable_password_message(mode: u32) -> String {
+    format!("this file sets RSYNC_PASSWORD and is readable by group or others (mode {mode:o}); chmod 600 it")
+}
+
+/// A config file that sets RSYNC_PASSWORD and that group or others may read.
+pub fn password_file_warning(raw: &RawConfig) -> Option<String> {
+    let (line, mode) = readable_password_file(&raw.path)?;
     Some(format!(
-        "{}:{}: warning: this file sets RSYNC_PASSWORD and is readable by group or others (mode {:o}); chmod 600 it",
+        "{}:{line}: warning: {}",
         raw.path.display(),
-        i + 1,
-        md.mode() & 0o7777
+        readable_password_message(mode)
     ))
 }
 
