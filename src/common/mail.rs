@@ -1,11 +1,8 @@
 //! Mail through sendmail, MIME multipart with the logs attached, as the original sent it.
 
-use crate::common::system;
-use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
+use crate::common::process;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 pub const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
@@ -84,51 +81,23 @@ impl Mail {
             .unwrap_or(0);
         let boundary = format!("==--{}--{nanos}--archvsync--==", std::process::id());
         let mut cmd = Command::new(sendmail);
-        cmd.arg("-i")
-            .arg("--")
-            .args(&self.to)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        // Dies with us: this thread waits for it below, so "us" lives as long as it may.
-        crate::common::process::tie_to_us(&mut cmd);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", sendmail.display()))?;
-        let pid = child.id();
-        let data = self.render(&boundary);
-        let stdin = child.stdin.take();
-        let stderr = child.stderr.take();
-        // Writing, reading and waiting happen on a helper thread, so that the deadline
-        // below holds whatever sendmail does (not reading its input, never exiting).
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            if let Some(mut stdin) = stdin {
-                let _ = stdin.write_all(&data);
-            }
-            let mut err = String::new();
-            if let Some(stderr) = stderr {
-                let _ = stderr.take(64 * 1024).read_to_string(&mut err);
-            }
-            let _ = tx.send((child.wait(), err));
-        });
-        match rx.recv_timeout(timeout) {
-            Ok((Ok(status), _)) if status.success() => Ok(()),
-            Ok((Ok(status), err)) => Err(format!(
-                "{} exited with {status}: {}",
+        cmd.arg("-i").arg("--").args(&self.to);
+        // Dies with us: this thread waits for it, so "us" lives as long as it may.
+        process::tie_to_us(&mut cmd);
+        match process::output_within(cmd, &self.render(&boundary), timeout) {
+            Ok(out) if out.status.success() => Ok(()),
+            Ok(out) => Err(format!(
+                "{} exited with {}: {}",
                 sendmail.display(),
-                err.trim()
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
             )),
-            Ok((Err(e), _)) => Err(format!("{}: {e}", sendmail.display())),
-            Err(_) => {
-                system::kill_group(pid, libc::SIGKILL);
-                Err(format!(
-                    "{} did not finish within {} s and was killed",
-                    sendmail.display(),
-                    timeout.as_secs()
-                ))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(format!(
+                "{} did not finish within {} s and was killed",
+                sendmail.display(),
+                timeout.as_secs()
+            )),
+            Err(e) => Err(format!("cannot run {}: {e}", sendmail.display())),
         }
     }
 
@@ -175,6 +144,23 @@ impl Outbox {
             p.retain(|t| !t.is_finished());
             p.push(task);
         }
+    }
+
+    /// The original's `error`: log `msg`, and mail it as `[PROGRAM@host] ERROR: msg` without
+    /// waiting for sendmail.
+    pub fn error(
+        &self,
+        log: &std::sync::Arc<crate::common::log::Logger>,
+        program: &str,
+        to: &[String],
+        msg: &str,
+        attachments: Vec<PathBuf>,
+    ) {
+        log.log(msg);
+        self.send(
+            Mail::error_report(program, to, msg, attachments),
+            log.clone(),
+        );
     }
 
     /// Wait for every mail still being sent (each is bounded by the timeout).

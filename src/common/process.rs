@@ -243,23 +243,52 @@ pub fn output_to(cmd: &mut Command, path: &std::path::Path) -> std::io::Result<(
     }
 }
 
-/// Runs a short helper command (no input) and collects its output, at most `timeout`:
-/// a helper that hangs is killed (its process group) and reported as timed out.
+/// How much of each of a helper's stdout and stderr [`output_within`] keeps.
+const OUTPUT_CAP: u64 = 64 * 1024;
+
+/// Runs a short helper command with `input` on its stdin and collects its output (at most
+/// [`OUTPUT_CAP`] bytes of each stream), waiting at most `timeout`: a helper that hangs
+/// (not reading its input, never exiting) is killed with its process group and reported as
+/// [`std::io::ErrorKind::TimedOut`]. Writing, reading and waiting happen on helper threads,
+/// so the deadline holds whatever the helper does.
 pub fn output_within(
     mut cmd: std::process::Command,
+    input: &[u8],
     timeout: Duration,
 ) -> std::io::Result<std::process::Output> {
+    use std::io::{Read, Write};
     use std::os::unix::process::CommandExt;
-    let child = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .process_group(0)
         .spawn()?;
     let pid = child.id();
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    fn capped(r: Option<impl Read>) -> Vec<u8> {
+        let mut v = Vec::new();
+        if let Some(r) = r {
+            let _ = r.take(OUTPUT_CAP).read_to_end(&mut v);
+        }
+        v
+    }
+    let input = input.to_vec();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
+        // stderr on a thread of its own: a helper filling it must not block the rest.
+        let err = std::thread::spawn(move || capped(stderr));
+        if let Some(mut stdin) = stdin {
+            let _ = stdin.write_all(&input);
+        }
+        let stdout = capped(stdout);
+        let stderr = err.join().unwrap_or_default();
+        let _ = tx.send(child.wait().map(|status| std::process::Output {
+            status,
+            stdout,
+            stderr,
+        }));
     });
     match rx.recv_timeout(timeout) {
         Ok(r) => r,

@@ -23,7 +23,7 @@ use super::ssh::Stage;
 use super::state_writer::{record, round_ms, write_state, StateChange};
 use super::trigger::{self, Outcome, TriggerResult};
 use crate::common::log::Logger;
-use crate::common::mail::{Mail, Outbox};
+use crate::common::mail::Outbox;
 use crate::common::process::{self, Cancel, Canceller};
 use crate::common::{state, system};
 use std::collections::BTreeSet;
@@ -211,9 +211,9 @@ impl Follower {
     }
 
     fn error(&self, msg: &str, attachments: Vec<std::path::PathBuf>) {
-        self.log.log(msg);
-        let mail = Mail::error_report(&self.setup.program, &self.setup.mailto, msg, attachments);
-        self.outbox.send(mail, self.log.clone());
+        let s = &self.setup;
+        self.outbox
+            .error(&self.log, &s.program, &s.mailto, msg, attachments);
     }
 
     /// One push per name at a time: wait for the lock while another push holds it.

@@ -9,7 +9,7 @@ use super::settings::Settings;
 use super::ssh::{self, PushKind, Stage};
 use crate::common::hooks::{self, HookResult};
 use crate::common::log::Logger;
-use crate::common::mail::{Mail, Outbox};
+use crate::common::mail::Outbox;
 use crate::common::process::{self, Cancel};
 use crate::common::system;
 use std::process::Stdio;
@@ -414,9 +414,5 @@ impl Pusher {
 
 /// Log and mail a one-line error report (the original's `error`).
 pub fn error(s: &Settings, log: &Arc<Logger>, outbox: &Outbox, msg: &str) {
-    log.log(msg);
-    outbox.send(
-        Mail::error_report(&s.program, &s.mailto, msg, vec![]),
-        log.clone(),
-    );
+    outbox.error(log, &s.program, &s.mailto, msg, vec![]);
 }

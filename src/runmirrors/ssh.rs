@@ -156,7 +156,8 @@ pub fn fast_kex() -> Option<String> {
     }
     let mut cmd = std::process::Command::new(super::trigger::SSH);
     cmd.args(["-G", "-F", "/dev/null", "-o", "user=archvsync", "localhost"]);
-    let out = crate::common::process::output_within(cmd, std::time::Duration::from_secs(5)).ok()?;
+    let out =
+        crate::common::process::output_within(cmd, &[], std::time::Duration::from_secs(5)).ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let list = text
         .lines()
