@@ -160,7 +160,10 @@ HUB_PID=""
 
 log() { echo "$*" >&2; }
 
-port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=examples/local/rsyncd.sh
+source "$ROOT/examples/local/rsyncd.sh"  # port_is_free
+# shellcheck source=benches/lib/sshd.sh
+source "$HERE/lib/sshd.sh"  # ssh_banner, start_sshd
 
 # Microseconds since the epoch, into the variable named $1 (no fork: the
 # waits below poll while the hub runs on the same cores).
@@ -257,16 +260,6 @@ note_busy() {
     ((n == 0)) || BUSY_SEEN="$BUSY_SEEN $1($n)"
 }
 
-# True when 127.0.0.1:$1 answers with an SSH banner within 2 s.
-ssh_banner() {
-    local b=""
-    (
-        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-        read -r -t 2 -N 4 b <&3 || exit 1
-        [[ $b == SSH- ]]
-    ) 2>/dev/null
-}
-
 ensure_account() {
     local shell pw
     if ! getent passwd "$DS_USER" >/dev/null; then
@@ -284,65 +277,18 @@ ensure_account() {
     if [[ $pw == '!'* ]]; then usermod -p '*' "$DS_USER"; fi
 }
 
-# start_sshd DIR AUTHORIZED_KEYS: sets SSHD_PORT and SSHD_PID.
-start_sshd() {
-    local d=$1 ak=$2 conf attempt port i
-    mkdir -p /run/sshd
-    chmod 755 /run/sshd
-    ssh-keygen -q -t ed25519 -N '' -C hub-scale-host -f "$d/ssh_host_ed25519_key"
-    conf=$d/sshd_config
-    for ((attempt = 0; attempt < 8; attempt++)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        port_is_free "$port" || continue
-        cat >"$conf" <<EOF
-ListenAddress 127.0.0.1
-Port $port
-HostKey $d/ssh_host_ed25519_key
-PidFile $d/sshd.pid
-AuthorizedKeysFile $ak
+# start_ds_sshd DIR AUTHORIZED_KEYS: the downstream account's sshd, in the downstream
+# cgroup when there is one; sets SSHD_PORT and SSHD_PID.
+start_ds_sshd() {
+    local wrap=()
+    # shellcheck disable=SC2016  # $$ and $@ are the inner shell's
+    [[ -n $CG_DS ]] && wrap=(sh -c 'echo $$ >"$0/cgroup.procs" || exit 125; exec "$@"' "$CG_DS")
+    start_sshd "$1" "AuthorizedKeysFile $2
 AllowUsers $DS_USER
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
 PermitRootLogin no
-PrintMotd no
-PrintLastLog no
-UseDNS no
 MaxStartups 1000:30:1000
 MaxSessions 1000
-LogLevel ERROR
-EOF
-        if [[ -n $CG_DS ]]; then
-            # shellcheck disable=SC2016  # $$ and $@ are the inner shell's
-            sh -c 'echo $$ >"$0/cgroup.procs" || exit 125; exec "$@"' "$CG_DS" \
-                /usr/sbin/sshd -D -f "$conf" -E "$d/sshd.log" </dev/null >>"$d/sshd.out" 2>&1 &
-        else
-            /usr/sbin/sshd -D -f "$conf" -E "$d/sshd.log" </dev/null >>"$d/sshd.out" 2>&1 &
-        fi
-        SSHD_PID=$!
-        for ((i = 0; i < 200; i++)); do
-            if ! kill -0 "$SSHD_PID" 2>/dev/null; then
-                wait "$SSHD_PID" 2>/dev/null || true
-                SSHD_PID=""
-                break
-            fi
-            if ssh_banner "$port"; then
-                SSHD_PORT=$port
-                return 0
-            fi
-            sleep 0.05
-        done
-        if [[ -n $SSHD_PID ]]; then
-            kill "$SSHD_PID" 2>/dev/null || true
-            wait "$SSHD_PID" 2>/dev/null || true
-            SSHD_PID=""
-        fi
-    done
-    echo "hub-scale.sh: could not start sshd; see $d/sshd.log and $d/sshd.out" >&2
-    tail -5 "$d/sshd.log" "$d/sshd.out" >&2 || true
-    return 1
+LogLevel ERROR" "${wrap[@]}"
 }
 
 # start_proxy DELAY-MS: a delay proxy in front of sshd; sets PROXY_PORT/PID.
@@ -587,7 +533,7 @@ if [[ -n $CG ]]; then
 else
     log "==> no cpuacct cgroup could be made under $CG_PARENT: hub CPU is n/a"
 fi
-start_sshd "$WORK/sshd" "$AK"
+start_ds_sshd "$WORK/sshd" "$AK"
 log "    sshd pid $SSHD_PID on 127.0.0.1:$SSHD_PORT"
 
 # ---------------------------------------------------------------- runs

@@ -30,8 +30,9 @@
 #   s1 start sprd    = last minus first start of the stage-1 ssh calls
 #                      (all start at once unless PUSHCONCURRENCY is below 3;
 #                      env S1_CONCURRENCY sets it for this scenario)
-#   stage1 ssh       = duration of each stage-1 ssh call
-#   last stage1 end  = latest end of the `sync:stage1` ssh calls (they end
+#   stage1 ssh       = duration of each stage-1 ssh session (start to the end
+#                      of its backgrounded session); last stage1 end = latest
+#                      end of the `sync:stage1` sessions (they end
 #                      when the downstream's stage 1 ended)
 #   first/last s2    = start of the first/last `sync:stage2` ssh call minus
 #                      last stage1 end (includes handing it to the follower
@@ -121,6 +122,8 @@ fi
 
 # shellcheck source=examples/local/rsyncd.sh
 source "$ROOT/examples/local/rsyncd.sh"  # port_is_free, stop_rsyncd
+# shellcheck source=benches/lib/sshd.sh
+source "$HERE/lib/sshd.sh"  # ssh_banner, start_sshd
 
 SSHD_PID=""
 SSHD_PORT=""
@@ -211,69 +214,15 @@ start_rsyncd_unlimited() {
     return 1
 }
 
-# True when 127.0.0.1:$1 answers with an SSH banner within 2 s.
-ssh_banner() {
-    local b=""
-    (
-        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-        read -r -t 2 -N 4 b <&3 || exit 1
-        [[ $b == SSH- ]]
-    ) 2>/dev/null
-}
-
-# start_sshd DIR AUTHORIZED_KEYS: sets SSHD_PORT and SSHD_PID.
-start_sshd() {
-    local d=$1 ak=$2 conf attempt port i
-    mkdir -p /run/sshd
-    chmod 755 /run/sshd
-    ssh-keygen -q -t ed25519 -N '' -C push-bench-host -f "$d/ssh_host_ed25519_key"
-    conf=$d/sshd_config
-    for ((attempt = 0; attempt < 8; attempt++)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        port_is_free "$port" || continue
-        cat >"$conf" <<EOF
-ListenAddress 127.0.0.1
-Port $port
-HostKey $d/ssh_host_ed25519_key
-PidFile $d/sshd.pid
-AuthorizedKeysFile $ak
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
+# start_sshd DIR AUTHORIZED_KEYS: the downstreams' sshd (root, forced commands, SHLVL
+# allowed so that root's bash skips ~/.bashrc); sets SSHD_PORT and SSHD_PID.
+start_push_sshd() {
+    start_sshd "$1" "AuthorizedKeysFile $2
 PermitRootLogin forced-commands-only
 PermitUserEnvironment SHLVL
-PrintMotd no
-PrintLastLog no
-UseDNS no
 MaxStartups 200
 MaxSessions 100
-LogLevel INFO
-EOF
-        /usr/sbin/sshd -D -f "$conf" -E "$d/sshd.log" </dev/null >>"$d/sshd.out" 2>&1 &
-        SSHD_PID=$!
-        for ((i = 0; i < 200; i++)); do
-            if ! kill -0 "$SSHD_PID" 2>/dev/null; then
-                wait "$SSHD_PID" 2>/dev/null || true
-                SSHD_PID=""
-                break
-            fi
-            if ssh_banner "$port"; then
-                SSHD_PORT=$port
-                return 0
-            fi
-            sleep 0.05
-        done
-        if [[ -n $SSHD_PID ]]; then
-            kill "$SSHD_PID" 2>/dev/null || true
-            wait "$SSHD_PID" 2>/dev/null || true
-            SSHD_PID=""
-        fi
-    done
-    echo "could not start sshd; see $d/sshd.log and $d/sshd.out" >&2
-    tail -5 "$d/sshd.log" "$d/sshd.out" >&2 || true
-    return 1
+LogLevel INFO"
 }
 
 newkey() { ssh-keygen -q -t ed25519 -N '' -C push-bench -f "$1"; }
@@ -411,7 +360,7 @@ fi
 
 newkey "$WORK/keys/baseline"
 forced_line /bin/true "$WORK/keys/baseline" >>"$AK"
-start_sshd "$WORK/sshd" "$AK"
+start_push_sshd "$WORK/sshd" "$AK"
 echo "    sshd pid $SSHD_PID on 127.0.0.1:$SSHD_PORT"
 
 # Context: what one ssh login costs here, with runmirrors' options and a
@@ -503,7 +452,8 @@ scenario1() {
             "${logs[@]}"; then
             ISSUES+=("scenario 1 run $r: not every stage-2 trigger finished within ${WAIT_LIMIT}s")
         fi
-        # ssh stamps: START END STATUS ARGS; the mirror is the key after -i.
+        # ssh stamps: START END STATUS ARGS, and E SESSION-END ARGS (stage 1 ends when
+        # its session ends); the mirror is the key after -i.
         # Downstream stamps: h1|h4 TIME WORDS (the HOOK1/HOOK4 of each ftpsync run).
         row=$(cat "$S1"/m*/stamps | sed 's/^/DS /' | cat - "$stamps" | awk -v keys="$WORK/keys/s1-" '
             $1 == "DS" {
@@ -513,13 +463,19 @@ scenario1() {
             }
             {
                 key = ""
-                for (i = 4; i <= NF; i++) if ($i == "-i") key = $(i + 1)
+                for (i = 3; i <= NF; i++) if ($i == "-i") key = $(i + 1)
                 sub(keys, "", key)
+                if ($1 == "E") {
+                    if (index($0, " sync:stage1")) {
+                        e1[key] = $2
+                        if ($2 > s1end) s1end = $2
+                    }
+                    next
+                }
                 if (index($0, " sync:stage1")) {
-                    if ($2 > s1end) s1end = $2
                     if (s1first == "" || $1 < s1first) s1first = $1
                     if ($1 > s1last) s1last = $1
-                    d1[key] = $2 - $1; rc1[key] = $3
+                    st1[key] = $1; rc1[key] = $3
                 } else if (index($0, " sync:stage2")) {
                     n2++; s2[n2] = $1; acc = $2 - $1
                     if (acc > maxacc) maxacc = acc
@@ -527,6 +483,7 @@ scenario1() {
                 }
             }
             END {
+                for (k in st1) d1[k] = e1[k] - st1[k]
                 first = ""; last = ""; early = 0
                 for (i = 1; i <= n2; i++) {
                     if (first == "" || s2[i] < first) first = s2[i]
@@ -645,7 +602,7 @@ scenario2() {
                 $2 > s { s = $2 } $3 > n { n = $3 } $4 > r { r = $4 } $5 > q { q = $5 }
                 END { printf "%.1f %d %.1f %.1f\n", s / 1024, n, r / 1024, q / 1024 }' "$samples")"
             read -r accmax lastacc <<<"$(awk -v t0="$RUN_T0" '
-                { d = $2 - $1; if (d > m) m = d; if ($2 > l) l = $2 }
+                $1 != "E" { d = $2 - $1; if (d > m) m = d; if ($2 > l) l = $2 }
                 END { printf "%.1f %.2f\n", m * 1000, l - t0 }' "$stamps")"
             codes=$(cat "${logs[@]}" | sed -n \
                 -e 's/.*normal trigger finished: exit status \([0-9]*\) after.*/\1/p' \
