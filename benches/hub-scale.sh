@@ -162,34 +162,13 @@ log() { echo "$*" >&2; }
 
 # shellcheck source=examples/local/rsyncd.sh
 source "$ROOT/examples/local/rsyncd.sh"  # port_is_free
-# shellcheck source=benches/lib/sshd.sh
-source "$HERE/lib/sshd.sh"  # ssh_banner, start_sshd
+# shellcheck source=benches/lib/push-bench.sh
+source "$HERE/lib/push-bench.sh"  # ssh_banner, start_sshd, descendants, leftover_pids
 
 # Microseconds since the epoch, into the variable named $1 (no fork: the
 # waits below poll while the hub runs on the same cores).
 now_us() { printf -v "$1" '%s' "${EPOCHREALTIME/[.,]/}"; }
 
-# Every descendant of PID, parents before children.
-descendants() {
-    local kids k
-    kids=$(ps -o pid= --ppid "$1" 2>/dev/null) || return 0
-    for k in $kids; do
-        echo "$k"
-        descendants "$k"
-    done
-}
-
-# Processes of this benchmark that outlived their parents (hub subshells,
-# ssh clients, archvsync's follower, forced commands) carry a path under WORK
-# in their arguments. The sshd and the proxy do too: they are skipped.
-leftover_pids() {
-    local list pid args
-    list=$(ps -eo pid=,args=) || return 0
-    while read -r pid args; do
-        [[ $pid == "$$" || $pid == "$BASHPID" || $pid == "$SSHD_PID" || $pid == "$PROXY_PID" ]] && continue
-        if [[ $args == *"$WORK/"* ]]; then echo "$pid"; fi
-    done <<<"$list"
-}
 
 cg_procs() { [[ -n $CG && -r $CG/cgroup.procs ]] && cat "$CG/cgroup.procs" 2>/dev/null; }
 
@@ -206,7 +185,7 @@ cleanup() {
     local pids p i g sig
     set +e
     for sig in TERM KILL; do
-        pids="$(cg_procs) $(leftover_pids)"
+        pids="$(cg_procs) $(leftover_pids "$SSHD_PID" "$PROXY_PID")"
         for p in $pids; do kill -s "$sig" "$p" 2>/dev/null; done
         [[ -n ${pids// /} ]] || break
         sleep 0.3
@@ -221,7 +200,7 @@ cleanup() {
         wait "$SSHD_PID" 2>/dev/null
         SSHD_PID=""
     fi
-    pids=$(leftover_pids)
+    pids=$(leftover_pids "$SSHD_PID" "$PROXY_PID")
     for p in $pids; do kill -9 "$p" 2>/dev/null; done
     for g in "$CG" "$CG_DS"; do
         [[ -n $g && -d $g ]] || continue
@@ -379,7 +358,7 @@ wait_quiet() {
             read -r first <"$CG/cgroup.procs" || true
             [[ -n $first ]] || break
         else
-            [[ -n $(leftover_pids) ]] || break
+            [[ -n $(leftover_pids "$SSHD_PID" "$PROXY_PID") ]] || break
         fi
         now_us now
         ((now < deadline)) || return 1
@@ -395,7 +374,7 @@ wait_quiet() {
 # Kill whatever a run left behind (after a timeout), so the next run is clean.
 kill_leftovers() {
     local p
-    for p in $(cg_procs) $(leftover_pids) $(descendants "$SSHD_PID"); do kill -9 "$p" 2>/dev/null || true; done
+    for p in $(cg_procs) $(leftover_pids "$SSHD_PID" "$PROXY_PID") $(descendants "$SSHD_PID"); do kill -9 "$p" 2>/dev/null || true; done
     sleep 0.2
 }
 

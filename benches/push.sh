@@ -122,34 +122,13 @@ fi
 
 # shellcheck source=examples/local/rsyncd.sh
 source "$ROOT/examples/local/rsyncd.sh"  # port_is_free, stop_rsyncd
-# shellcheck source=benches/lib/sshd.sh
-source "$HERE/lib/sshd.sh"  # ssh_banner, start_sshd
+# shellcheck source=benches/lib/push-bench.sh
+source "$HERE/lib/push-bench.sh"  # ssh_banner, start_sshd, descendants, leftover_pids
 
 SSHD_PID=""
 SSHD_PORT=""
 SAMPLER_PID=""
 
-# Every descendant of PID, parents before children.
-descendants() {
-    local kids k
-    kids=$(ps -o pid= --ppid "$1" 2>/dev/null) || return 0
-    for k in $kids; do
-        echo "$k"
-        descendants "$k"
-    done
-}
-
-# Processes of this benchmark that outlived their parents: the follower, the
-# ssh sessions they follow, downstream ftpsyncs and their rsyncs all carry a
-# path under WORK in their arguments.
-leftover_pids() {
-    local list pid args
-    list=$(ps -eo pid=,args=) || return 0
-    while read -r pid args; do
-        [[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
-        if [[ $args == *"$WORK/"* ]]; then echo "$pid"; fi
-    done <<<"$list"
-}
 
 cleanup() {
     local pids p
@@ -166,6 +145,7 @@ cleanup() {
         wait "$SSHD_PID" 2>/dev/null || true
         SSHD_PID=""
     fi
+    # shellcheck disable=SC2119  # nothing to keep here
     pids=$(leftover_pids)
     for p in $pids; do kill "$p" 2>/dev/null || true; done
     stop_rsyncd

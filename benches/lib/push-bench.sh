@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# A throwaway sshd for the push benchmarks (benches/push.sh, benches/hub-scale.sh),
-# sourced by them. Needs port_is_free (examples/local/rsyncd.sh). Sets SSHD_PORT and
-# SSHD_PID for its caller.
+# What the push benchmarks (benches/push.sh, benches/hub-scale.sh) share, sourced by
+# them: a throwaway sshd and the processes a run leaves behind. Needs port_is_free
+# (examples/local/rsyncd.sh) and WORK. Sets SSHD_PORT and SSHD_PID for its caller.
 # shellcheck disable=SC2034
 
 # True when 127.0.0.1:$1 answers with an SSH banner within 2 s.
@@ -66,4 +66,29 @@ CONF
     echo "could not start sshd; see $d/sshd.log and $d/sshd.out" >&2
     tail -5 "$d/sshd.log" "$d/sshd.out" >&2 || true
     return 1
+}
+
+# Every descendant of PID, parents before children.
+descendants() {
+    local kids k
+    kids=$(ps -o pid= --ppid "$1" 2>/dev/null) || return 0
+    for k in $kids; do
+        echo "$k"
+        descendants "$k"
+    done
+}
+
+# leftover_pids [KEEP...]: processes of the benchmark that outlived their parents (hub
+# subshells, ssh clients, the follower, forced commands, downstream syncs) carry a path
+# under WORK in their arguments; the ones named in KEEP (the sshd, a proxy) and we are not
+# counted.
+leftover_pids() {
+    local list pid args k skip
+    list=$(ps -eo pid=,args=) || return 0
+    while read -r pid args; do
+        skip=false
+        for k in "$$" "$BASHPID" "$@"; do [[ $pid == "$k" ]] && skip=true; done
+        $skip && continue
+        if [[ $args == *"$WORK/"* ]]; then echo "$pid"; fi
+    done <<<"$list"
 }
