@@ -35,7 +35,6 @@ use crate::common::{dates, state, trace};
 use crate::runmirrors;
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::process::Command;
 
@@ -581,25 +580,17 @@ impl Run {
     pub(super) async fn rsync(&self, stage: &str, words: &[String]) -> Result<i32, Stop> {
         self.log
             .log(format!("Running {stage}: {}", rsync::display(words)));
-        let Some((prog, args)) = words.split_first() else {
+        let prog = words.first().cloned().unwrap_or_default();
+        let Some(cmd) = rsync::command(words, &self.s.rsync_env()) else {
             return Ok(127);
         };
-        let mut cmd = Command::new(prog);
-        cmd.args(args).stdin(Stdio::null());
+        let mut cmd = Command::from(cmd);
         if let Err(e) = process::output_to(&mut cmd, &self.s.log_rsync_error) {
             self.log.log(format!(
                 "cannot open {}: {e}; rsync output is discarded",
                 self.s.log_rsync_error.display()
             ));
         }
-        // The password travels in rsync's environment only: never argv, never a log line.
-        if let Some(pw) = &self.s.rsync_password {
-            cmd.env("RSYNC_PASSWORD", pw);
-        }
-        if let Some(proxy) = &self.s.rsync_proxy {
-            cmd.env("RSYNC_PROXY", proxy);
-        }
-        cmd.envs(self.s.transport_env());
         let errors_from = std::fs::metadata(&self.s.log_rsync_error)
             .map(|m| m.len())
             .unwrap_or(0);

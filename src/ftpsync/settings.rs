@@ -448,21 +448,19 @@ impl Settings {
         format!("{}-stage1", self.trace_name())
     }
 
-    /// What the rsync-ssl-tunnel needs, exported to rsync (which passes it on) with SSL.
-    pub fn transport_env(&self) -> Vec<(&'static str, String)> {
-        match self.transport {
-            Transport::Ssl(_) => vec![
-                ("RSYNC_SSL_PORT", self.ssl_port.clone()),
-                ("RSYNC_SSL_CAPATH", self.ssl_capath.clone()),
-                ("RSYNC_SSL_METHOD", self.ssl_method.clone()),
-            ],
-            _ => vec![],
-        }
-    }
-
-    pub fn export_ssl_env(&self, cmd: &mut std::process::Command) {
-        for (k, v) in self.transport_env() {
-            cmd.env(k, v);
+    /// What every rsync of this archive gets in its environment (see [`rsync::Env`]).
+    pub fn rsync_env(&self) -> rsync::Env {
+        rsync::Env {
+            password: self.rsync_password.clone(),
+            proxy: self.rsync_proxy.clone(),
+            tunnel: match self.transport {
+                Transport::Ssl(_) => vec![
+                    ("RSYNC_SSL_PORT", self.ssl_port.clone()),
+                    ("RSYNC_SSL_CAPATH", self.ssl_capath.clone()),
+                    ("RSYNC_SSL_METHOD", self.ssl_method.clone()),
+                ],
+                _ => vec![],
+            },
         }
     }
 
