@@ -7,7 +7,6 @@
 //! Exit status: 0 without errors, 1 with any, 78 when the ftpsync config itself is missing
 //! or does not load (as ftpsync).
 
-use crate::cli::CheckConfigArgs;
 use crate::common::config;
 use crate::common::layout::{self, Layout};
 use crate::common::rsync::{self, Transport};
@@ -76,8 +75,8 @@ fn loader_warning_text(w: &str) -> String {
     }
 }
 
-pub fn main(layout: &Layout, args: CheckConfigArgs) -> u8 {
-    let archive = args.archive.unwrap_or_default();
+/// `check-config [ARCHIVE]`: the archive, empty for the default one.
+pub fn main(layout: &Layout, archive: String) -> u8 {
     let mut r = Report::default();
     r.out(&format!(
         "== ftpsync{} ==",

@@ -3,7 +3,6 @@
 //! from ours (or we have none). The check is an HTTP(S) fetch of the upstream's trace file,
 //! or, for upstreams that serve rsync only, an rsync of their master trace file.
 
-use crate::cli::CronArgs;
 use crate::common::layout::Layout;
 use crate::common::log::{savelog, Logger};
 use crate::common::mail::Mail;
@@ -17,8 +16,8 @@ use std::time::Duration;
 /// The cron log grows a line or two a run; it is rotated once it passes this size.
 const LOG_ROTATE_SIZE: u64 = 1 << 20;
 
-pub fn main(layout: &Layout, args: CronArgs) -> u8 {
-    let archive = args.archive.unwrap_or_default();
+/// `ftpsync-cron [ARCHIVE]`: the archive, empty for the default one.
+pub fn main(layout: &Layout, archive: String) -> u8 {
     let s = match Settings::load(layout, &archive, Some("cron".into())) {
         Ok(s) => s,
         Err(refusal) => {

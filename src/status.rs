@@ -3,7 +3,6 @@
 //! Its exit status makes it a Nagios/Icinga check: 0 OK, 2 CRITICAL (the last run failed or
 //! the last success is older than --max-age), 3 UNKNOWN (no run recorded, or no config).
 
-use crate::cli::StatusArgs;
 use crate::common::config;
 use crate::common::layout::Layout;
 use crate::common::state::{self, State};
@@ -175,7 +174,18 @@ pub fn discover(layout: &Layout) -> Vec<String> {
     found.into_iter().collect()
 }
 
-pub fn main(layout: &Layout, args: StatusArgs) -> u8 {
+/// What `status` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Archives to show; empty: every one found.
+    pub archives: Vec<String>,
+    pub json: bool,
+    pub prometheus: bool,
+    /// Seconds since the last success beyond which the mirror is stale.
+    pub max_age: u64,
+}
+
+pub fn main(layout: &Layout, args: Options) -> u8 {
     let archives = if args.archives.is_empty() {
         discover(layout)
     } else {

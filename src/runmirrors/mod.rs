@@ -17,7 +17,6 @@ pub mod ssh;
 pub mod state_writer;
 pub mod trigger;
 
-use crate::cli::RunmirrorsArgs;
 use crate::common::layout::Layout;
 use crate::common::log::{savelog, Logger};
 use crate::common::mail::Outbox;
@@ -30,12 +29,21 @@ use std::time::Duration;
 pub const EX_NOKEY: u8 = 5;
 
 /// Entry point for `runmirrors` and `archvsync runmirrors`.
-pub fn main(layout: &Layout, args: RunmirrorsArgs) -> u8 {
-    let conf = args.archive.or(args.name).unwrap_or_default();
-    let kind = args.kind.unwrap_or(PushKind::Mhop);
+/// What `runmirrors` was asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `-a NAME` or the first form's NAME; empty for runmirrors.conf.
+    pub archive: String,
+    /// `-k`, mhop when not given.
+    pub kind: PushKind,
+    /// `-f`: called from within ftpsync.
+    pub from_ftpsync: bool,
+}
+
+pub fn main(layout: &Layout, opts: Options) -> u8 {
     crate::common::process::block_on(async {
         let cancel = Cancel::on_signals().unwrap_or_else(|_| Cancel::never());
-        run(layout, &conf, kind, args.from_ftpsync, cancel).await
+        run(layout, &opts.archive, opts.kind, opts.from_ftpsync, cancel).await
     })
 }
 
