@@ -363,7 +363,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub prometheus: bool,
     /// Age of the last success beyond which the mirror counts as stale: 90m, 36h, 2d, or seconds.
-    #[arg(long, value_name = "AGE", default_value = "2d", value_parser = crate::status::parse_age)]
+    #[arg(long, value_name = "AGE", default_value = "2d", value_parser = crate::report::parse_age)]
     pub max_age: u64,
 }
 

@@ -8,7 +8,7 @@ use crate::common::log::{savelog, Logger};
 use crate::common::mail::Mail;
 use crate::common::private_dir::PrivateDir;
 use crate::common::{lock, rsync as rsync_words, tls, trace};
-use crate::ftpsync::settings::Settings;
+use crate::settings::archive::Settings;
 use std::path::Path;
 
 use std::time::Duration;
@@ -28,14 +28,14 @@ pub fn main(layout: &Layout, archive: String) -> u8 {
     for w in &s.warnings {
         eprintln!("{w}");
     }
-    if let Err(e) = std::fs::create_dir_all(&s.logdir) {
-        eprintln!("cannot create LOGDIR {}: {e}", s.logdir.display());
+    if let Err(e) = std::fs::create_dir_all(&s.core.logdir) {
+        eprintln!("cannot create LOGDIR {}: {e}", s.core.logdir.display());
         return 1;
     }
-    let name = s.name.replacen("ftpsync", "ftpsync-cron", 1);
-    let log_path = s.logdir.join(format!("{name}.log"));
+    let name = s.core.name.replacen("ftpsync", "ftpsync-cron", 1);
+    let log_path = s.core.logdir.join(format!("{name}.log"));
     if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > LOG_ROTATE_SIZE) {
-        savelog(&log_path, s.logrotate);
+        savelog(&log_path, s.core.logrotate);
     }
     let log = Logger::open(&log_path, &name);
     let cron = Cron {
@@ -94,11 +94,11 @@ impl Cron<'_> {
     fn error(&self, msg: &str) {
         self.log.log(msg);
         eprintln!("{}: {msg}", self.name);
-        if self.s.mailto.is_empty() {
+        if self.s.core.mailto.is_empty() {
             return;
         }
-        let mail = Mail::error_report(self.name, &self.s.mailto, msg, vec![]);
-        if let Err(e) = mail.send(&self.s.sendmail, self.s.mail_timeout) {
+        let mail = Mail::error_report(self.name, &self.s.core.mailto, msg, vec![]);
+        if let Err(e) = mail.send(&self.s.core.sendmail, self.s.core.mail_timeout) {
             self.log.log(format!("No mail could be sent: {e}"));
         }
     }

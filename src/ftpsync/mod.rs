@@ -7,12 +7,12 @@ mod callback;
 mod exit;
 pub mod progress;
 pub mod run;
-pub mod settings;
+
 mod upstream_check;
 pub mod words;
 
 use crate::common::layout::Layout;
-use settings::Settings;
+use crate::settings::archive::Settings;
 use std::os::unix::ffi::OsStrExt;
 use words::SyncRequest;
 

@@ -152,7 +152,7 @@ impl Run {
             self.error(&format!(
                 "Upstream {} has no {MASTER_TRACE} but our mirror has one: the upstream looks empty or broken, and stage2 (rsync --delete) would wipe our tree. Refusing stage2, nothing was deleted. Set ALLOW_EMPTY_UPSTREAM=true in {} to sync anyway",
                 check.source,
-                s.config_path.display()
+                s.core.config_path.display()
             ));
             return Err(Stop(4));
         }
