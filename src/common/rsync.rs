@@ -100,6 +100,15 @@ pub enum Probe<'a> {
     ListOnly { source: &'a str },
     /// `--quiet SOURCE DEST`: fetch it (ftpsync-cron's serial check).
     Fetch { source: &'a str, dest: &'a str },
+    /// Fetch the files named in `list` (NUL-separated, relative to SOURCE) into `dest`,
+    /// deleting our copy of any the source lacks, and always comparing contents, so a file
+    /// rewritten within a second at the same size is not missed (the upstream's change
+    /// journal, with `dest` holding the last copy as the delta basis).
+    Files {
+        source: &'a str,
+        list: &'a Path,
+        dest: &'a str,
+    },
 }
 
 /// The words of `probe`: RSYNC, `extra` (RSYNC_EXTRA where the caller passes it), the probe's
@@ -126,7 +135,45 @@ pub fn probe_words(
             w.push(source.to_string());
             w.push(dest.to_string());
         }
+        Probe::Files { source, list, dest } => {
+            w.extend([
+                "--no-motd".into(),
+                "--quiet".into(),
+                "--ignore-times".into(),
+                timeout,
+            ]);
+            w.extend(transport_words(transport));
+            w.extend(files_from(list));
+            w.push("--delete-missing-args".into());
+            w.push(source.to_string());
+            w.push(dest.to_string());
+        }
     }
+    w
+}
+
+fn files_from(list: &Path) -> [String; 2] {
+    [
+        format!("--files-from={}", list.to_string_lossy()),
+        "--from0".into(),
+    ]
+}
+
+/// A stage's command ([`stage_words`]) narrowed to the names in `list` (a journal sync):
+/// rsync looks at those names only, descending into none (`--no-recursive`; a name ending in
+/// `/` has its contents compared one level deep). A listed name the source lacks is skipped,
+/// or, with `deleting` (stage 2), deleted here.
+pub fn files_from_words(stage: &[String], list: &Path, deleting: bool) -> Vec<String> {
+    let mut w = stage.to_vec();
+    let at = w.len().saturating_sub(2);
+    let mut narrowing = files_from(list).to_vec();
+    narrowing.push("--no-recursive".into());
+    narrowing.push(if deleting {
+        "--delete-missing-args".into()
+    } else {
+        "--ignore-missing-args".into()
+    });
+    w.splice(at..at, narrowing);
     w
 }
 
@@ -314,6 +361,30 @@ pub fn bytes_received(log_rsync_text: &str) -> u64 {
         .fold(0u64, u64::saturating_add)
 }
 
+/// A name as rsync writes it in its log and itemized output: unprintable bytes (and a
+/// backslash that would read as an escape) are `\#ooo`, three octal digits.
+pub fn unescape_log_name(name: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len());
+    let mut i = 0;
+    while i < name.len() {
+        if name[i] == b'\\' && name.get(i + 1) == Some(&b'#') {
+            let value = name
+                .get(i + 2..i + 5)
+                .filter(|o| o.iter().all(|d| (b'0'..=b'7').contains(d)))
+                .map(|o| o.iter().fold(0u32, |v, d| v * 8 + u32::from(d - b'0')))
+                .and_then(|v| u8::try_from(v).ok());
+            if let Some(v) = value {
+                out.push(v);
+                i += 5;
+                continue;
+            }
+        }
+        out.push(name[i]);
+        i += 1;
+    }
+    out
+}
+
 /// Longest line of rsync's error output quoted in a message (log line, mail, stderr).
 pub const ERROR_LINE_MAX: usize = 300;
 
@@ -408,6 +479,13 @@ mod tests {
             w[w.len() - 4..].join(" "),
             "--delete --dry-run h::debian /m/"
         );
+        let j = files_from_words(&w, Path::new("/l/s2.list"), true);
+        assert_eq!(
+            j[w.len() - 4..].join(" "),
+            "--delete --dry-run --files-from=/l/s2.list --from0 --no-recursive --delete-missing-args h::debian /m/"
+        );
+        let j = files_from_words(&w, Path::new("/l/s1.list"), false);
+        assert!(j.contains(&"--ignore-missing-args".to_string()));
     }
 
     #[test]
@@ -441,6 +519,14 @@ mod tests {
             "it's".to_string(),
         ];
         assert_eq!(quote_for_e(&w), "-o 'ProxyCommand=nc %h 22' 'it'\\''s'");
+    }
+
+    #[test]
+    fn log_names_are_unescaped() {
+        assert_eq!(unescape_log_name(b"a\\#012b"), b"a\nb");
+        assert_eq!(unescape_log_name(b"back\\#134#012slash"), b"back\\#012slash");
+        assert_eq!(unescape_log_name(b"x\\#777 \\#01 \\#"), b"x\\#777 \\#01 \\#");
+        assert_eq!(unescape_log_name("caf\u{e9}".as_bytes()), "caf\u{e9}".as_bytes());
     }
 
     #[test]

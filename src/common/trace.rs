@@ -8,6 +8,10 @@ use time::OffsetDateTime;
 pub const TRACEDIR: &str = "project/trace";
 pub const HIERARCHY: &str = "project/trace/_hierarchy";
 pub const TRACELIST: &str = "project/trace/_traces";
+/// The change journal a mirror publishes (`ftpsync::journal`). Debian's mirror-status skips
+/// `project/trace/` entries starting with `_`, `_traces` leaves them out, and a downstream
+/// running the original ftpsync mirrors it as one more file.
+pub const JOURNAL: &str = "project/trace/_archvsync-journal";
 
 /// `Used ftpsync version`: the upstream release we are compatible with, digits only.
 /// Debian's checker (`Mirror::Trace`) accepts only `^Used ftpsync version: ([0-9]+)$` and

@@ -80,25 +80,7 @@ pub fn parse_line(line: &str) -> Option<LogEvent> {
 
 /// rsync writes unprintable bytes in names as `\#ooo` (octal).
 fn unescape(name: &str) -> String {
-    if !name.contains("\\#") {
-        return name.to_string();
-    }
-    let b = name.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && b.get(i + 1) == Some(&b'#') && i + 5 <= b.len() {
-            // `get`, not indexing: i + 5 may fall inside a multi-byte character.
-            if let Some(Ok(v)) = name.get(i + 2..i + 5).map(|oct| u8::from_str_radix(oct, 8)) {
-                out.push(v);
-                i += 5;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&rsync::unescape_log_name(name.as_bytes())).into_owned()
 }
 
 /// The size of a received file: under `.~tmp~` while `--delay-updates` holds it back,

@@ -71,6 +71,10 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("CHECK_TIMEOUT", Kind::Int),
     ("METRICS_FILE", Kind::Str),
     ("ALLOW_EMPTY_UPSTREAM", Kind::Bool),
+    ("JOURNAL", Kind::Bool),
+    ("FULL_SYNC_INTERVAL", Kind::Int),
+    ("JOURNAL_MAX_ENTRIES", Kind::Int),
+    ("JOURNAL_MAX_BYTES", Kind::Int),
     // Set by the original before it sources the config; configs refer to them.
     ("BASEDIR", Kind::Str),
     ("BINDIR", Kind::Str),
@@ -87,6 +91,22 @@ pub const CHECK_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
 pub const PORT_RANGE: std::ops::RangeInclusive<u64> = 1..=65535;
 pub const CALLBACK_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
 pub const HOOK_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
+/// 0 makes every sync a full one; a month at most.
+pub const FULL_SYNC_INTERVAL_RANGE: std::ops::RangeInclusive<u64> = 0..=31 * 86400;
+pub const JOURNAL_MAX_ENTRIES_RANGE: std::ops::RangeInclusive<u64> = 1..=100_000;
+/// At least room for a header; at most 1 GiB, which every downstream fetches.
+pub const JOURNAL_MAX_BYTES_RANGE: std::ops::RangeInclusive<u64> = 4096..=1 << 30;
+
+/// The change journal's keys (see `ftpsync::journal`).
+#[derive(Debug, Clone)]
+pub struct JournalKeys {
+    /// JOURNAL: record and publish what each sync changed, and sync by the upstream's.
+    pub enabled: bool,
+    /// FULL_SYNC_INTERVAL: seconds after which the next sync is a full one again.
+    pub full_sync_interval: u64,
+    pub max_entries: u64,
+    pub max_bytes: u64,
+}
 
 /// Seconds the callback's ssh may take (CALLBACKTIMEOUT) unless configured otherwise. The
 /// upstream's side only notes the call; ssh's own ConnectTimeout (45 s) and keepalives
@@ -150,6 +170,7 @@ pub struct Settings {
     /// Let stage 2 run (and delete) even when the upstream has no `project/trace/master`
     /// while we do: the empty-upstream rail is off.
     pub allow_empty_upstream: bool,
+    pub journal: JournalKeys,
     /// `ftpsync --dry-run`: rsync gets `--dry-run`; no trace files, hooks, callback or push.
     pub dry_run: bool,
     pub warnings: Vec<String>,
@@ -352,6 +373,16 @@ impl Settings {
             check_timeout: c.u64_in("CHECK_TIMEOUT", 60, CHECK_TIMEOUT_RANGE)?,
             metrics_file: c.string("METRICS_FILE").map(PathBuf::from),
             allow_empty_upstream: c.bool_or("ALLOW_EMPTY_UPSTREAM", false),
+            journal: JournalKeys {
+                enabled: c.bool_or("JOURNAL", true),
+                full_sync_interval: c.u64_in(
+                    "FULL_SYNC_INTERVAL",
+                    86400,
+                    FULL_SYNC_INTERVAL_RANGE,
+                )?,
+                max_entries: c.u64_in("JOURNAL_MAX_ENTRIES", 128, JOURNAL_MAX_ENTRIES_RANGE)?,
+                max_bytes: c.u64_in("JOURNAL_MAX_BYTES", 16 << 20, JOURNAL_MAX_BYTES_RANGE)?,
+            },
             dry_run: false,
             warnings: Vec::new(),
             core,
@@ -408,17 +439,23 @@ impl Settings {
         self.to.to_string_lossy().into_owned()
     }
 
-    /// The full rsync command lines of stage 1 and stage 2, as a run executes (and logs)
-    /// them. `check-config` prints the same words, so what it shows is what a run does.
-    pub fn stage_commands(&self) -> (Vec<String>, Vec<String>) {
-        let own_files = [
+    /// The files in TO that are ours, relative to it: rsync neither fetches nor deletes them.
+    pub fn own_files(&self) -> Vec<String> {
+        vec![
             self.lock_name(),
             self.update_required_name(),
             self.trace_name(),
             self.trace_stage1_name(),
             crate::common::trace::HIERARCHY.to_string(),
             crate::common::trace::TRACELIST.to_string(),
-        ];
+            crate::common::trace::JOURNAL.to_string(),
+        ]
+    }
+
+    /// The full rsync command lines of stage 1 and stage 2, as a run executes (and logs)
+    /// them. `check-config` prints the same words, so what it shows is what a run does.
+    pub fn stage_commands(&self) -> (Vec<String>, Vec<String>) {
+        let own_files = self.own_files();
         let common = rsync::common_words(&rsync::RsyncSettings {
             rsync: &self.rsync,
             log_rsync: &self.log_rsync,

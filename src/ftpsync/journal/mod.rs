@@ -1,0 +1,688 @@
+//! The change journal: propagation in O(changed) down a tree of archvsync mirrors.
+//!
+//! **Recording.** Every stage's rsync logs each change it makes to LOG_RSYNC (`%i %n%L`,
+//! see [`record`]). After each stage those lines are read into a pending list of changed
+//! paths in the journal's private directory, `LOGDIR/NAME.journal/`. A marker file
+//! (`dirty`) exists while an rsync may be changing the tree unrecorded; a run that finds it
+//! (the last one was killed mid-stage) cannot vouch for the tree's history.
+//!
+//! **Publishing.** After the last stage of a successful run — before the trace files, the
+//! hooks after them and the downstream push — the pending paths become one entry leading
+//! from the tree's previous state id to a new one, and the journal (bounded by
+//! JOURNAL_MAX_ENTRIES and JOURNAL_MAX_BYTES, oldest entries dropped) is written to the
+//! private copy, then atomically to [`format::NAME`] in the tree. So a downstream never sees
+//! an entry before the tree has its changes. When the history is not known (the first run,
+//! a killed stage, an unreadable rsync log, a change too big for the bound, a new
+//! MIRRORNAME) the journal starts afresh at a new state with no entries: every downstream
+//! then makes one full sync.
+//!
+//! **Syncing by the upstream's journal.** Before a stage (stage 2 reuses stage 1's choice
+//! within a pass), the upstream's journal and `_hierarchy` are fetched into the private
+//! directory — the same rsync, transport, password and TLS as the stages, through
+//! [`rsync::probe_words`]. If it is whole, written by the upstream itself (its `_hierarchy`
+//! names the same mirror: a mirror that keeps no journal may still have copied its own
+//! upstream's), leads from the state we recorded after our last stage 2, and our stage
+//! commands (filters, ARCH_*, EXCLUDE, source) are the ones we recorded it with, and no
+//! full sync is due (FULL_SYNC_INTERVAL), the stage runs over just the changed paths
+//! ([`plan`]); otherwise it runs in full, and the log says why. Either way the state
+//! recorded after a successful stage 2 is the journal head fetched *before* the stage, so
+//! whatever changed upstream meanwhile is in a later entry. A journal stage that fails is
+//! run again in full, at once.
+
+pub mod format;
+pub mod plan;
+pub mod record;
+
+use super::run::{Run, Stop, CHECK_MARGIN_SECS};
+use crate::common::process::{self, Outcome};
+use crate::common::rsync::{self, Probe, Verdict};
+use crate::common::{state, trace};
+use crate::settings::archive::Settings;
+use format::{Changes, Journal};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where we stand in the upstream's journal: the state our tree was last brought to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Position {
+    /// The upstream's MIRRORNAME and TRACEHOST, from its journal.
+    pub mirror: String,
+    pub host: String,
+    pub state: String,
+    /// Of our stage commands (filters, source, options) at the time.
+    pub fingerprint: String,
+    /// Unix seconds of the last successful full stage 2.
+    pub last_full: i64,
+}
+
+/// The journal's private directory, `LOGDIR/NAME.journal/`.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn of(s: &Settings) -> Store {
+        Store {
+            dir: s.core.logdir.join(format!("{}.journal", s.core.name)),
+        }
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+    /// Our own journal, as last published.
+    pub fn own(&self) -> Result<Option<Journal>, String> {
+        match std::fs::read(self.path("own")) {
+            Ok(d) => Journal::parse(&d).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    pub fn position(&self) -> Option<Position> {
+        let data = std::fs::read(self.path("position.json")).ok()?;
+        serde_json::from_slice(&data).ok()
+    }
+    fn set_position(&self, p: &Position) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(p).map_err(std::io::Error::other)?;
+        state::write_atomic(&self.path("position.json"), &json)
+    }
+    /// Why the next published journal must start afresh, if a run left that behind.
+    fn dirty(&self) -> Option<String> {
+        std::fs::read(self.path("dirty"))
+            .ok()
+            .map(|d| String::from_utf8_lossy(&d).trim().to_string())
+    }
+    fn set_dirty(&self, why: &str) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        state::write_atomic(&self.path("dirty"), why.as_bytes())
+    }
+    fn append_pending(&self, changes: &Changes) -> std::io::Result<()> {
+        let mut data = Vec::new();
+        for (p, k) in changes {
+            data.push(k.code());
+            data.push(b' ');
+            format::escape_into(p, &mut data);
+            data.push(b'\n');
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("pending"))?
+            .write_all(&data)
+    }
+    /// The changes recorded since the last publication; an error when they cannot be
+    /// trusted (a line we did not write, more than `max_bytes`).
+    fn pending(&self, max_bytes: u64) -> Result<Changes, String> {
+        let path = self.path("pending");
+        let data = match std::fs::metadata(&path) {
+            Ok(m) if m.len() > max_bytes => {
+                return Err(format!(
+                    "the sync changed more than JOURNAL_MAX_BYTES ({max_bytes}) can hold"
+                ))
+            }
+            Ok(_) => std::fs::read(&path).map_err(|e| e.to_string())?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Changes::new()),
+            Err(e) => return Err(e.to_string()),
+        };
+        let mut out = Changes::new();
+        for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let parsed = line.split_first().and_then(|(&k, rest)| {
+                let kind = format::Kind::from_code(k)?;
+                Some((format::unescape(rest.strip_prefix(b" ")?)?, kind))
+            });
+            let Some((p, k)) = parsed else {
+                return Err(format!("{} holds a line we did not write", path.display()));
+            };
+            out.insert(p, k);
+        }
+        Ok(out)
+    }
+    /// Start over: forget our journal and our place in the upstream's (JOURNAL=false).
+    fn clear(&self) {
+        for f in ["own", "pending", "dirty", "position.json"] {
+            let _ = std::fs::remove_file(self.path(f));
+        }
+    }
+}
+
+/// Why a stage runs in full: a short code (state record, metrics) and the log's words.
+#[derive(Debug, Clone)]
+pub struct FullReason {
+    pub code: &'static str,
+    pub why: String,
+}
+
+/// What a pass does, chosen before its stage 1 (or its stage 2, without stage 1).
+#[derive(Debug, Clone)]
+struct Choice {
+    /// The lists, for a journal sync.
+    plan: Option<plan::Plan>,
+    full: Option<FullReason>,
+    /// The upstream's journal head and publisher, when it had a usable journal.
+    head: Option<(String, String, String)>,
+}
+
+/// What the state record and the metrics say about this run's sync.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// `journal` or `full`: how the last stage ran.
+    pub kind: Option<&'static str>,
+    /// Why it was a full one.
+    pub reason: Option<&'static str>,
+    /// Paths a journal stage looked at.
+    pub paths: Option<u64>,
+}
+
+/// The journal's part of one run.
+pub(super) struct RunJournal {
+    store: Store,
+    choice: Option<Choice>,
+    /// Why our own journal must start afresh at the next publication.
+    reset: Option<String>,
+    fingerprint: String,
+    pub(super) summary: Summary,
+}
+
+impl RunJournal {
+    pub(super) fn new(s: &Settings) -> RunJournal {
+        let mut plain = s.clone();
+        plain.dry_run = false;
+        let (one, two) = plain.stage_commands();
+        RunJournal {
+            store: Store::of(s),
+            choice: None,
+            reset: None,
+            fingerprint: format::sha256((one.join("\0") + "\n" + &two.join("\0")).as_bytes()),
+            summary: Summary::default(),
+        }
+    }
+}
+
+/// Words a user may give that change what LOG_RSYNC holds, which the journal reads.
+fn log_format_words(s: &Settings) -> Option<String> {
+    [
+        ("RSYNC_EXTRA", &s.rsync_extra),
+        ("RSYNC_OPTIONS", &s.rsync_options),
+        ("RSYNC_OPTIONS1", &s.rsync_options1),
+        ("RSYNC_OPTIONS2", &s.rsync_options2),
+        ("EXCLUDE", &s.exclude),
+    ]
+    .iter()
+    .find_map(|(key, words)| {
+        let w = words.iter().find(|w| w.starts_with("--log-file"))?;
+        Some(format!(
+            "{key} has {w}, and the journal reads LOG_RSYNC in rsync's default format"
+        ))
+    })
+}
+
+impl Run {
+    fn recording(&self) -> bool {
+        self.s.journal.enabled && !self.s.dry_run
+    }
+
+    /// At the start of a run, before anything changes the tree.
+    pub(super) fn journal_begin(&self) {
+        if self.s.dry_run {
+            return;
+        }
+        let mut j = self.journal.borrow_mut();
+        if !self.s.journal.enabled {
+            // Our tree now changes unrecorded: a journal left in it would lie.
+            let published = self.path(format::NAME);
+            if published.exists() {
+                match std::fs::remove_file(&published) {
+                    Ok(()) => self.log.log(format!(
+                        "JOURNAL=false: removed our journal {}",
+                        published.display()
+                    )),
+                    Err(e) => self.error(&format!(
+                        "JOURNAL=false, but our journal {} cannot be removed: {e}",
+                        published.display()
+                    )),
+                }
+            }
+            j.store.clear();
+            return;
+        }
+        if let Some(why) = j.store.dirty() {
+            self.log.log(format!(
+                "Journal: the tree's history is not known ({why}); the next journal starts afresh"
+            ));
+            j.reset = Some(why);
+        }
+        if let Some(why) = log_format_words(&self.s) {
+            self.log.log(format!("Journal: changes cannot be recorded: {why}"));
+            j.reset = Some(why);
+        }
+    }
+
+    /// One stage: over the upstream journal's paths when it allows, else in full; its
+    /// changes recorded for our own journal.
+    pub(super) async fn sync_stage(&self, n: u8, full: &[String]) -> Result<i32, Stop> {
+        let name = if n == 1 { "stage1" } else { "stage2" };
+        let fresh = n == 1 || self.journal.borrow().choice.is_none();
+        if fresh {
+            let choice = self.choose().await?;
+            self.journal.borrow_mut().choice = Some(choice);
+        }
+        let Some(mut choice) = self.journal.borrow().choice.clone() else {
+            return self.recorded_rsync(name, full).await;
+        };
+        let mut code = None;
+        if let Some(p) = &choice.plan {
+            let list = if n == 1 { &p.stage1 } else { &p.stage2 };
+            let list_path = self.journal.borrow().store.path(&format!("{name}.list"));
+            match state::write_atomic(&list_path, &plan::nul_list(list)) {
+                Ok(()) => {
+                    let words = rsync::files_from_words(full, &list_path, n == 2);
+                    let c = self.recorded_rsync(name, &words).await?;
+                    if rsync::classify(c) == Verdict::Success {
+                        code = Some(c);
+                    } else {
+                        self.log.log(format!(
+                            "The journal {name} ended with rsync exit {c}; running the full {name} instead"
+                        ));
+                    }
+                }
+                Err(e) => self.log.log(format!(
+                    "cannot write {}: {e}; running the full {name} instead",
+                    list_path.display()
+                )),
+            }
+            if code.is_none() {
+                choice.plan = None;
+                choice.full = Some(FullReason {
+                    code: "stage",
+                    why: format!("the journal {name} failed"),
+                });
+            }
+        }
+        let code = match code {
+            Some(c) => c,
+            None => self.recorded_rsync(name, full).await?,
+        };
+        {
+            let mut j = self.journal.borrow_mut();
+            j.summary = Summary {
+                kind: Some(if choice.plan.is_some() { "journal" } else { "full" }),
+                reason: choice.full.as_ref().map(|f| f.code),
+                paths: choice.plan.as_ref().map(|p| p.paths as u64),
+            };
+            j.choice = (n == 1).then_some(choice.clone());
+        }
+        // Only a clean stage 2 brings the whole tree to the head fetched before it (a
+        // forgiven 23 or 30 may have left paths behind).
+        if n == 2 && !self.s.dry_run && rsync::classify(code) == Verdict::Success {
+            self.record_position(&choice);
+        }
+        Ok(code)
+    }
+
+    fn record_position(&self, choice: &Choice) {
+        let j = self.journal.borrow();
+        let Some((mirror, host, head)) = &choice.head else {
+            return;
+        };
+        let last_full = if choice.plan.is_some() {
+            j.store.position().map_or(0, |p| p.last_full)
+        } else {
+            state::now()
+        };
+        let pos = Position {
+            mirror: mirror.clone(),
+            host: host.clone(),
+            state: head.clone(),
+            fingerprint: j.fingerprint.clone(),
+            last_full,
+        };
+        if let Err(e) = j.store.set_position(&pos) {
+            self.log.log(format!(
+                "cannot record our place in the upstream's journal: {e}; the next sync is a full one"
+            ));
+        }
+    }
+
+    async fn choose(&self) -> Result<Choice, Stop> {
+        let full = |code, why: String, head| Choice {
+            plan: None,
+            full: Some(FullReason { code, why }),
+            head,
+        };
+        let s = &self.s;
+        let choice = if !s.journal.enabled {
+            full("off", "JOURNAL=false".into(), None)
+        } else {
+            match self.fetch_upstream_journal().await? {
+                Err(f) => Choice {
+                    plan: None,
+                    full: Some(f),
+                    head: None,
+                },
+                Ok(up) => self.choose_by(&up),
+            }
+        };
+        match (&choice.plan, &choice.full) {
+            (Some(p), _) => self.log.log(format!(
+                "Journal sync: {} paths changed upstream since our last sync",
+                p.paths
+            )),
+            (None, Some(f)) => self.log.log(format!("Full sync: {}", f.why)),
+            (None, None) => {}
+        }
+        Ok(choice)
+    }
+
+    fn choose_by(&self, up: &Journal) -> Choice {
+        let s = &self.s;
+        let j = self.journal.borrow();
+        let head = Some((up.mirror.clone(), up.host.clone(), up.head().to_string()));
+        let full = |code, why: String| Choice {
+            plan: None,
+            full: Some(FullReason { code, why }),
+            head: head.clone(),
+        };
+        let Some(pos) = j.store.position() else {
+            return full("first", "no earlier sync by the upstream's journal is recorded".into());
+        };
+        if pos.fingerprint != j.fingerprint {
+            return full(
+                "config",
+                "the rsync commands changed since the last sync (filters, ARCH_INCLUDE/EXCLUDE, EXCLUDE, options or source)".into(),
+            );
+        }
+        if (pos.mirror.as_str(), pos.host.as_str()) != (up.mirror.as_str(), up.host.as_str()) {
+            return full(
+                "upstream",
+                format!(
+                    "the upstream is {} ({}) now, it was {} ({})",
+                    up.mirror, up.host, pos.mirror, pos.host
+                ),
+            );
+        }
+        let age = state::now() - pos.last_full;
+        if age >= i64::try_from(s.journal.full_sync_interval).unwrap_or(i64::MAX) {
+            return full(
+                "due",
+                format!(
+                    "a full sync is due (the last one was {}s ago, FULL_SYNC_INTERVAL={})",
+                    age, s.journal.full_sync_interval
+                ),
+            );
+        }
+        let Some(entries) = up.since(&pos.state) else {
+            return full(
+                "gap",
+                format!(
+                    "the upstream's journal does not reach back to our state {} (it starts at {})",
+                    pos.state, up.base
+                ),
+            );
+        };
+        let changes = plan::fold(entries);
+        let p = plan::plan(&changes, &s.to, &s.own_files());
+        Choice {
+            plan: Some(p),
+            full: None,
+            head,
+        }
+    }
+
+    /// The upstream's journal, if it has a usable one: whole, and its own.
+    async fn fetch_upstream_journal(&self) -> Result<Result<Journal, FullReason>, Stop> {
+        let s = &self.s;
+        let store = self.journal.borrow().store.clone();
+        let dest = store.path("upstream");
+        let list = store.path("fetch.list");
+        let err_file = store.path("fetch.err");
+        let fail = |code, why: String| Ok(Err(FullReason { code, why }));
+        let prepared = std::fs::create_dir_all(&dest).and_then(|()| {
+            let names = [format::NAME, trace::HIERARCHY].map(|n| n.as_bytes().to_vec());
+            state::write_atomic(&list, &plan::nul_list(&names))?;
+            std::fs::File::create(&err_file).map(drop)
+        });
+        if let Err(e) = prepared {
+            return fail("fetch", format!("cannot prepare {}: {e}", store.dir.display()));
+        }
+        let dest_arg = format!("{}/", dest.to_string_lossy());
+        let words = rsync::probe_words(
+            &s.rsync,
+            &s.rsync_extra,
+            s.check_timeout,
+            &s.transport,
+            Probe::Files {
+                source: &s.rsync_source,
+                list: &list,
+                dest: &dest_arg,
+            },
+        );
+        let Some(cmd) = rsync::command(&words, &s.rsync_env()) else {
+            return fail("fetch", "RSYNC is empty".into());
+        };
+        let mut cmd = tokio::process::Command::from(cmd);
+        let _ = process::output_to(&mut cmd, &err_file);
+        let limit = Duration::from_secs(s.check_timeout.max(1) + CHECK_MARGIN_SECS);
+        let outcome = process::run_tied_within(cmd, &self.cancel, Some(limit)).await;
+        let code = match outcome {
+            Ok(Outcome::Exited(st)) => process::shell_code(&st),
+            Ok(Outcome::Interrupted(sig)) => return Err(self.interrupted(sig)),
+            Ok(Outcome::TimedOut(l)) => {
+                return fail(
+                    "fetch",
+                    format!("fetching the upstream's journal took longer than {}s", l.as_secs()),
+                )
+            }
+            Err(e) => return fail("fetch", format!("cannot run rsync: {e}")),
+        };
+        if code != 0 {
+            let said = std::fs::read(&err_file).unwrap_or_default();
+            return fail(
+                "fetch",
+                format!(
+                    "fetching the upstream's journal failed (rsync exit {code}: {})",
+                    rsync::last_lines(&said, 2).join(" | ")
+                ),
+            );
+        }
+        let data = match std::fs::read(dest.join(format::NAME)) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return fail("none", "the upstream publishes no journal".into())
+            }
+            Err(e) => return fail("fetch", format!("cannot read the upstream's journal: {e}")),
+        };
+        let up = match Journal::parse(&data) {
+            Ok(j) => j,
+            Err(why) => {
+                return fail(
+                    "corrupt",
+                    format!("the upstream's journal is unusable: {why}"),
+                )
+            }
+        };
+        // The last `_hierarchy` line is the upstream's own: `TRACE MIRRORNAME HOST UPSTREAM`.
+        let hierarchy = std::fs::read(dest.join(trace::HIERARCHY)).unwrap_or_default();
+        let hierarchy = String::from_utf8_lossy(&hierarchy);
+        let last = hierarchy.lines().rev().find(|l| !l.trim().is_empty());
+        let fields: Vec<&str> = last.map(|l| l.split_whitespace().collect()).unwrap_or_default();
+        if fields.get(1..3) != Some(&[up.mirror.as_str(), up.host.as_str()][..]) {
+            return fail(
+                "copied",
+                format!(
+                    "the upstream's journal was written by {} ({}), but the upstream is {}: a copy, which need not match its tree",
+                    up.mirror,
+                    up.host,
+                    fields.get(1).copied().unwrap_or("unknown")
+                ),
+            );
+        }
+        Ok(Ok(up))
+    }
+
+    /// A stage's rsync, with what it changed recorded for our journal.
+    async fn recorded_rsync(&self, name: &str, words: &[String]) -> Result<i32, Stop> {
+        if !self.recording() {
+            return self.rsync(name, words).await;
+        }
+        let log_rsync = self.s.log_rsync.clone();
+        let from = match std::fs::metadata(&log_rsync) {
+            Ok(m) if !m.is_file() => {
+                self.journal_reset(format!(
+                    "LOG_RSYNC {} is not a regular file, so what rsync changed cannot be read back",
+                    log_rsync.display()
+                ));
+                return self.rsync(name, words).await;
+            }
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        };
+        let store = self.journal.borrow().store.clone();
+        let was_dirty = store.dirty().is_some();
+        if !was_dirty {
+            if let Err(e) = store.set_dirty(&format!(
+                "a run stopped while its {name} was changing the tree"
+            )) {
+                self.journal_reset(format!("cannot mark the journal's directory: {e}"));
+            }
+        }
+        let code = self.rsync(name, words).await?;
+        // rsync logs each change once it is made. One that stopped by itself has logged all
+        // of them; one killed by a signal may have made a change it never logged.
+        if code == 20 || code >= 128 {
+            self.journal_reset(format!("the {name} rsync was stopped (exit {code})"));
+            return Ok(code);
+        }
+        match self.harvest(&log_rsync, from) {
+            Ok(changes) => {
+                if let Err(e) = store.append_pending(&changes) {
+                    self.journal_reset(format!("cannot record the changes: {e}"));
+                }
+            }
+            Err(why) => self.journal_reset(why),
+        }
+        if !was_dirty && self.journal.borrow().reset.is_none() {
+            let _ = std::fs::remove_file(store.path("dirty"));
+        }
+        Ok(code)
+    }
+
+    fn harvest(&self, log_rsync: &Path, from: u64) -> Result<Changes, String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(log_rsync)
+            .map_err(|e| format!("cannot read LOG_RSYNC {}: {e}", log_rsync.display()))?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if len < from {
+            return Err(format!("LOG_RSYNC {} shrank during the stage", log_rsync.display()));
+        }
+        let mut data = Vec::new();
+        f.seek(SeekFrom::Start(from))
+            .and_then(|_| f.read_to_end(&mut data))
+            .map_err(|e| format!("cannot read LOG_RSYNC {}: {e}", log_rsync.display()))?;
+        record::changes(&data, &self.s.to)
+    }
+
+    /// Our next journal starts afresh, for `why`; also if this run dies before publishing.
+    fn journal_reset(&self, why: String) {
+        let mut j = self.journal.borrow_mut();
+        if j.reset.is_none() {
+            self.log.log(format!(
+                "Journal: the next journal starts afresh: {why}"
+            ));
+            let _ = j.store.set_dirty(&why);
+            j.reset = Some(why);
+        }
+    }
+
+    /// After the last stage of a successful run, before the trace files: add what this run
+    /// (and failed runs before it) changed to our journal, and publish it.
+    pub(super) fn journal_publish(&self) {
+        if !self.recording() {
+            return;
+        }
+        let s = &self.s;
+        let j = self.journal.borrow();
+        let store = &j.store;
+        let mut why_afresh = j.reset.clone().or_else(|| store.dirty());
+        let mut journal = match store.own() {
+            Ok(Some(own)) if own.mirror == s.mirrorname && own.host == s.tracehost => Some(own),
+            Ok(Some(_)) => {
+                why_afresh.get_or_insert("MIRRORNAME or TRACEHOST changed".into());
+                None
+            }
+            Ok(None) => {
+                why_afresh.get_or_insert("there was no journal yet".into());
+                None
+            }
+            Err(e) => {
+                why_afresh.get_or_insert(format!("our copy of it is unusable: {e}"));
+                None
+            }
+        };
+        let pending = match store.pending(s.journal.max_bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                why_afresh.get_or_insert(e);
+                Changes::new()
+            }
+        };
+        let new_state = || format::new_id();
+        let result = (|| -> std::io::Result<String> {
+            let message;
+            let journal = match (why_afresh.as_deref(), journal.as_mut()) {
+                (None, Some(own)) if pending.is_empty() => {
+                    message = None;
+                    own
+                }
+                (None, Some(own)) => {
+                    let id = new_state()?;
+                    own.push(&id, state::now(), pending.clone());
+                    let n = pending.len();
+                    let max_entries = usize::try_from(s.journal.max_entries).unwrap_or(usize::MAX);
+                    let max_bytes = usize::try_from(s.journal.max_bytes).unwrap_or(usize::MAX);
+                    own.trim(max_entries, max_bytes);
+                    message = Some(if own.entries.is_empty() {
+                        format!("Journal: state {id}; this sync's {n} changed paths are more than JOURNAL_MAX_BYTES holds, so it has no history")
+                    } else {
+                        format!(
+                            "Journal: state {id}, {n} changed paths ({} entries back to {})",
+                            own.entries.len(),
+                            own.base
+                        )
+                    });
+                    own
+                }
+                (why, _) => {
+                    let id = new_state()?;
+                    message = Some(format!(
+                        "Journal: starting afresh at state {id}: {}",
+                        why.unwrap_or("no history")
+                    ));
+                    journal = Some(Journal::new(&s.mirrorname, &s.tracehost, &id));
+                    journal.as_mut().expect("just set")
+                }
+            };
+            let text = journal.render();
+            std::fs::create_dir_all(&store.dir)?;
+            // The private copy first: should the tree's fail, the next run publishes it.
+            state::write_atomic(&store.path("own"), &text)?;
+            let _ = std::fs::remove_file(store.path("pending"));
+            let _ = std::fs::remove_file(store.path("dirty"));
+            let published = s.to.join(format::NAME);
+            if std::fs::read(&published).ok().as_deref() != Some(&text[..]) {
+                state::write_atomic(&published, &text)?;
+            }
+            Ok(message.unwrap_or_default())
+        })();
+        drop(j);
+        match result {
+            Ok(m) if !m.is_empty() => self.log.log(m),
+            Ok(_) => {}
+            Err(e) => self.error(&format!(
+                "Cannot publish the journal {}: {e}",
+                s.to.join(format::NAME).display()
+            )),
+        }
+    }
+}

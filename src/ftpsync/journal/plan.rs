@@ -1,0 +1,165 @@
+//! A journal sync's two file lists, from the upstream's entries since our last state.
+//!
+//! rsync gets each list with `--files-from --from0 --no-recursive`: it looks at exactly the
+//! listed names (and the directories above them, sent with their attributes), applying the
+//! stage's own filters to them as to a full walk — so stage 1 still leaves the index files
+//! alone, ARCH_INCLUDE/EXCLUDE, EXCLUDE and our own files' protection still hold. A listed
+//! directory is not descended into (its changed contents are listed themselves); two are
+//! listed as `DIR/` so their contents are compared one level deep, as a full walk would:
+//! the top directory (where the upstream's `Archive-Update-in-Progress-*` appears) and
+//! `project/trace/` (trace files, `_hierarchy`: the upstream writes them itself, after its
+//! rsync, so no journal names them).
+//!
+//! Stage 1 lists what still exists and rsync ignores what does not (`--ignore-missing-args`);
+//! stage 2 lists everything, and what the upstream no longer has is deleted here
+//! (`--delete-missing-args`, with the stage's `--delete` for non-empty directories).
+
+use super::format::{Changes, Entry, Kind};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// The directories whose contents every journal sync compares (see the module docs).
+pub const ALWAYS: [&[u8]; 2] = [b"./", b"project/trace/"];
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub stage1: Vec<Vec<u8>>,
+    pub stage2: Vec<Vec<u8>>,
+    /// Paths the entries name (after folding), for the log and the state record.
+    pub paths: usize,
+}
+
+/// What the entries did to each path, the last one winning.
+pub fn fold(entries: &[Entry]) -> Changes {
+    let mut all = Changes::new();
+    for e in entries {
+        for (p, k) in &e.paths {
+            all.insert(p.clone(), *k);
+        }
+    }
+    all
+}
+
+/// The lists for `changes` into the tree `to`; `own` are our own files (relative to TO),
+/// which a sync never touches.
+///
+/// A path below one that is gone or no longer a directory is left out: its fate is its
+/// ancestor's (a deleted directory goes with everything in it, a directory that became a
+/// file is deleted to make room for it), and naming it would make rsync fail (`Not a
+/// directory`) or warn about vanished parents. A path that is a directory here but a file
+/// or link upstream is left out of stage 1, which deletes nothing and so could not make
+/// room for it; stage 2 replaces it.
+pub fn plan(changes: &Changes, to: &Path, own: &[String]) -> Plan {
+    let mut plan = Plan {
+        stage1: ALWAYS.iter().map(|p| p.to_vec()).collect(),
+        stage2: ALWAYS.iter().map(|p| p.to_vec()).collect(),
+        paths: 0,
+    };
+    for (path, kind) in changes {
+        if own.iter().any(|o| o.as_bytes() == path.as_slice()) || below_a_non_directory(path, changes)
+        {
+            continue;
+        }
+        plan.paths += 1;
+        plan.stage2.push(path.clone());
+        let replaces_a_dir = matches!(kind, Kind::File | Kind::Link)
+            && std::fs::symlink_metadata(to.join(std::ffi::OsStr::from_bytes(path)))
+                .is_ok_and(|m| m.is_dir());
+        if *kind != Kind::Gone && !replaces_a_dir {
+            plan.stage1.push(path.clone());
+        }
+    }
+    plan
+}
+
+fn below_a_non_directory(path: &[u8], changes: &Changes) -> bool {
+    path.iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'/')
+        .any(|(i, _)| changes.get(&path[..i]).is_some_and(|k| *k != Kind::Dir))
+}
+
+/// A list as `--from0` reads it.
+pub fn nul_list(paths: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(paths.iter().map(|p| p.len() + 1).sum());
+    for p in paths {
+        out.extend_from_slice(p);
+        out.push(0);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(list: &[(&str, Kind)]) -> Entry {
+        Entry {
+            from: String::new(),
+            to: String::new(),
+            time: 0,
+            paths: list.iter().map(|(p, k)| (p.as_bytes().to_vec(), *k)).collect(),
+        }
+    }
+
+    fn names(l: &[Vec<u8>]) -> Vec<String> {
+        l.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect()
+    }
+
+    #[test]
+    fn later_entries_win_and_dead_subtrees_fold_into_their_root() {
+        let d = tempfile::tempdir().unwrap();
+        let to = d.path();
+        std::fs::create_dir_all(to.join("was_dir/sub")).unwrap();
+        let entries = [
+            entry(&[
+                ("pool/new.deb", Kind::File),
+                ("pool/gone.deb", Kind::File),
+                ("tree", Kind::Dir),
+                ("tree/a", Kind::File),
+                ("was_dir", Kind::Dir),
+                ("was_dir/sub/f", Kind::File),
+            ]),
+            entry(&[
+                ("pool/gone.deb", Kind::Gone),
+                ("tree/a", Kind::Gone),
+                ("tree", Kind::Gone),
+                ("was_dir/sub/f", Kind::Gone),
+                ("was_dir/sub", Kind::Gone),
+                ("was_dir", Kind::File),
+                ("Archive-Update-in-Progress-me", Kind::File),
+                ("dists/sid/Release", Kind::File),
+            ]),
+        ];
+        let all = fold(&entries);
+        let p = plan(&all, to, &["Archive-Update-in-Progress-me".to_string()]);
+        assert_eq!(
+            names(&p.stage1),
+            ["./", "project/trace/", "dists/sid/Release", "pool/new.deb"]
+        );
+        assert_eq!(
+            names(&p.stage2),
+            [
+                "./",
+                "project/trace/",
+                "dists/sid/Release",
+                "pool/gone.deb",
+                "pool/new.deb",
+                "tree",
+                "was_dir"
+            ]
+        );
+        assert_eq!(p.paths, 5);
+        assert_eq!(nul_list(&p.stage1[..2]), b"./\0project/trace/\0");
+    }
+
+    #[test]
+    fn a_file_that_became_a_directory_goes_in_both_stages() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("x"), "file").unwrap();
+        let all = fold(&[entry(&[("x", Kind::Dir), ("x/y", Kind::File)])]);
+        let p = plan(&all, d.path(), &[]);
+        assert_eq!(names(&p.stage1)[2..], ["x", "x/y"]);
+        assert_eq!(names(&p.stage2)[2..], ["x", "x/y"]);
+    }
+}
