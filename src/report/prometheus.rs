@@ -2,7 +2,6 @@
 //! (for node_exporter's textfile collector).
 
 use super::{gather, ArchiveStatus, Health, DEFAULT_MAX_AGE};
-use crate::common::state;
 use crate::settings::archive::Settings;
 use std::path::Path;
 
@@ -148,7 +147,7 @@ fn escape(v: &str) -> String {
 /// collector never reads half a file.
 pub fn write_metrics_file(path: &Path, s: &Settings) -> std::io::Result<()> {
     let text = prometheus(&[gather(s, DEFAULT_MAX_AGE)]);
-    state::write_atomic(path, text.as_bytes())
+    crate::common::atomic::write(path, text.as_bytes())
 }
 
 #[cfg(test)]
