@@ -185,10 +185,10 @@ fn check_ftpsync(r: &mut Report, s: &Settings) {
                 )),
                 Err(e) => r.error(format!("RSYNC_SSL_CAPATH: {e:#}")),
             }
-            if crate::tunnel::method_checks_hostname(&s.ssl_method).is_none() {
+            if s.ssl_method.checks_hostname().is_none() {
                 r.error(format!(
                     "RSYNC_SSL_METHOD={} is not one of stunnel, stunnel-old, socat: the tunnel would refuse it",
-                    s.ssl_method
+                    s.ssl_method.as_str()
                 ));
             }
         }

@@ -8,7 +8,7 @@ use crate::common::log::{savelog, Logger};
 use crate::common::mail::Mail;
 use crate::common::private_dir::PrivateDir;
 use crate::common::{lock, rsync as rsync_words, tls, trace};
-use crate::settings::archive::Settings;
+use crate::settings::archive::{CheckUpstream, Settings};
 use std::path::Path;
 
 use std::time::Duration;
@@ -105,8 +105,8 @@ impl Cron<'_> {
 
     fn upstream_serial(&self) -> Result<String, String> {
         let s = self.s;
-        let (what, text) = match s.check_upstream.as_str() {
-            "http" => {
+        let (what, text) = match &s.check_upstream {
+            CheckUpstream::Http => {
                 let url = match &s.upstream_trace_url {
                     Some(u) => u.clone(),
                     None => {
@@ -118,14 +118,14 @@ impl Cron<'_> {
                 };
                 (url.clone(), self.fetch_http(&url)?)
             }
-            "rsync" => {
+            CheckUpstream::Rsync => {
                 let src = format!(
                     "{}/project/trace/master",
                     s.rsync_source.trim_end_matches('/')
                 );
                 (src.clone(), self.fetch_rsync(&src)?)
             }
-            other => {
+            CheckUpstream::Unknown(other) => {
                 return Err(format!(
                     "CHECK_UPSTREAM={other} is not known (http or rsync)"
                 ))
