@@ -72,6 +72,25 @@ pub enum RunResult {
     Failure,
 }
 
+/// How an ftpsync run synced: `sync_kind` in the state record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncKind {
+    /// Only the paths the upstream's change journal named.
+    Journal,
+    /// The whole tree, as the original always did.
+    Full,
+}
+
+impl SyncKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncKind::Journal => "journal",
+            SyncKind::Full => "full",
+        }
+    }
+}
+
 /// What became of the last trigger sent to a downstream: `outcome` in the state record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

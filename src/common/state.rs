@@ -4,7 +4,7 @@
 //! downstream. Writers take an flock on a sidecar file and replace the record atomically,
 //! so concurrent writers never lose each other's updates.
 
-use super::kinds::{DownstreamOutcome, PushKind, RunResult, Stage};
+use super::kinds::{DownstreamOutcome, PushKind, RunResult, Stage, SyncKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -48,6 +48,16 @@ pub struct SyncRun {
     pub uip_retries: u64,
     #[serde(default)]
     pub dry_run: bool,
+    /// How the last stage synced (absent in records of versions without the journal, and
+    /// for runs that synced nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_kind: Option<SyncKind>,
+    /// Why it was a full sync (`first`, `gap`, `due`, ...: see the README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_sync_reason: Option<String>,
+    /// Paths a journal sync looked at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_paths: Option<u64>,
 }
 
 /// One runmirrors run.

@@ -38,6 +38,7 @@ impl Run {
                 rsync::bytes_received(&String::from_utf8_lossy(&d[from..]))
             })
             .unwrap_or(0);
+        let sync = self.journal.borrow().summary.clone();
         let run = state::SyncRun {
             started: self.started,
             ended: state::now(),
@@ -63,6 +64,9 @@ impl Run {
             passes: self.passes.get(),
             uip_retries: self.uip_retries.get(),
             dry_run: s.dry_run,
+            sync_kind: sync.kind,
+            full_sync_reason: sync.reason.map(str::to_string),
+            journal_paths: sync.paths,
         };
         let path = state::path(&s.core.logdir, &s.core.name);
         let result = state::update_noting(

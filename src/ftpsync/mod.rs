@@ -5,6 +5,7 @@
 
 mod callback;
 mod exit;
+pub mod journal;
 pub mod progress;
 pub mod run;
 

@@ -75,6 +75,8 @@ pub(super) struct Run {
     pub(super) log_rsync_offset: u64,
     /// The last lines rsync wrote to LOG_RSYNC_ERROR during the last stage that failed.
     pub(super) rsync_errors: RefCell<Vec<String>>,
+    /// The change journal's part of the run (super::journal).
+    pub(super) journal: RefCell<super::journal::RunJournal>,
 }
 
 pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
@@ -170,6 +172,7 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
             uip_retries: Cell::new(0),
             started: state::now(),
             rsync_errors: RefCell::new(Vec::new()),
+            journal: RefCell::new(super::journal::RunJournal::new(&s)),
         };
         run.log.log("Mirrorsync start");
         if let Some(pid) = stale {
@@ -369,6 +372,7 @@ impl Run {
             self.error("We are asked to call back, but we do not know where to and do not have a key, ignoring callback");
         }
 
+        self.journal_begin();
         self.hook(1).await?;
 
         let (stage1, stage2) = self.s.stage_commands();
@@ -394,7 +398,7 @@ impl Run {
                 while ur.exists() {
                     self.remove_update_required()?;
                     let t = epoch_secs();
-                    result = self.rsync("stage1", &stage1).await?;
+                    result = self.sync_stage(1, &stage1).await?;
                     self.time1
                         .set(self.time1.get() + epoch_secs().saturating_sub(t));
                     self.log
@@ -451,7 +455,7 @@ impl Run {
                 } else {
                     self.judge_upstream_check(upstream_check.take()).await?;
                     let t = epoch_secs();
-                    result = self.rsync("stage2", &stage2).await?;
+                    result = self.sync_stage(2, &stage2).await?;
                     self.time2
                         .set(self.time2.get() + epoch_secs().saturating_sub(t));
                     self.log
@@ -463,6 +467,9 @@ impl Run {
             self.hook(3).await?;
         }
 
+        // Before the trace files: a downstream must not see an entry before the tree has
+        // its changes, nor our trace of a state our journal does not know.
+        self.journal_publish();
         // Only a finished stage 2 may claim the mirror is current.
         if self.s.dry_run {
             // Nothing was fetched: no trace may claim otherwise.

@@ -462,16 +462,20 @@ impl Settings {
     }
 
     /// The files in TO that are ours, relative to it: rsync neither fetches nor deletes them.
+    /// With JOURNAL, our change journal too (the upstream's is fetched on its own).
     pub fn own_files(&self) -> Vec<String> {
-        vec![
+        let mut own = vec![
             self.lock_name(),
             self.update_required_name(),
             self.trace_name(),
             self.trace_stage1_name(),
             crate::common::trace::HIERARCHY.to_string(),
             crate::common::trace::TRACELIST.to_string(),
-            crate::common::trace::JOURNAL.to_string(),
-        ]
+        ];
+        if self.journal.enabled {
+            own.push(crate::common::trace::JOURNAL.to_string());
+        }
+        own
     }
 
     /// The full rsync command lines of stage 1 and stage 2, as a run executes (and logs)
@@ -492,7 +496,14 @@ impl Settings {
         });
         let to = self.to_arg();
         let stage = |options: &[String]| {
-            rsync::stage_words(&common, options, self.dry_run, &self.rsync_source, &to)
+            let mut options = options.to_vec();
+            if self.journal.enabled {
+                // The journal reads what changed from LOG_RSYNC, and rsync logs a change of
+                // attributes only (a file's mode, a link's time) when it itemizes on stdout
+                // too; under --quiet that prints nothing. Last, so that it wins.
+                options.push("--itemize-changes".into());
+            }
+            rsync::stage_words(&common, &options, self.dry_run, &self.rsync_source, &to)
         };
         (stage(&self.rsync_options1), stage(&self.rsync_options2))
     }

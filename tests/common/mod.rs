@@ -827,6 +827,7 @@ pub fn is_ftpsync_owned(rel: &str, mirrorname: &str) -> bool {
         || rel == "project/trace/_hierarchy"
         || rel == "project/trace/_hierarchy.mirror"
         || rel == "project/trace/_traces"
+        || rel == "project/trace/_archvsync-journal"
 }
 
 pub fn without_owned(t: &Tree, mirrorname: &str) -> Tree {

@@ -29,6 +29,7 @@
 //! whatever changed upstream meanwhile is in a later entry. A journal stage that fails is
 //! run again in full, at once.
 
+pub mod filter;
 pub mod format;
 pub mod plan;
 pub mod record;
@@ -36,6 +37,7 @@ pub mod record;
 use super::run::{Run, Stop, CHECK_MARGIN_SECS};
 use crate::common::process::{self, Outcome};
 use crate::common::rsync::{self, Probe, Verdict};
+use crate::common::kinds::SyncKind;
 use crate::common::{state, trace};
 use crate::settings::archive::Settings;
 use format::{Changes, Journal};
@@ -86,7 +88,7 @@ impl Store {
     }
     fn set_position(&self, p: &Position) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(p).map_err(std::io::Error::other)?;
-        state::write_atomic(&self.path("position.json"), &json)
+        crate::common::atomic::write(&self.path("position.json"), &json)
     }
     /// Why the next published journal must start afresh, if a run left that behind.
     fn dirty(&self) -> Option<String> {
@@ -96,7 +98,7 @@ impl Store {
     }
     fn set_dirty(&self, why: &str) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        state::write_atomic(&self.path("dirty"), why.as_bytes())
+        crate::common::atomic::write(&self.path("dirty"), why.as_bytes())
     }
     fn append_pending(&self, changes: &Changes) -> std::io::Result<()> {
         let mut data = Vec::new();
@@ -167,8 +169,8 @@ struct Choice {
 /// What the state record and the metrics say about this run's sync.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
-    /// `journal` or `full`: how the last stage ran.
-    pub kind: Option<&'static str>,
+    /// How the last stage ran.
+    pub kind: Option<SyncKind>,
     /// Why it was a full one.
     pub reason: Option<&'static str>,
     /// Paths a journal stage looked at.
@@ -182,6 +184,8 @@ pub(super) struct RunJournal {
     /// Why our own journal must start afresh at the next publication.
     reset: Option<String>,
     fingerprint: String,
+    /// Each stage's include/exclude rules, or why they cannot be evaluated.
+    rules: Result<[filter::Rules; 2], String>,
     pub(super) summary: Summary,
 }
 
@@ -195,6 +199,8 @@ impl RunJournal {
             choice: None,
             reset: None,
             fingerprint: format::sha256((one.join("\0") + "\n" + &two.join("\0")).as_bytes()),
+            rules: filter::Rules::from_words(&one)
+                .and_then(|r1| Ok([r1, filter::Rules::from_words(&two)?])),
             summary: Summary::default(),
         }
     }
@@ -230,9 +236,14 @@ impl Run {
         }
         let mut j = self.journal.borrow_mut();
         if !self.s.journal.enabled {
-            // Our tree now changes unrecorded: a journal left in it would lie.
+            // Our tree now changes unrecorded: a journal of ours left in it would lie. (One
+            // copied from the upstream is just a file of the tree now.)
             let published = self.path(format::NAME);
-            if published.exists() {
+            let ours = std::fs::read(&published)
+                .ok()
+                .and_then(|d| Journal::parse(&d).ok())
+                .is_some_and(|j| j.mirror == self.s.mirrorname && j.host == self.s.tracehost);
+            if ours {
                 match std::fs::remove_file(&published) {
                     Ok(()) => self.log.log(format!(
                         "JOURNAL=false: removed our journal {}",
@@ -275,7 +286,7 @@ impl Run {
         if let Some(p) = &choice.plan {
             let list = if n == 1 { &p.stage1 } else { &p.stage2 };
             let list_path = self.journal.borrow().store.path(&format!("{name}.list"));
-            match state::write_atomic(&list_path, &plan::nul_list(list)) {
+            match std::fs::write(&list_path, plan::nul_list(list)) {
                 Ok(()) => {
                     let words = rsync::files_from_words(full, &list_path, n == 2);
                     let c = self.recorded_rsync(name, &words).await?;
@@ -307,7 +318,11 @@ impl Run {
         {
             let mut j = self.journal.borrow_mut();
             j.summary = Summary {
-                kind: Some(if choice.plan.is_some() { "journal" } else { "full" }),
+                kind: Some(if choice.plan.is_some() {
+                    SyncKind::Journal
+                } else {
+                    SyncKind::Full
+                }),
                 reason: choice.full.as_ref().map(|f| f.code),
                 paths: choice.plan.as_ref().map(|p| p.paths as u64),
             };
@@ -421,8 +436,12 @@ impl Run {
                 ),
             );
         };
+        let rules = match &j.rules {
+            Ok(r) => r,
+            Err(why) => return full("filters", format!("the stage commands hold {why}")),
+        };
         let changes = plan::fold(entries);
-        let p = plan::plan(&changes, &s.to, &s.own_files());
+        let p = plan::plan(&changes, &s.to, &s.own_files(), [&rules[0], &rules[1]]);
         Choice {
             plan: Some(p),
             full: None,
@@ -440,7 +459,7 @@ impl Run {
         let fail = |code, why: String| Ok(Err(FullReason { code, why }));
         let prepared = std::fs::create_dir_all(&dest).and_then(|()| {
             let names = [format::NAME, trace::HIERARCHY].map(|n| n.as_bytes().to_vec());
-            state::write_atomic(&list, &plan::nul_list(&names))?;
+            std::fs::write(&list, plan::nul_list(&names))?;
             std::fs::File::create(&err_file).map(drop)
         });
         if let Err(e) = prepared {
@@ -605,7 +624,7 @@ impl Run {
         let j = self.journal.borrow();
         let store = &j.store;
         let mut why_afresh = j.reset.clone().or_else(|| store.dirty());
-        let mut journal = match store.own() {
+        let journal = match store.own() {
             Ok(Some(own)) if own.mirror == s.mirrorname && own.host == s.tracehost => Some(own),
             Ok(Some(_)) => {
                 why_afresh.get_or_insert("MIRRORNAME or TRACEHOST changed".into());
@@ -627,51 +646,21 @@ impl Run {
                 Changes::new()
             }
         };
-        let new_state = || format::new_id();
         let result = (|| -> std::io::Result<String> {
-            let message;
-            let journal = match (why_afresh.as_deref(), journal.as_mut()) {
-                (None, Some(own)) if pending.is_empty() => {
-                    message = None;
-                    own
-                }
-                (None, Some(own)) => {
-                    let id = new_state()?;
-                    own.push(&id, state::now(), pending.clone());
-                    let n = pending.len();
-                    let max_entries = usize::try_from(s.journal.max_entries).unwrap_or(usize::MAX);
-                    let max_bytes = usize::try_from(s.journal.max_bytes).unwrap_or(usize::MAX);
-                    own.trim(max_entries, max_bytes);
-                    message = Some(if own.entries.is_empty() {
-                        format!("Journal: state {id}; this sync's {n} changed paths are more than JOURNAL_MAX_BYTES holds, so it has no history")
-                    } else {
-                        format!(
-                            "Journal: state {id}, {n} changed paths ({} entries back to {})",
-                            own.entries.len(),
-                            own.base
-                        )
-                    });
-                    own
-                }
-                (why, _) => {
-                    let id = new_state()?;
-                    message = Some(format!(
-                        "Journal: starting afresh at state {id}: {}",
-                        why.unwrap_or("no history")
-                    ));
-                    journal = Some(Journal::new(&s.mirrorname, &s.tracehost, &id));
-                    journal.as_mut().expect("just set")
-                }
-            };
+            let limits = (
+                usize::try_from(s.journal.max_entries).unwrap_or(usize::MAX),
+                usize::try_from(s.journal.max_bytes).unwrap_or(usize::MAX),
+            );
+            let (journal, message) = next_journal(s, why_afresh, journal, pending, limits)?;
             let text = journal.render();
             std::fs::create_dir_all(&store.dir)?;
             // The private copy first: should the tree's fail, the next run publishes it.
-            state::write_atomic(&store.path("own"), &text)?;
+            crate::common::atomic::write(&store.path("own"), &text)?;
             let _ = std::fs::remove_file(store.path("pending"));
             let _ = std::fs::remove_file(store.path("dirty"));
             let published = s.to.join(format::NAME);
             if std::fs::read(&published).ok().as_deref() != Some(&text[..]) {
-                state::write_atomic(&published, &text)?;
+                crate::common::atomic::write(&published, &text)?;
             }
             Ok(message.unwrap_or_default())
         })();
@@ -683,6 +672,44 @@ impl Run {
                 "Cannot publish the journal {}: {e}",
                 s.to.join(format::NAME).display()
             )),
+        }
+    }
+}
+
+/// Our journal after this run: `own` with `pending` as one more entry, or a fresh one when
+/// `why_afresh` (or there is no `own`); with the line the log gets about it.
+fn next_journal(
+    s: &Settings,
+    why_afresh: Option<String>,
+    own: Option<Journal>,
+    pending: Changes,
+    (max_entries, max_bytes): (usize, usize),
+) -> std::io::Result<(Journal, Option<String>)> {
+    match (why_afresh, own) {
+        (None, Some(own)) if pending.is_empty() => Ok((own, None)),
+        (None, Some(mut own)) => {
+            let id = format::new_id()?;
+            let n = pending.len();
+            own.push(&id, state::now(), pending);
+            own.trim(max_entries, max_bytes);
+            let message = if own.entries.is_empty() {
+                format!("Journal: state {id}; this sync's {n} changed paths are more than JOURNAL_MAX_BYTES holds, so it has no history")
+            } else {
+                format!(
+                    "Journal: state {id}, {n} changed paths ({} entries back to {})",
+                    own.entries.len(),
+                    own.base
+                )
+            };
+            Ok((own, Some(message)))
+        }
+        (why, _) => {
+            let id = format::new_id()?;
+            let message = format!(
+                "Journal: starting afresh at state {id}: {}",
+                why.as_deref().unwrap_or("no history")
+            );
+            Ok((Journal::new(&s.mirrorname, &s.tracehost, &id), Some(message)))
         }
     }
 }

@@ -14,7 +14,9 @@
 //! stage 2 lists everything, and what the upstream no longer has is deleted here
 //! (`--delete-missing-args`, with the stage's `--delete` for non-empty directories).
 
+use super::filter::Rules;
 use super::format::{Changes, Entry, Kind};
+use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -41,7 +43,8 @@ pub fn fold(entries: &[Entry]) -> Changes {
 }
 
 /// The lists for `changes` into the tree `to`; `own` are our own files (relative to TO),
-/// which a sync never touches.
+/// which a sync never touches; `rules` each stage's include/exclude rules: a path a full
+/// stage would not reach is not listed in it (see [`super::filter`]).
 ///
 /// A path below one that is gone or no longer a directory is left out: its fate is its
 /// ancestor's (a deleted directory goes with everything in it, a directory that became a
@@ -49,11 +52,20 @@ pub fn fold(entries: &[Entry]) -> Changes {
 /// directory`) or warn about vanished parents. A path that is a directory here but a file
 /// or link upstream is left out of stage 1, which deletes nothing and so could not make
 /// room for it; stage 2 replaces it.
-pub fn plan(changes: &Changes, to: &Path, own: &[String]) -> Plan {
+pub fn plan(changes: &Changes, to: &Path, own: &[String], rules: [&Rules; 2]) -> Plan {
     let mut plan = Plan {
         stage1: ALWAYS.iter().map(|p| p.to_vec()).collect(),
         stage2: ALWAYS.iter().map(|p| p.to_vec()).collect(),
         paths: 0,
+    };
+    let mut caches = [HashMap::new(), HashMap::new()];
+    let mut reaches = |stage: usize, path: &[u8], kind: Kind| match kind {
+        // Gone: a file or a directory, and listed only where either would be reached.
+        Kind::Gone => {
+            rules[stage].reaches(path, false, &mut caches[stage])
+                && rules[stage].reaches(path, true, &mut caches[stage])
+        }
+        k => rules[stage].reaches(path, k == Kind::Dir, &mut caches[stage]),
     };
     for (path, kind) in changes {
         if own.iter().any(|o| o.as_bytes() == path.as_slice()) || below_a_non_directory(path, changes)
@@ -61,11 +73,13 @@ pub fn plan(changes: &Changes, to: &Path, own: &[String]) -> Plan {
             continue;
         }
         plan.paths += 1;
-        plan.stage2.push(path.clone());
+        if reaches(1, path, *kind) {
+            plan.stage2.push(path.clone());
+        }
         let replaces_a_dir = matches!(kind, Kind::File | Kind::Link)
             && std::fs::symlink_metadata(to.join(std::ffi::OsStr::from_bytes(path)))
                 .is_ok_and(|m| m.is_dir());
-        if *kind != Kind::Gone && !replaces_a_dir {
+        if *kind != Kind::Gone && !replaces_a_dir && reaches(0, path, *kind) {
             plan.stage1.push(path.clone());
         }
     }
@@ -132,7 +146,13 @@ mod tests {
             ]),
         ];
         let all = fold(&entries);
-        let p = plan(&all, to, &["Archive-Update-in-Progress-me".to_string()]);
+        let none = Rules::default();
+        let p = plan(
+            &all,
+            to,
+            &["Archive-Update-in-Progress-me".to_string()],
+            [&none, &none],
+        );
         assert_eq!(
             names(&p.stage1),
             ["./", "project/trace/", "dists/sid/Release", "pool/new.deb"]
@@ -158,8 +178,31 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("x"), "file").unwrap();
         let all = fold(&[entry(&[("x", Kind::Dir), ("x/y", Kind::File)])]);
-        let p = plan(&all, d.path(), &[]);
+        let none = Rules::default();
+        let p = plan(&all, d.path(), &[], [&none, &none]);
         assert_eq!(names(&p.stage1)[2..], ["x", "x/y"]);
         assert_eq!(names(&p.stage2)[2..], ["x", "x/y"]);
+    }
+
+    #[test]
+    fn each_stage_lists_only_what_its_walk_reaches() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        let one = Rules::from_words(&w("--exclude=Packages* --exclude=/skip/")).unwrap();
+        let two = Rules::from_words(&w("--exclude=/skip/")).unwrap();
+        let all = fold(&[entry(&[
+            ("d/Packages", Kind::Dir),
+            ("d/Packages/in", Kind::File),
+            ("d/Packages.xz", Kind::File),
+            ("skip", Kind::Gone),
+            ("skip/x", Kind::File),
+            ("ok", Kind::File),
+        ])]);
+        let p = plan(&all, d.path(), &[], [&one, &two]);
+        assert_eq!(names(&p.stage1)[2..], ["ok"]);
+        assert_eq!(
+            names(&p.stage2)[2..],
+            ["d/Packages", "d/Packages.xz", "d/Packages/in", "ok"]
+        );
     }
 }

