@@ -11,10 +11,10 @@
 //!
 //! Every wait here is bounded; the daemons are killed in Drop.
 
-use super::{free_port, read_string, tempdir, BIN};
+use super::{accepts, read_string, start_on_free_port, tempdir, BIN};
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -241,61 +241,47 @@ impl Stunnel {
     pub fn start(cert: &ServerCert, backend_port: u16) -> Stunnel {
         let dir = tempdir();
         let d = dir.path().to_path_buf();
-        for attempt in 0..8 {
-            let port = free_port();
-            let conf = d.join(format!("stunnel-{attempt}.conf"));
-            fs::write(
-                &conf,
+        let (child, port) = start_on_free_port(
+            "stunnel",
+            |attempt, port| {
+                let conf = d.join(format!("stunnel-{attempt}.conf"));
+                fs::write(
+                    &conf,
+                    format!(
+                        "foreground = yes\npid = {pid}\noutput = {log}\ndebug = info\n\n\
+                         [rsync]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{backend_port}\n\
+                         cert = {cert}\nkey = {key}\n",
+                        pid = d.join("stunnel.pid").display(),
+                        log = d.join("stunnel.log").display(),
+                        cert = cert.cert.display(),
+                        key = cert.key.display(),
+                    ),
+                )
+                .unwrap();
+                let out = fs::File::create(d.join(format!("stunnel-{attempt}.out"))).unwrap();
+                let err = out.try_clone().unwrap();
+                Command::new(stunnel_bin())
+                    .arg(&conf)
+                    .stdin(Stdio::null())
+                    .stdout(out)
+                    .stderr(err)
+                    .spawn()
+                    .expect("spawn stunnel (package stunnel4; scripts/setup-deps installs it)")
+            },
+            accepts,
+            |attempt| {
                 format!(
-                    "foreground = yes\npid = {pid}\noutput = {log}\ndebug = info\n\n\
-                     [rsync]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{backend_port}\n\
-                     cert = {cert}\nkey = {key}\n",
-                    pid = d.join("stunnel.pid").display(),
-                    log = d.join("stunnel.log").display(),
-                    cert = cert.cert.display(),
-                    key = cert.key.display(),
-                ),
-            )
-            .unwrap();
-            let out = fs::File::create(d.join(format!("stunnel-{attempt}.out"))).unwrap();
-            let err = out.try_clone().unwrap();
-            let mut child = Command::new(stunnel_bin())
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .expect("spawn stunnel (package stunnel4; scripts/setup-deps installs it)");
-            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // most likely the port got taken: retry on a fresh one
-                }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    return Stunnel {
-                        child: Some(child),
-                        port,
-                        dir,
-                    };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "stunnel did not accept connections on port {port} within 10s:\n{}\n{}",
-                        read_string(&d.join(format!("stunnel-{attempt}.out"))),
-                        read_string(&d.join("stunnel.log"))
-                    );
-                }
-                sleep(Duration::from_millis(20));
-            }
-        }
-        panic!(
-            "could not start stunnel after 8 attempts:\n{}\n{}",
-            read_string(&d.join("stunnel-7.out")),
-            read_string(&d.join("stunnel.log"))
+                    "{}\n{}",
+                    read_string(&d.join(format!("stunnel-{attempt}.out"))),
+                    read_string(&d.join("stunnel.log"))
+                )
+            },
         );
+        Stunnel {
+            child: Some(child),
+            port,
+            dir,
+        }
     }
 
     pub fn log(&self) -> String {
