@@ -57,3 +57,16 @@ pub fn make_world_readable(root: &Path) {
         cur = p.parent();
     }
 }
+
+/// `dir/file` after its rotated copies `file.N` .. `file.0` (N < `copies`), oldest first.
+pub fn log_with_rotated(dir: &Path, file: &str, copies: usize) -> String {
+    let mut s = String::new();
+    for i in (0..copies).rev() {
+        let p = dir.join(format!("{file}.{i}"));
+        if p.exists() {
+            s.push_str(&read_string(&p));
+        }
+    }
+    s.push_str(&read_string(&dir.join(file)));
+    s
+}

@@ -3,7 +3,10 @@
 //! with a clean environment ([`Running`], [`RunOutput`]) and their diagnostics, and hook
 //! and wrapper scripts that hold or steer a run.
 
-use super::{kill_9, kill_group, read_string, rsync_bin, shq, tail, tempdir, write_script, Trace};
+use super::{
+    kill_9, kill_group, path_with, read_string, rsync_bin, shq, tail, tempdir, wait_for,
+    write_script, Trace,
+};
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::os::unix::process::CommandExt;
@@ -19,6 +22,19 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_archvsync");
 pub const MIRRORNAME: &str = "mirror.test.example";
 /// TRACEHOST used by the default configuration.
 pub const TRACEHOST: &str = "tracehost.test.example";
+/// The original Debian program `prog` (`ftpsync`, `runmirrors`, ...), unpacked from
+/// Debian's ftpsync package into target/original-ftpsync by scripts/setup-deps.
+pub fn original(prog: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/original-ftpsync/usr/bin")
+        .join(prog);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup-deps (it unpacks Debian's ftpsync package)",
+        p.display()
+    );
+    p
+}
 /// Upper bound for a single ftpsync run.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -113,6 +129,15 @@ impl Mirror {
     pub fn bin(&self) -> PathBuf {
         self.base.join("bin/ftpsync")
     }
+    /// `$B/bin/NAME`, a link to the binary under test made on first use: the program under
+    /// another of its names (`runmirrors`, `ftpsync-cron`, `archvsync`).
+    pub fn link_bin(&self, name: &str) -> PathBuf {
+        let p = self.base.join("bin").join(name);
+        if fs::symlink_metadata(&p).is_err() {
+            symlink(BIN, &p).unwrap();
+        }
+        p
+    }
     pub fn etc(&self) -> PathBuf {
         self.base.join("etc")
     }
@@ -137,6 +162,22 @@ impl Mirror {
     }
     pub fn trace(&self) -> Trace {
         Trace::read(&self.trace_path())
+    }
+
+    /// A fake program `name` (a /bin/sh script `body`) in `dir/fakebin`, which every later
+    /// run of this mirror finds first in its PATH. Returns the fake's path.
+    pub fn fake_program(&mut self, name: &str, body: &str) -> PathBuf {
+        let fakebin = self.dir.join("fakebin");
+        let p = fakebin.join(name);
+        write_script(&p, body);
+        if !self
+            .env
+            .iter()
+            .any(|(k, v)| k == "PATH" && Path::new(v).starts_with(&fakebin))
+        {
+            self.env.push(("PATH".into(), path_with(&fakebin)));
+        }
+        p
     }
 
     /// A working configuration pulling from `source`.
@@ -283,6 +324,17 @@ impl Running {
     }
     pub fn try_done(&mut self) -> bool {
         matches!(self.child.as_mut().unwrap().try_wait(), Ok(Some(_)))
+    }
+    /// Wait (at most 30 s) until `marker` exists (made by a hook of the run, see
+    /// [`waiting_hook`]) or the run has ended; whether `marker` exists. `what` names the
+    /// point of the run in the panic on timeout.
+    pub fn reaches(&mut self, marker: &Path, what: &str) -> bool {
+        wait_for(
+            Duration::from_secs(30),
+            &format!("the run to reach {what}"),
+            || marker.exists() || self.try_done(),
+        );
+        marker.exists()
     }
     /// Wait (bounded); on timeout the whole process group is killed and the test panics.
     pub fn wait(mut self, timeout: Duration) -> RunOutput {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -59,6 +60,15 @@ pub fn as_nobody(cmd: &Command) -> Command {
     c
 }
 
+/// This process's PATH with `dir` first, so that fakes there stand in for real programs.
+pub fn path_with(dir: &Path) -> String {
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 /// Poll `cond` every 20 ms until it is true; panic with `what` after `timeout`.
 pub fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -77,6 +87,18 @@ pub fn ppid_of(pid: u32) -> Option<u32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 1..];
     after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The state letter of /proc/PID/stat (`Z` for a zombie); None when there is no such
+/// process.
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Is `pid` a process that has not ended (a zombie has)?
+pub fn is_alive(pid: u32) -> bool {
+    proc_state(pid).is_some_and(|s| s != 'Z')
 }
 
 /// All live descendants of `root` (via the ppid field of /proc/PID/stat).
@@ -102,6 +124,18 @@ pub fn descendants(root: u32) -> Vec<u32> {
         }
     }
     out
+}
+
+/// The rsync processes among the descendants of `pid`.
+pub fn rsync_descendants(pid: u32) -> Vec<u32> {
+    descendants(pid)
+        .into_iter()
+        .filter(|p| {
+            proc_cmdline(*p)
+                .and_then(|c| c.first().cloned())
+                .is_some_and(|a| a.ends_with("rsync"))
+        })
+        .collect()
 }
 
 pub fn proc_cmdline(pid: u32) -> Option<Vec<String>> {

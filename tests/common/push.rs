@@ -8,11 +8,10 @@
 
 use super::sshd::{forced_command_line, ssh_keygen, SshKey, Sshd, SSH_OPTS};
 use super::{
-    read_string, snapshot, tail, tree_diff, without_owned, Conf, Mirror, RsyncDaemon, RunOutput,
-    Tree, BIN, TRACEHOST,
+    log_with_rotated, read_string, shq, snapshot, tail, tree_diff, without_owned, write_script,
+    Conf, Mirror, RsyncDaemon, RunOutput, Tree, TRACEHOST,
 };
 use std::fs;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread::sleep;
@@ -81,6 +80,17 @@ impl DownstreamBuilder {
         self.rm_conf.push((k.to_string(), v.into()));
         self
     }
+    /// Run `script` (a [`hook_recorder`]) as HOOKn, for each n of `hooks`, with the
+    /// arguments `name n`.
+    pub fn record_hooks(mut self, script: &Path, name: &str, hooks: &[u32]) -> Self {
+        for n in hooks {
+            self = self.set(
+                &format!("HOOK{n}"),
+                format!("{} {name} {n}", script.display()),
+            );
+        }
+        self
+    }
 
     pub fn start(self) -> Downstream {
         let mut m = Mirror::new();
@@ -106,7 +116,7 @@ impl DownstreamBuilder {
             None
         };
         let key = if self.pusher {
-            symlink(BIN, m.base.join("bin/runmirrors")).unwrap();
+            m.link_bin("runmirrors");
             Some(ssh_keygen(&m.dir.join("keys/pushmirror")))
         } else {
             None
@@ -231,15 +241,7 @@ impl Downstream {
 
     /// A log of ours with its rotated copies, oldest first (`F.2`, `F.1`, `F.0`, `F`).
     pub fn log_with_rotated(&self, file: &str) -> String {
-        let mut s = String::new();
-        for i in (0..5).rev() {
-            let p = self.m.logdir().join(format!("{file}.{i}"));
-            if p.exists() {
-                s.push_str(&read_string(&p));
-            }
-        }
-        s.push_str(&self.m.read_log_file(file));
-        s
+        log_with_rotated(&self.m.logdir(), file, 5)
     }
 
     /// runmirrors' own log (`runmirrors.log` and its rotated copies).
@@ -255,6 +257,19 @@ impl Downstream {
     /// The ftpsync log (with rotated copies).
     pub fn ftpsync_log(&self) -> String {
         self.log_with_rotated("ftpsync.log")
+    }
+
+    /// Assert that `out`, a run of ours, ended with `code`; the panic shows its output and
+    /// the logs of `all`.
+    pub fn expect_code(&self, out: &RunOutput, code: i32, all: &[&Downstream]) {
+        assert_eq!(
+            out.code,
+            Some(code),
+            "{}: expected exit {code}\n{}\n{}",
+            self.name(),
+            self.m.diagnostics(out),
+            all_diagnostics(all)
+        );
     }
 
     /// Our trace file exists and no run holds the lock.
@@ -335,4 +350,55 @@ pub fn assert_same_tree_via(upstream: &Path, mirror: &Path, mirrorname: &str, ch
 /// The `_hierarchy` line a mirror of this harness writes for itself.
 pub fn hierarchy_line(name: &str) -> String {
     format!("{name} {name} {TRACEHOST} 127.0.0.1")
+}
+
+/// One line a [`hook_recorder`] wrote: the mirror and hook its HOOKn setting named, when
+/// the hook ran (epoch seconds) and the words the run was pushed with.
+#[derive(Clone, Debug)]
+pub struct HookEvent {
+    pub mirror: String,
+    pub hook: u32,
+    pub t: f64,
+    pub words: String,
+}
+
+impl HookEvent {
+    /// Was the run pushed with the word `w`?
+    pub fn has_word(&self, w: &str) -> bool {
+        self.words.split(' ').any(|x| x == w)
+    }
+}
+
+/// A hook script `<dir>/hook.sh` for HOOKn settings `SCRIPT MIRROR N` (see
+/// [`DownstreamBuilder::record_hooks`]): it appends `MIRROR N EPOCH.NS WORDS` (WORDS from
+/// SSH_ORIGINAL_COMMAND) to `<dir>/events`, then runs `then` (/bin/sh, same `$1 $2`).
+/// Returns (script, events file); [`hook_events`] reads the events.
+pub fn hook_recorder(dir: &Path, then: &str) -> (PathBuf, PathBuf) {
+    let script = dir.join("hook.sh");
+    let events = dir.join("events");
+    write_script(
+        &script,
+        &format!(
+            "printf '%s %s %s %s\\n' \"$1\" \"$2\" \"$(date +%s.%N)\" \"$SSH_ORIGINAL_COMMAND\" >> {}\n{then}\nexit 0",
+            shq(&events.to_string_lossy())
+        ),
+    );
+    (script, events)
+}
+
+/// The events a [`hook_recorder`] wrote so far.
+pub fn hook_events(events: &Path) -> Vec<HookEvent> {
+    read_string(events)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut it = l.splitn(4, ' ');
+            HookEvent {
+                mirror: it.next().unwrap().to_string(),
+                hook: it.next().unwrap().parse().unwrap(),
+                t: it.next().unwrap().parse().unwrap(),
+                words: it.next().unwrap_or("").to_string(),
+            }
+        })
+        .collect()
 }
