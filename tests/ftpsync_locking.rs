@@ -193,9 +193,10 @@ exit 0"#,
 
 #[test]
 fn upstream_update_in_progress_retries_then_fails_with_4() {
-    let mut spec = ArchiveSpec::v1();
-    spec.upstream_uip = true;
-    let up = Upstream::new(spec);
+    let up = Upstream::new(ArchiveSpec {
+        upstream_uip: true,
+        ..ArchiveSpec::v1()
+    });
     let m = Mirror::new();
     m.write_conf(
         &m.conf(&up.url())
@@ -243,9 +244,10 @@ fn upstream_update_in_progress_retries_then_fails_with_4() {
 
 #[test]
 fn upstream_update_in_progress_then_finished_succeeds() {
-    let mut spec = ArchiveSpec::v1();
-    spec.upstream_uip = true;
-    let up = Upstream::new(spec);
+    let up = Upstream::new(ArchiveSpec {
+        upstream_uip: true,
+        ..ArchiveSpec::v1()
+    });
     let m = Mirror::new();
     let hook = m.dir.join("hook2.sh");
     write_script(

@@ -43,6 +43,27 @@ pub fn openssl(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `openssl req HOW -newkey ec (P-256) -nodes -keyout KEY -out OUT REST`: a new key and a
+/// request or certificate for it.
+fn req_with_new_key(dir: &Path, how: &[&str], key: &Path, out: &Path, rest: &[&str]) {
+    let (key, out) = (key.to_string_lossy(), out.to_string_lossy());
+    let mut args = vec!["req"];
+    args.extend_from_slice(how);
+    args.extend_from_slice(&[
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &out,
+    ]);
+    args.extend_from_slice(rest);
+    openssl(dir, &args);
+}
+
 fn unique_serial() -> String {
     let n = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -85,27 +106,12 @@ impl Ca {
         fs::create_dir_all(&store).unwrap();
         let cert = store.join(format!("{name}.crt"));
         let key = d.join("ca.key");
-        openssl(
+        req_with_new_key(
             d,
-            &[
-                "req",
-                "-x509",
-                "-config",
-                "ca.cnf",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key.to_string_lossy(),
-                "-out",
-                &cert.to_string_lossy(),
-                "-days",
-                "3",
-                "-set_serial",
-                &unique_serial(),
-            ],
+            &["-x509", "-config", "ca.cnf"],
+            &key,
+            &cert,
+            &["-days", "3", "-set_serial", &unique_serial()],
         );
         let capath = d.join("capath");
         fs::create_dir_all(&capath).unwrap();
@@ -144,24 +150,7 @@ impl Ca {
             .and_then(|s| s.split_once(':'))
             .map(|(_, v)| v.to_string())
             .unwrap_or_else(|| "server".into());
-        openssl(
-            d,
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key.to_string_lossy(),
-                "-out",
-                &csr.to_string_lossy(),
-                "-subj",
-                &format!("/CN={cn}"),
-            ],
-        );
+        req_with_new_key(d, &["-new"], &key, &csr, &["-subj", &format!("/CN={cn}")]);
         openssl(
             d,
             &[
