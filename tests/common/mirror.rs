@@ -22,6 +22,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_archvsync");
 pub const MIRRORNAME: &str = "mirror.test.example";
 /// TRACEHOST used by the default configuration.
 pub const TRACEHOST: &str = "tracehost.test.example";
+/// Upper bound for a single ftpsync run.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// The original Debian program `prog` (`ftpsync`, `runmirrors`, ...), unpacked from
 /// Debian's ftpsync package into target/original-ftpsync by scripts/setup-deps.
 pub fn original(prog: &str) -> PathBuf {
@@ -35,8 +38,6 @@ pub fn original(prog: &str) -> PathBuf {
     );
     p
 }
-/// Upper bound for a single ftpsync run.
-pub const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Ordered configuration key/value pairs.
 #[derive(Clone, Debug, Default)]

@@ -225,7 +225,7 @@ pub fn short_hostname() -> String {
     h.split('.').next().unwrap().to_string()
 }
 
-/// Seconds since the epoch of the (proleptic Gregorian) civil date, UTC midnight.
+/// Days since the epoch of the (proleptic Gregorian) civil date.
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
