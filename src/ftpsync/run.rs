@@ -28,7 +28,7 @@ use crate::common::hooks::{self, HookResult};
 use crate::common::layout::Layout;
 use crate::common::lock::{self, Acquired, RunLock};
 use crate::common::log::Logger;
-use crate::common::mail::Mail;
+use crate::common::mail::{ErrorReports, Mail};
 use crate::common::process::Cancel;
 use crate::common::{dates, state, trace};
 use crate::runmirrors;
@@ -250,34 +250,17 @@ impl Run {
         self.error_with(msg, &[]);
     }
 
-    /// [`Run::error`] with `details` (rsync's last words): on the log line and stderr after
-    /// `msg`, in the mail's body one a line. The line also goes to stderr (unless the log
-    /// already echoes there): under ssh or cron that is all the operator sees at once, and
-    /// an error is worth it; the subject stays one bounded line.
+    /// [`Run::error`] with `details` (rsync's last words), see [`ErrorReports::report`].
     pub(super) fn error_with(&self, msg: &str, details: &[String]) {
-        let line = if details.is_empty() {
-            msg.to_string()
-        } else {
-            format!("{msg}: {}", details.join(" | "))
-        };
-        self.log.log(&line);
-        if !self.log.echoes() {
-            eprint!("{}", self.log.line(&line));
-        }
         self.had_error.set(true);
-        let mut body = msg.to_string();
-        for d in details {
-            body.push_str("\n  ");
-            body.push_str(d);
+        ErrorReports {
+            log: &self.log,
+            program: &self.s.core.program,
+            to: &self.s.core.mailto,
+            sendmail: &self.s.core.sendmail,
+            timeout: self.s.core.mail_timeout,
         }
-        let mut mail = Mail::error_report(
-            &self.s.core.program,
-            &self.s.core.mailto,
-            &bounded(&line, 250),
-            vec![],
-        );
-        mail.bodies = vec![body];
-        self.mail(mail);
+        .report(msg, details);
     }
 
     /// Where `file` (a log of this run) is once the exit path has rotated it: what a log
@@ -539,14 +522,6 @@ impl Run {
         if let Err(e) = trace::write(&s.to, tracefile, &info) {
             self.error(&format!("Cannot write trace file {tracefile}: {e}"));
         }
-    }
-}
-
-/// `text` cut at `max` characters (with `...`).
-pub(super) fn bounded(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => format!("{}...", &text[..i]),
-        None => text.to_string(),
     }
 }
 
