@@ -5,7 +5,7 @@
 
 use crate::common::layout::Layout;
 use crate::common::log::{savelog, Logger};
-use crate::common::mail::Mail;
+use crate::common::mail::ErrorReports;
 use crate::common::private_dir::PrivateDir;
 use crate::common::{lock, rsync as rsync_words, tls, trace};
 use crate::settings::archive::{CheckUpstream, Settings};
@@ -92,15 +92,14 @@ struct Cron<'a> {
 
 impl Cron<'_> {
     fn error(&self, msg: &str) {
-        self.log.log(msg);
-        eprintln!("{}: {msg}", self.name);
-        if self.s.core.mailto.is_empty() {
-            return;
+        ErrorReports {
+            log: self.log,
+            program: self.name,
+            to: &self.s.core.mailto,
+            sendmail: &self.s.core.sendmail,
+            timeout: self.s.core.mail_timeout,
         }
-        let mail = Mail::error_report(self.name, &self.s.core.mailto, msg, vec![]);
-        if let Err(e) = mail.send(&self.s.core.sendmail, self.s.core.mail_timeout) {
-            self.log.log(format!("No mail could be sent: {e}"));
-        }
+        .report(msg, &[]);
     }
 
     fn upstream_serial(&self) -> Result<String, String> {

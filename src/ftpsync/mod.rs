@@ -8,6 +8,7 @@ mod exit;
 pub mod journal;
 pub mod progress;
 pub mod run;
+mod stage;
 
 mod upstream_check;
 pub mod words;
