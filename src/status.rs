@@ -5,7 +5,7 @@
 //! the last success is older than --max-age), 3 UNKNOWN (no run recorded, or no config).
 
 use crate::common::config;
-use crate::common::kinds::{DownstreamOutcome, RunResult};
+use crate::common::kinds::{DownstreamOutcome, RunResult, SyncKind};
 use crate::common::layout::Layout;
 use crate::common::state;
 use crate::report::{gather, human_age, prometheus::prometheus, ArchiveStatus, Health, Serials};
@@ -120,12 +120,13 @@ pub fn table(all: &[ArchiveStatus], colour: bool) -> String {
         "ARCHIVE",
         "HEALTH",
         "LAST RUN",
+        "SYNC",
         "LAST SUCCESS",
         "SERIAL OURS/MASTER",
         "RUNNING",
         "DOWNSTREAMS",
     ];
-    let mut rows: Vec<(Health, [String; 7])> = Vec::new();
+    let mut rows: Vec<(Health, [String; 8])> = Vec::new();
     for a in all {
         let last_run = a
             .last_run
@@ -148,6 +149,19 @@ pub fn table(all: &[ArchiveStatus], colour: bool) -> String {
                 .replace("  ", " ")
             })
             .unwrap_or_else(|| "never".into());
+        // How the last run synced: `journal (N paths)` or `full (REASON)`.
+        let sync = a
+            .last_run
+            .as_ref()
+            .and_then(|r| match (r.sync_kind?, &r.full_sync_reason) {
+                (SyncKind::Journal, _) => Some(format!(
+                    "journal ({} paths)",
+                    r.journal_paths.unwrap_or_default()
+                )),
+                (SyncKind::Full, Some(why)) => Some(format!("full ({why})")),
+                (SyncKind::Full, None) => Some("full".into()),
+            })
+            .unwrap_or_else(|| "-".into());
         let last_success = a
             .last_success
             .as_ref()
@@ -200,6 +214,7 @@ pub fn table(all: &[ArchiveStatus], colour: bool) -> String {
                 name,
                 health,
                 last_run,
+                sync,
                 last_success,
                 serial,
                 running,

@@ -155,14 +155,84 @@ fn same_tree_trace_shape_and_rsync_words_as_the_original() {
         );
     }
 
-    // The rsync command lines, word for word (order of the stage options aside).
+    // The rsync command lines, word for word (order of the stage options aside), but for
+    // the change journal's three (README: Propagation in O(changed)), which JOURNAL=false
+    // takes away again.
     let orig_logdir = orig.home.join(".local/log/ftpsync");
-    for stage in ["stage1", "stage2"] {
+    let journal_words = [
+        "--filter=exclude_/project/trace/_archvsync-journal",
+        "--filter=protect_/project/trace/_archvsync-journal",
+        "--itemize-changes",
+    ];
+    let theirs: Vec<_> = ["stage1", "stage2"]
+        .map(|stage| stage_words(&orig.log(), stage, &orig.to, &orig_logdir))
+        .to_vec();
+    for (stage, theirs) in ["stage1", "stage2"].iter().zip(&theirs) {
+        let mut words = stage_words(&ours.log(), stage, &ours.to, &ours.logdir());
+        for w in journal_words {
+            let at = words.iter().position(|x| x == w);
+            assert!(at.is_some(), "{stage}: no {w} in {words:?}");
+            words.remove(at.unwrap_or_default());
+        }
+        assert_eq!(theirs, &words, "{stage} words");
+    }
+    ours.write_conf(
+        &conf
+            .clone()
+            .set("TO", ours.to.to_string_lossy())
+            .set("JOURNAL", "false"),
+    );
+    ours.expect_code(&ours.run(&["sync:all"]), 0);
+    for (stage, theirs) in ["stage1", "stage2"].iter().zip(&theirs) {
         assert_eq!(
-            stage_words(&orig.log(), stage, &orig.to, &orig_logdir),
-            stage_words(&ours.log(), stage, &ours.to, &ours.logdir()),
-            "{stage} words"
+            theirs,
+            &stage_words(&ours.log(), stage, &ours.to, &ours.logdir()),
+            "{stage} words with JOURNAL=false"
         );
+    }
+}
+
+/// An archvsync hub with its journal, and a downstream running the original ftpsync,
+/// unchanged: the downstream mirrors the journal as one more file and is otherwise the
+/// same as the hub, update after update, and the hub's journal is what the hub wrote.
+#[test]
+fn an_original_downstream_of_a_journal_hub_syncs_as_ever() {
+    let up = Upstream::v1();
+    let hub = Mirror::new();
+    hub.write_conf(&hub.conf(&up.url()).set("MIRRORNAME", "hub.test.example"));
+    let hub_daemon = RsyncDaemon::start(&[("debian", &hub.to)]);
+    let leaf_conf = base_conf(&hub, &hub_daemon.url("debian")).set("MIRRORNAME", MIRRORNAME);
+    let orig = OriginalMirror::new(&leaf_conf);
+    for spec in [ArchiveSpec::v1(), ArchiveSpec::v2()] {
+        build_archive(&up.root, &spec);
+        hub.expect_code(&hub.run(&["sync:all"]), 0);
+        let (code, out) = orig.run(&["sync:all"]);
+        assert_eq!(code, 0, "original ftpsync failed: {out}\n{}", orig.log());
+        // The hub's own files differ (its trace, _hierarchy, ...); the rest is the same,
+        // and the journal arrives as one more file.
+        let hub_tree = without_owned(&snapshot(&hub.to), "hub.test.example");
+        let mut leaf_tree = without_owned(&snapshot(&orig.to), MIRRORNAME);
+        let hub_trace = "project/trace/hub.test.example";
+        assert_eq!(
+            leaf_tree.remove(hub_trace),
+            Some(Node::File(std::fs::read(hub.to.join(hub_trace)).unwrap()))
+        );
+        let journal = "project/trace/_archvsync-journal";
+        assert_eq!(
+            std::fs::read(orig.to.join(journal)).ok(),
+            Some(std::fs::read(hub.to.join(journal)).unwrap()),
+            "the journal arrives as a file"
+        );
+        assert!(
+            hub_tree == leaf_tree,
+            "trees differ:\n{}",
+            tree_diff(&hub_tree, &leaf_tree)
+        );
+        let t = Trace::read(&orig.to.join("project/trace").join(MIRRORNAME));
+        assert_eq!(t.req("Archive serial"), spec.serial);
+        // The original lists what it mirrors in _traces; the journal is not a trace.
+        let traces = read_string(&orig.to.join("project/trace/_traces"));
+        assert!(!traces.contains("_archvsync"), "{traces}");
     }
 }
 
@@ -219,4 +289,45 @@ fn same_exit_codes_as_the_original() {
     ours.write_conf(&dead.clone().set("TO", ours.to.to_string_lossy()));
     assert_eq!(orig.run(&[]).0, 3);
     assert_eq!(ours.run(&[]).code, Some(3));
+}
+
+/// archvsync hub → original ftpsync → archvsync leaf: the original mirrors the hub's journal
+/// as a file, which describes the hub's tree, not its own; the leaf must not go by it.
+#[test]
+fn a_journal_copied_by_an_original_mirror_is_not_trusted() {
+    let up = Upstream::v1();
+    let hub = Mirror::new();
+    hub.write_conf(&hub.conf(&up.url()).set("MIRRORNAME", "hub.test.example"));
+    let hub_daemon = RsyncDaemon::start(&[("debian", &hub.to)]);
+    let mid = OriginalMirror::new(
+        &base_conf(&hub, &hub_daemon.url("debian")).set("MIRRORNAME", "mid.test.example"),
+    );
+    let mid_daemon = RsyncDaemon::start(&[("debian", &mid.to)]);
+    let leaf = Mirror::new();
+    leaf.write_conf(&leaf.conf(&mid_daemon.url("debian")));
+    for spec in [ArchiveSpec::v1(), ArchiveSpec::v2()] {
+        build_archive(&up.root, &spec);
+        hub.expect_code(&hub.run(&["sync:all"]), 0);
+        assert_eq!(mid.run(&["sync:all"]).0, 0);
+        assert!(mid.to.join("project/trace/_archvsync-journal").is_file());
+        let before = leaf.log().len();
+        leaf.expect_code(&leaf.run(&["sync:all"]), 0);
+        let log = leaf.log()[before..].to_string();
+        assert!(
+            log.contains("Full sync: the upstream's journal was written by hub.test.example")
+                && log.contains("but the upstream is mid.test.example"),
+            "{log}"
+        );
+        let a = without_owned(&snapshot(&mid.to), "mid.test.example");
+        let b = without_owned(&snapshot(&leaf.to), MIRRORNAME);
+        let b: Tree = b
+            .into_iter()
+            .filter(|(k, _)| k != "project/trace/mid.test.example")
+            .collect();
+        let a: Tree = a
+            .into_iter()
+            .filter(|(k, _)| k != "project/trace/mid.test.example")
+            .collect();
+        assert!(a == b, "trees differ:\n{}", tree_diff(&a, &b));
+    }
 }

@@ -116,6 +116,16 @@ impl Node {
     }
 }
 
+/// The hub below the plain upstream. A directory replaced by a file needs --force in stage
+/// 1, journal or not (stage 1 deletes nothing, and rsync cannot make room otherwise): the
+/// hub's upstream has no journal, so the hub always syncs in full. The leaves go without
+/// it: a journal's stage 1 leaves such a path to stage 2.
+fn hub(up: &Upstream, conf: impl Fn(Conf) -> Conf) -> Node {
+    Node::new("hub.test.example", &up.url(), |c| {
+        conf(c.set("RSYNC_EXTRA", "--force"))
+    })
+}
+
 /// What `rsync -ani --delete -H a/ b/` itemizes, less what legitimately differs: the trace
 /// directory (each mirror's own trace, `_hierarchy`, journal), the lock and Update-Required
 /// files, and the top directory's own time (those files come and go in it).
@@ -393,11 +403,7 @@ fn random_rounds_down_a_chain_sync_by_the_journal_and_stay_equal() {
         .unwrap_or(16);
     eprintln!("journal_sync: seed {seed} (JOURNAL_SEED={seed} replays it), {rounds} rounds");
     let up = upstream();
-    // A directory replaced by a file needs --force in stage 1, journal or not (stage 1
-    // deletes nothing, and rsync cannot make room otherwise): the hub's upstream has no
-    // journal, so the hub always syncs in full. The leaves go without it: the journal's
-    // stage 1 leaves such a path to stage 2.
-    let hub = Node::new("hub.test.example", &up.url(), |c| c.set("RSYNC_EXTRA", "--force"));
+    let hub = hub(&up, |c| c);
     let leaf = Node::new("leaf.test.example", &hub.url(), |c| c);
     let leaf2 = Node::new("leaf2.test.example", &leaf.url(), |c| c);
     let mut ch = Changer {
@@ -448,7 +454,7 @@ fn random_rounds_down_a_chain_sync_by_the_journal_and_stay_equal() {
 #[test]
 fn smoke_a_two_version_update_goes_by_the_journal() {
     let up = Upstream::v1();
-    let hub = Node::new("hub.test.example", &up.url(), |c| c);
+    let hub = hub(&up, |c| c);
     let leaf = Node::new("leaf.test.example", &hub.url(), |c| c);
     hub.sync("v1");
     let l = leaf.sync("v1");
@@ -460,4 +466,233 @@ fn smoke_a_two_version_update_goes_by_the_journal() {
     assert_equal(&hub.m.to, &leaf.m.to, "v2");
     assert!(hub.journal().is_file() && leaf.journal().is_file());
     assert_ne!(read_string(&hub.journal()), read_string(&leaf.journal()));
+}
+
+/// A leaf whose full syncs (the faults below make some) survive a directory replaced by a
+/// file, as the hub's do (see [`hub`]).
+fn leaf(name: &str, up: &Node, conf: impl Fn(Conf) -> Conf) -> Node {
+    Node::new(name, &up.url(), |c| conf(c.set("RSYNC_EXTRA", "--force")))
+}
+
+/// A few random changes to the upstream and a new serial.
+fn some_changes(ch: &mut Changer, round: usize) {
+    for _ in 0..4 {
+        ch.change();
+    }
+    bump_serial(&ch.root.clone(), round);
+}
+
+fn changer(up: &Upstream, seed: u64) -> Changer {
+    Changer {
+        rng: Rng::new(seed),
+        root: up.root.clone(),
+        clock: 1_790_000_000,
+        log: Vec::new(),
+    }
+}
+
+#[test]
+fn a_push_during_a_journal_sync_goes_round_again_by_the_journal() {
+    let seed = seed();
+    let up = upstream();
+    let hub = hub(&up, |c| c);
+    let leaf = leaf("leaf.test.example", &hub, |c| c);
+    let mut ch = changer(&up, seed);
+    hub.sync("first");
+    leaf.sync("first");
+    let (hook, started, release) = waiting_hook(&leaf.m.dir);
+    leaf.rewrite_conf(&hub.url(), |c| {
+        c.set("HOOK2", hook.to_string_lossy())
+            .set("RSYNC_EXTRA", "--force")
+    });
+    some_changes(&mut ch, 1);
+    hub.sync("round 1");
+    let running = leaf.m.spawn(&["sync:all"], &[]);
+    wait_for(Duration::from_secs(30), "the leaf's HOOK2", || started.exists());
+    // Between its stage 1 and stage 2 the hub changes again and pushes the leaf.
+    some_changes(&mut ch, 2);
+    hub.sync("round 2");
+    let pushed = leaf.m.run(&["sync:all"]);
+    assert_eq!(pushed.code, Some(1), "{}", leaf.m.diagnostics(&pushed));
+    fs::write(&release, "").unwrap();
+    let out = running.wait(RUN_TIMEOUT);
+    leaf.m.expect_code(&out, 0);
+    let ctx = format!("seed {seed}: {}", ch.log.join("; "));
+    assert_equal(&hub.m.to, &leaf.m.to, &ctx);
+    let r = leaf.last_run();
+    assert_eq!(r["passes"], 2, "{r}");
+    assert_eq!(r["sync_kind"], "journal", "{r}");
+    let log = leaf.m.log();
+    let pass2 = log.rsplit("Running mirrorsync, update is required").next().unwrap();
+    assert!(pass2.contains("Journal sync: "), "{log}");
+}
+
+#[test]
+fn a_gap_longer_than_the_journal_falls_back_to_a_full_sync() {
+    let seed = seed();
+    let up = upstream();
+    let hub = hub(&up, |c| c.set("JOURNAL_MAX_ENTRIES", "2"));
+    let leaf = leaf("leaf.test.example", &hub, |c| c);
+    let mut ch = changer(&up, seed);
+    hub.sync("first");
+    leaf.sync("first");
+    // The leaf is away for three of the hub's syncs; the journal holds two.
+    for round in 1..=3 {
+        some_changes(&mut ch, round);
+        hub.sync("away");
+    }
+    let log = leaf.sync("back");
+    let ctx = format!("seed {seed}: {}", ch.log.join("; "));
+    assert!(
+        log.contains("Full sync: the upstream's journal does not reach back to our state"),
+        "{ctx}\n{log}"
+    );
+    assert_eq!(leaf.last_run()["full_sync_reason"], "gap");
+    assert_equal(&hub.m.to, &leaf.m.to, &ctx);
+    // And by the journal again from there.
+    some_changes(&mut ch, 4);
+    hub.sync("again");
+    leaf.sync("again");
+    assert_eq!(leaf.last_run()["sync_kind"], "journal");
+    assert_equal(&hub.m.to, &leaf.m.to, &ctx);
+}
+
+#[test]
+fn a_corrupt_or_cut_journal_falls_back_to_a_full_sync() {
+    let seed = seed();
+    let up = upstream();
+    let hub = hub(&up, |c| c);
+    let leaf = leaf("leaf.test.example", &hub, |c| c);
+    let mut ch = changer(&up, seed);
+    hub.sync("first");
+    leaf.sync("first");
+    for (round, damage) in [(1, "flip"), (2, "cut")] {
+        some_changes(&mut ch, round);
+        hub.sync("changes");
+        let j = hub.journal();
+        let mut data = fs::read(&j).unwrap();
+        if damage == "flip" {
+            let at = data.len() / 2;
+            data[at] ^= 0x20;
+        } else {
+            data.truncate(data.len() - 10);
+        }
+        fs::write(&j, &data).unwrap();
+        let log = leaf.sync(damage);
+        let ctx = format!("seed {seed}, {damage}: {}", ch.log.join("; "));
+        assert!(
+            log.contains("Full sync: the upstream's journal is unusable"),
+            "{ctx}\n{log}"
+        );
+        assert_eq!(leaf.last_run()["full_sync_reason"], "corrupt");
+        assert_equal(&hub.m.to, &leaf.m.to, &ctx);
+    }
+    // The hub's next sync publishes its whole journal again.
+    some_changes(&mut ch, 3);
+    hub.sync("repaired");
+    leaf.sync("repaired");
+    assert_eq!(leaf.last_run()["sync_kind"], "journal");
+    assert_equal(&hub.m.to, &leaf.m.to, "repaired");
+}
+
+#[test]
+fn a_hub_killed_mid_sync_restarts_its_journal_and_the_leaf_syncs_in_full() {
+    let up = upstream();
+    let hub = hub(&up, |c| c);
+    let leaf = leaf("leaf.test.example", &hub, |c| c);
+    hub.sync("first");
+    leaf.sync("first");
+    let before = read_string(&hub.journal());
+    // v2 (the hub's rsync changes files before it reaches the big one) and a big file that
+    // a slowed stage 1 is still receiving when the hub is killed.
+    build_archive(
+        &up.root,
+        &ArchiveSpec {
+            big_file: 3 << 20,
+            ..ArchiveSpec::v2()
+        },
+    );
+    hub.rewrite_conf(&up.url(), |c| c.set("RSYNC_BW", "200").set("RSYNC_EXTRA", "--force"));
+    let running = hub.m.spawn(&["sync:all"], &[]);
+    let partial = hub.m.to.join("pool/main/b/bigpkg");
+    wait_for(Duration::from_secs(30), "the big file arriving", || {
+        fs::read_dir(&partial).is_ok_and(|mut d| d.next().is_some())
+    });
+    running.kill9_and_reap();
+    assert!(hub.m.logdir().join("ftpsync.journal/dirty").exists());
+    assert_eq!(read_string(&hub.journal()), before, "nothing was published");
+    hub.rewrite_conf(&up.url(), |c| c.set("RSYNC_EXTRA", "--force"));
+    let log = hub.sync("after the kill");
+    assert!(
+        log.contains("Journal: the tree's history is not known")
+            && log.contains("Journal: starting afresh at state"),
+        "{log}"
+    );
+    let log = leaf.sync("after the kill");
+    assert!(log.contains("Full sync: the upstream's journal does not reach back"), "{log}");
+    assert_equal(&hub.m.to, &leaf.m.to, "after the kill");
+}
+
+#[test]
+fn arch_exclude_on_the_leaf_ends_as_a_full_sync_would() {
+    let seed = seed();
+    let up = upstream();
+    let hub = hub(&up, |c| c);
+    let arch = |c: Conf| c.set("ARCH_EXCLUDE", "i386 source");
+    let leaf = Node::new("leaf.test.example", &hub.url(), arch);
+    let reference = Node::new("ref.test.example", &hub.url(), |c| {
+        arch(c).set("JOURNAL", "false")
+    });
+    let mut ch = changer(&up, seed);
+    for round in 0..5 {
+        if round > 0 {
+            some_changes(&mut ch, round);
+            // Something of the excluded architectures every time.
+            let i386 = up.root.join(format!("pool/main/h/hello/new{round}_i386.deb"));
+            ch.write(&i386);
+            let dsc = up.root.join(format!("pool/main/h/hello/new{round}.dsc"));
+            ch.write(&dsc);
+            let amd64 = up.root.join(format!("pool/main/h/hello/new{round}_amd64.deb"));
+            ch.write(&amd64);
+        }
+        hub.sync("hub");
+        leaf.sync("leaf");
+        reference.sync("reference");
+        let ctx = format!("seed {seed}, round {round}: {}", ch.log.join("; "));
+        assert_equal(&reference.m.to, &leaf.m.to, &ctx);
+        assert!(!leaf.m.to.join("dists/sid/main/binary-i386").exists());
+        if round > 0 {
+            assert_eq!(leaf.last_run()["sync_kind"], "journal", "{ctx}");
+            assert!(leaf.m.to.join(format!("pool/main/h/hello/new{round}_amd64.deb")).exists());
+            assert!(!leaf.m.to.join(format!("pool/main/h/hello/new{round}_i386.deb")).exists());
+        }
+    }
+}
+
+#[test]
+fn config_changes_and_full_sync_intervals_fall_back_and_journal_false_turns_it_off() {
+    let up = upstream();
+    let hub = hub(&up, |c| c);
+    let leaf = leaf("leaf.test.example", &hub, |c| c);
+    let mut ch = changer(&up, seed());
+    hub.sync("first");
+    leaf.sync("first");
+    let cases: [(&str, fn(Conf) -> Conf, &str); 3] = [
+        ("config", |c| c.set("EXCLUDE", "--exclude=/doc/"), "the rsync commands changed"),
+        ("due", |c| c.set("EXCLUDE", "--exclude=/doc/").set("FULL_SYNC_INTERVAL", "0"), "a full sync is due"),
+        ("off", |c| c.set("EXCLUDE", "--exclude=/doc/").set("JOURNAL", "false"), "JOURNAL=false"),
+    ];
+    for (round, (reason, conf, says)) in cases.into_iter().enumerate() {
+        some_changes(&mut ch, round + 1);
+        hub.sync(reason);
+        leaf.rewrite_conf(&hub.url(), |c| conf(c.set("RSYNC_EXTRA", "--force")));
+        let log = leaf.sync(reason);
+        assert!(log.contains(&format!("Full sync: {says}")), "{reason}: {log}");
+        assert_eq!(leaf.last_run()["full_sync_reason"], reason);
+        assert!(!leaf.m.to.join("doc").exists(), "{reason}");
+    }
+    // JOURNAL=false: no journal of ours in the tree (the hub's is mirrored as a file, as
+    // by the original), none kept.
+    assert_eq!(read_string(&leaf.journal()), read_string(&hub.journal()));
+    assert!(!leaf.m.logdir().join("ftpsync.journal/own").exists());
 }

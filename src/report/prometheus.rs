@@ -2,7 +2,7 @@
 //! (for node_exporter's textfile collector).
 
 use super::{gather, ArchiveStatus, Health, DEFAULT_MAX_AGE};
-use crate::common::kinds::RunResult;
+use crate::common::kinds::{RunResult, SyncKind};
 use crate::settings::archive::Settings;
 use std::path::Path;
 
@@ -67,6 +67,18 @@ pub fn prometheus(all: &[ArchiveStatus]) -> String {
             "archvsync_downstream_trigger_exit_status",
             "Final exit status of the last push trigger's ssh session, when known.",
         ),
+        fam(
+            "archvsync_last_run_journal_sync",
+            "1 if the last ftpsync run synced only the paths its upstream's change journal named, 0 if the whole tree.",
+        ),
+        fam(
+            "archvsync_last_run_journal_paths",
+            "Paths the last journal sync looked at.",
+        ),
+        fam(
+            "archvsync_last_run_full_sync",
+            "1, labelled with the reason the last ftpsync run synced the whole tree.",
+        ),
     ];
     for a in all {
         let mirror = a.mirrorname.clone().unwrap_or_default();
@@ -95,6 +107,15 @@ pub fn prometheus(all: &[ArchiveStatus]) -> String {
                 (r.ended - r.started).max(0).to_string(),
             );
             put(5, "", r.bytes_received.to_string());
+            if let Some(kind) = r.sync_kind {
+                put(12, "", u8::from(kind == SyncKind::Journal).to_string());
+            }
+            if let Some(n) = r.journal_paths {
+                put(13, "", n.to_string());
+            }
+            if let (Some(SyncKind::Full), Some(why)) = (r.sync_kind, &r.full_sync_reason) {
+                put(14, &format!("reason=\"{}\"", escape(why)), "1".into());
+            }
         }
         if let Some(r) = &a.last_success {
             put(3, "", r.ended.to_string());
