@@ -138,7 +138,11 @@ fn differences(a: &Path, b: &Path) -> Vec<String> {
         .arg(format!("{}/", b.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| {
@@ -268,7 +272,9 @@ impl Changer {
         let what = self.rng.below(13);
         let done = match what {
             0 | 1 => {
-                let Some(f) = self.rng.pick(&files).cloned() else { return };
+                let Some(f) = self.rng.pick(&files).cloned() else {
+                    return;
+                };
                 if fs::symlink_metadata(&f).unwrap().file_type().is_symlink() {
                     return;
                 }
@@ -281,12 +287,16 @@ impl Changer {
                 format!("add {}", self.rel(&p))
             }
             4 => {
-                let Some(f) = self.rng.pick(&files).cloned() else { return };
+                let Some(f) = self.rng.pick(&files).cloned() else {
+                    return;
+                };
                 fs::remove_file(&f).unwrap();
                 format!("delete {}", self.rel(&f))
             }
             5 => {
-                let Some(d) = self.rng.pick(&dirs).cloned() else { return };
+                let Some(d) = self.rng.pick(&dirs).cloned() else {
+                    return;
+                };
                 fs::remove_dir_all(&d).unwrap();
                 format!("delete dir {}", self.rel(&d))
             }
@@ -301,7 +311,9 @@ impl Changer {
                 format!("symlink {} -> {target:?}", self.rel(&p))
             }
             7 => {
-                let Some(f) = self.rng.pick(&files).cloned() else { return };
+                let Some(f) = self.rng.pick(&files).cloned() else {
+                    return;
+                };
                 if !fs::symlink_metadata(&f).unwrap().is_file() {
                     return;
                 }
@@ -310,7 +322,9 @@ impl Changer {
                 format!("hard link {} => {}", self.rel(&p), self.rel(&f))
             }
             8 => {
-                let Some(f) = self.rng.pick(&files).cloned() else { return };
+                let Some(f) = self.rng.pick(&files).cloned() else {
+                    return;
+                };
                 fs::remove_file(&f).unwrap();
                 fs::create_dir(&f).unwrap();
                 let inside = self.new_name(&f);
@@ -323,10 +337,15 @@ impl Changer {
                 // stage 1 fails, the original's as ours; no archive does that.
                 let free: Vec<PathBuf> = dirs
                     .iter()
-                    .filter(|d| d.starts_with(self.root.join("extra")) || d.starts_with(self.root.join("pool")))
+                    .filter(|d| {
+                        d.starts_with(self.root.join("extra"))
+                            || d.starts_with(self.root.join("pool"))
+                    })
                     .cloned()
                     .collect();
-                let Some(d) = self.rng.pick(&free).cloned() else { return };
+                let Some(d) = self.rng.pick(&free).cloned() else {
+                    return;
+                };
                 fs::remove_dir_all(&d).unwrap();
                 self.write(&d);
                 format!("dir to file {}", self.rel(&d))
@@ -337,7 +356,9 @@ impl Changer {
                 format!("empty dir {}", self.rel(&p))
             }
             11 => {
-                let Some(f) = self.rng.pick(&files).cloned() else { return };
+                let Some(f) = self.rng.pick(&files).cloned() else {
+                    return;
+                };
                 if !fs::symlink_metadata(&f).unwrap().is_file() {
                     return;
                 }
@@ -436,7 +457,11 @@ fn random_rounds_down_a_chain_sync_by_the_journal_and_stay_equal() {
             .into_iter()
             .filter(|l| !unsafe_left_out(l))
             .collect();
-        assert!(d.is_empty(), "{ctx}: the hub differs from the upstream:\n{}", d.join("\n"));
+        assert!(
+            d.is_empty(),
+            "{ctx}: the hub differs from the upstream:\n{}",
+            d.join("\n")
+        );
         assert_equal(&hub.m.to, &leaf.m.to, &ctx);
         assert_equal(&leaf.m.to, &leaf2.m.to, &ctx);
         for n in [&leaf, &leaf2] {
@@ -508,7 +533,9 @@ fn a_push_during_a_journal_sync_goes_round_again_by_the_journal() {
     some_changes(&mut ch, 1);
     hub.sync("round 1");
     let running = leaf.m.spawn(&["sync:all"], &[]);
-    wait_for(Duration::from_secs(30), "the leaf's HOOK2", || started.exists());
+    wait_for(Duration::from_secs(30), "the leaf's HOOK2", || {
+        started.exists()
+    });
     // Between its stage 1 and stage 2 the hub changes again and pushes the leaf.
     some_changes(&mut ch, 2);
     hub.sync("round 2");
@@ -523,7 +550,10 @@ fn a_push_during_a_journal_sync_goes_round_again_by_the_journal() {
     assert_eq!(r["passes"], 2, "{r}");
     assert_eq!(r["sync_kind"], "journal", "{r}");
     let log = leaf.m.log();
-    let pass2 = log.rsplit("Running mirrorsync, update is required").next().unwrap();
+    let pass2 = log
+        .rsplit("Running mirrorsync, update is required")
+        .next()
+        .unwrap();
     assert!(pass2.contains("Journal sync: "), "{log}");
 }
 
@@ -612,7 +642,9 @@ fn a_hub_killed_mid_sync_restarts_its_journal_and_the_leaf_syncs_in_full() {
             ..ArchiveSpec::v2()
         },
     );
-    hub.rewrite_conf(&up.url(), |c| c.set("RSYNC_BW", "200").set("RSYNC_EXTRA", "--force"));
+    hub.rewrite_conf(&up.url(), |c| {
+        c.set("RSYNC_BW", "200").set("RSYNC_EXTRA", "--force")
+    });
     let running = hub.m.spawn(&["sync:all"], &[]);
     let partial = hub.m.to.join("pool/main/b/bigpkg");
     wait_for(Duration::from_secs(30), "the big file arriving", || {
@@ -629,7 +661,10 @@ fn a_hub_killed_mid_sync_restarts_its_journal_and_the_leaf_syncs_in_full() {
         "{log}"
     );
     let log = leaf.sync("after the kill");
-    assert!(log.contains("Full sync: the upstream's journal does not reach back"), "{log}");
+    assert!(
+        log.contains("Full sync: the upstream's journal does not reach back"),
+        "{log}"
+    );
     assert_equal(&hub.m.to, &leaf.m.to, "after the kill");
 }
 
@@ -648,11 +683,15 @@ fn arch_exclude_on_the_leaf_ends_as_a_full_sync_would() {
         if round > 0 {
             some_changes(&mut ch, round);
             // Something of the excluded architectures every time.
-            let i386 = up.root.join(format!("pool/main/h/hello/new{round}_i386.deb"));
+            let i386 = up
+                .root
+                .join(format!("pool/main/h/hello/new{round}_i386.deb"));
             ch.write(&i386);
             let dsc = up.root.join(format!("pool/main/h/hello/new{round}.dsc"));
             ch.write(&dsc);
-            let amd64 = up.root.join(format!("pool/main/h/hello/new{round}_amd64.deb"));
+            let amd64 = up
+                .root
+                .join(format!("pool/main/h/hello/new{round}_amd64.deb"));
             ch.write(&amd64);
         }
         hub.sync("hub");
@@ -663,8 +702,16 @@ fn arch_exclude_on_the_leaf_ends_as_a_full_sync_would() {
         assert!(!leaf.m.to.join("dists/sid/main/binary-i386").exists());
         if round > 0 {
             assert_eq!(leaf.last_run()["sync_kind"], "journal", "{ctx}");
-            assert!(leaf.m.to.join(format!("pool/main/h/hello/new{round}_amd64.deb")).exists());
-            assert!(!leaf.m.to.join(format!("pool/main/h/hello/new{round}_i386.deb")).exists());
+            assert!(leaf
+                .m
+                .to
+                .join(format!("pool/main/h/hello/new{round}_amd64.deb"))
+                .exists());
+            assert!(!leaf
+                .m
+                .to
+                .join(format!("pool/main/h/hello/new{round}_i386.deb"))
+                .exists());
         }
     }
 }
@@ -678,16 +725,34 @@ fn config_changes_and_full_sync_intervals_fall_back_and_journal_false_turns_it_o
     hub.sync("first");
     leaf.sync("first");
     let cases: [(&str, fn(Conf) -> Conf, &str); 3] = [
-        ("config", |c| c.set("EXCLUDE", "--exclude=/doc/"), "the rsync commands changed"),
-        ("due", |c| c.set("EXCLUDE", "--exclude=/doc/").set("FULL_SYNC_INTERVAL", "0"), "a full sync is due"),
-        ("off", |c| c.set("EXCLUDE", "--exclude=/doc/").set("JOURNAL", "false"), "JOURNAL=false"),
+        (
+            "config",
+            |c| c.set("EXCLUDE", "--exclude=/doc/"),
+            "the rsync commands changed",
+        ),
+        (
+            "due",
+            |c| {
+                c.set("EXCLUDE", "--exclude=/doc/")
+                    .set("FULL_SYNC_INTERVAL", "0")
+            },
+            "a full sync is due",
+        ),
+        (
+            "off",
+            |c| c.set("EXCLUDE", "--exclude=/doc/").set("JOURNAL", "false"),
+            "JOURNAL=false",
+        ),
     ];
     for (round, (reason, conf, says)) in cases.into_iter().enumerate() {
         some_changes(&mut ch, round + 1);
         hub.sync(reason);
         leaf.rewrite_conf(&hub.url(), |c| conf(c.set("RSYNC_EXTRA", "--force")));
         let log = leaf.sync(reason);
-        assert!(log.contains(&format!("Full sync: {says}")), "{reason}: {log}");
+        assert!(
+            log.contains(&format!("Full sync: {says}")),
+            "{reason}: {log}"
+        );
         assert_eq!(leaf.last_run()["full_sync_reason"], reason);
         assert!(!leaf.m.to.join("doc").exists(), "{reason}");
     }
@@ -695,4 +760,98 @@ fn config_changes_and_full_sync_intervals_fall_back_and_journal_false_turns_it_o
     // by the original), none kept.
     assert_eq!(read_string(&leaf.journal()), read_string(&hub.journal()));
     assert!(!leaf.m.logdir().join("ftpsync.journal/own").exists());
+}
+
+/// The journal lists only what a full walk of each stage would reach; its filter evaluator
+/// must agree with rsync's own, name for name, on the stage commands a run really uses.
+#[test]
+fn the_journal_filter_evaluator_agrees_with_rsync() {
+    use archvsync::ftpsync::journal::filter::Rules;
+    let seed = seed();
+    let up = upstream();
+    let mut ch = changer(&up, seed);
+    for round in 0..6 {
+        some_changes(&mut ch, round);
+    }
+    for arch in ["", "ARCH_EXCLUDE=i386 source", "ARCH_INCLUDE=amd64"] {
+        let leaf = Node::new("leaf.test.example", &up.url(), |c| {
+            match arch.split_once('=') {
+                Some((k, v)) => c
+                    .set(k, v)
+                    .set("EXCLUDE", "--exclude=/doc/ --exclude=*.changes"),
+                None => c,
+            }
+        });
+        let log = leaf.sync(arch);
+        for stage in ["stage1", "stage2"] {
+            let line = log
+                .lines()
+                .find_map(|l| l.split_once(&format!("Running {stage}: ")).map(|x| x.1))
+                .unwrap();
+            let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            let rules = Rules::from_words(&words).unwrap();
+            let filters: Vec<&String> = words
+                .iter()
+                .filter(|w| {
+                    w.starts_with("--filter=")
+                        || w.starts_with("--include=")
+                        || w.starts_with("--exclude=")
+                })
+                .collect();
+            let empty = tempdir();
+            let out = Command::new(rsync_bin())
+                .args(["-rlnH", "--out-format=%n"])
+                .args(&filters)
+                .arg(format!("{}/", up.root.display()))
+                .arg(empty.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let by_rsync: std::collections::BTreeSet<Vec<u8>> = out
+                .stdout
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty() && *l != b"./")
+                .map(|l| {
+                    let l = archvsync::common::rsync::unescape_log_name(l);
+                    l.strip_suffix(b"/").map(<[u8]>::to_vec).unwrap_or(l)
+                })
+                .collect();
+            let mut cache = Default::default();
+            let mut ours = std::collections::BTreeSet::new();
+            let mut stack = vec![up.root.clone()];
+            while let Some(d) = stack.pop() {
+                for e in fs::read_dir(&d).unwrap().flatten() {
+                    let p = e.path();
+                    let rel = p
+                        .strip_prefix(&up.root)
+                        .unwrap()
+                        .as_os_str()
+                        .as_bytes()
+                        .to_vec();
+                    let is_dir = fs::symlink_metadata(&p).unwrap().is_dir();
+                    if rules.reaches(&rel, is_dir, &mut cache) {
+                        ours.insert(rel);
+                        if is_dir {
+                            stack.push(p);
+                        }
+                    }
+                }
+            }
+            let show = |s: &std::collections::BTreeSet<Vec<u8>>| -> Vec<String> {
+                s.iter()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect()
+            };
+            assert!(
+                ours == by_rsync,
+                "seed {seed}, {arch:?} {stage}: reached by us only: {:?}\nby rsync only: {:?}",
+                show(&ours.difference(&by_rsync).cloned().collect()),
+                show(&by_rsync.difference(&ours).cloned().collect()),
+            );
+        }
+    }
 }

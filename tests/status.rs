@@ -150,6 +150,12 @@ fn status_after_success_failure_and_during_a_run() {
     ] {
         assert!(run.get(k).is_some(), "last_run lacks {k}: {run:#}");
     }
+    // How it synced (the test upstream publishes no change journal).
+    assert_eq!(run["sync_kind"], "full", "{run:#}");
+    assert_eq!(run["full_sync_reason"], "none", "{run:#}");
+    assert!(run.get("journal_paths").is_none(), "{run:#}");
+    assert!(out.stdout.contains(" SYNC "), "{}", out.stdout);
+    assert!(out.stdout.contains("full (none)"), "{}", out.stdout);
     assert_eq!(a["health"], "ok");
     assert_eq!(run["result"], "success");
     assert_eq!(run["trigger"], "manual");
@@ -423,4 +429,57 @@ fn a_corrupt_state_record_is_kept_aside_with_a_warning() {
     let (_, v) = json(&m);
     assert_eq!(v[0]["last_run"]["result"], "success");
     assert_eq!(v[0]["health"], "ok");
+}
+
+/// A leaf of an archvsync hub: status, --json and the metrics say it synced by the hub's
+/// change journal, and how many paths; before that, that and why its first sync was full.
+#[test]
+fn status_and_metrics_say_how_a_run_synced() {
+    let up = Upstream::v1();
+    let hub = Mirror::new();
+    hub.write_conf(&hub.conf(&up.url()).set("MIRRORNAME", "hub.test.example"));
+    let hub_daemon = RsyncDaemon::start(&[("debian", &hub.to)]);
+    let m = Mirror::new();
+    let metrics = m.dir.join("archvsync.prom");
+    m.write_conf(
+        &m.conf(&hub_daemon.url("debian"))
+            .set("METRICS_FILE", metrics.to_string_lossy()),
+    );
+    hub.expect_code(&hub.run(&[]), 0);
+    m.expect_code(&m.run(&[]), 0);
+    let text = read_string(&metrics);
+    check_prometheus(&text);
+    let labels = format!("{{name=\"ftpsync\",mirror=\"{MIRRORNAME}\"");
+    assert!(
+        text.contains(&format!("archvsync_last_run_journal_sync{labels}}} 0"))
+            && text.contains(&format!(
+                "archvsync_last_run_full_sync{labels},reason=\"first\"}} 1"
+            )),
+        "{text}"
+    );
+    build_archive(&up.root, &ArchiveSpec::v2());
+    hub.expect_code(&hub.run(&[]), 0);
+    m.expect_code(&m.run(&[]), 0);
+    let (_, v) = json(&m);
+    let run = &v[0]["last_run"];
+    assert_eq!(run["sync_kind"], "journal", "{run:#}");
+    assert!(run.get("full_sync_reason").is_none(), "{run:#}");
+    let paths = run["journal_paths"].as_u64().unwrap();
+    assert!(paths > 10, "{run:#}");
+    let out = status(&m, &[]);
+    assert!(
+        out.stdout.contains(&format!("journal ({paths} paths)")),
+        "{}",
+        out.stdout
+    );
+    let text = read_string(&metrics);
+    check_prometheus(&text);
+    assert!(
+        text.contains(&format!("archvsync_last_run_journal_sync{labels}}} 1"))
+            && text.contains(&format!(
+                "archvsync_last_run_journal_paths{labels}}} {paths}"
+            ))
+            && !text.contains("archvsync_last_run_full_sync"),
+        "{text}"
+    );
 }

@@ -524,9 +524,18 @@ mod tests {
     #[test]
     fn log_names_are_unescaped() {
         assert_eq!(unescape_log_name(b"a\\#012b"), b"a\nb");
-        assert_eq!(unescape_log_name(b"back\\#134#012slash"), b"back\\#012slash");
-        assert_eq!(unescape_log_name(b"x\\#777 \\#01 \\#"), b"x\\#777 \\#01 \\#");
-        assert_eq!(unescape_log_name("caf\u{e9}".as_bytes()), "caf\u{e9}".as_bytes());
+        assert_eq!(
+            unescape_log_name(b"back\\#134#012slash"),
+            b"back\\#012slash"
+        );
+        assert_eq!(
+            unescape_log_name(b"x\\#777 \\#01 \\#"),
+            b"x\\#777 \\#01 \\#"
+        );
+        assert_eq!(
+            unescape_log_name("caf\u{e9}".as_bytes()),
+            "caf\u{e9}".as_bytes()
+        );
     }
 
     #[test]

@@ -41,7 +41,8 @@ impl Rules {
     pub fn from_words(words: &[String]) -> Result<Rules, String> {
         let mut rules = Vec::new();
         let mut it = words.iter();
-        let unsupported = |w: &str| Err(format!("the rsync word {w} (not evaluated by the journal)"));
+        let unsupported =
+            |w: &str| Err(format!("the rsync word {w} (not evaluated by the journal)"));
         while let Some(w) = it.next() {
             let (kind, pattern) = if let Some(p) = w.strip_prefix("--include=") {
                 (Some(true), p.to_string())
@@ -236,9 +237,7 @@ pub fn wildmatch(p: &[u8], t: &[u8]) -> bool {
             (Some(b'['), None) => wildmatch(rest, &t[1..]),
             _ => false,
         },
-        b'\\' if !rest.is_empty() => {
-            t.first() == Some(&rest[0]) && wildmatch(&rest[1..], &t[1..])
-        }
+        b'\\' if !rest.is_empty() => t.first() == Some(&rest[0]) && wildmatch(&rest[1..], &t[1..]),
         _ => t.first() == Some(&c) && wildmatch(rest, &t[1..]),
     }
 }
@@ -299,12 +298,24 @@ mod tests {
         assert!(wildmatch(b"*.deb", b"a_amd64.deb"));
         assert!(!wildmatch(b"*.deb", b"x/a.deb"));
         assert!(wildmatch(b"**.deb", b"x/a.deb"));
-        assert!(wildmatch(b"dists/**/binary-amd64", b"dists/sid/main/binary-amd64"));
+        assert!(wildmatch(
+            b"dists/**/binary-amd64",
+            b"dists/sid/main/binary-amd64"
+        ));
         assert!(wildmatch(b"dists/**/binary-amd64", b"dists/binary-amd64"));
-        assert!(!wildmatch(b"dists/**/binary-amd64", b"dists/sid/main/binary-amd64x"));
-        assert!(wildmatch(b"pool/**/*_amd64.deb", b"pool/main/h/hello/h_1_amd64.deb"));
+        assert!(!wildmatch(
+            b"dists/**/binary-amd64",
+            b"dists/sid/main/binary-amd64x"
+        ));
+        assert!(wildmatch(
+            b"pool/**/*_amd64.deb",
+            b"pool/main/h/hello/h_1_amd64.deb"
+        ));
         assert!(wildmatch(b"Contents*", b"Contents-amd64.gz"));
-        assert!(wildmatch(b"installer-*/current", b"installer-amd64/current"));
+        assert!(wildmatch(
+            b"installer-*/current",
+            b"installer-amd64/current"
+        ));
         assert!(!wildmatch(b"installer-*/current", b"installer-a/b/current"));
         assert!(wildmatch(b"a?c", b"abc"));
         assert!(!wildmatch(b"a?c", b"a/c"));
@@ -333,13 +344,29 @@ mod tests {
         let r = Rules::from_words(&words(&s1)).unwrap();
         assert!(reach(&r, "pool/main/h/hello/hello_1_amd64.deb", false));
         assert!(!reach(&r, "dists/sid/main/binary-amd64/Packages.xz", false));
-        assert!(reach(&r, "dists/sid/main/binary-amd64/Packages.diff/T-1.gz", false));
-        assert!(!reach(&r, "dists/sid/main/binary-amd64/Packages.diff/Index", false));
-        assert!(reach(&r, "dists/sid/main/binary-amd64/by-hash/SHA256/ab", false));
+        assert!(reach(
+            &r,
+            "dists/sid/main/binary-amd64/Packages.diff/T-1.gz",
+            false
+        ));
+        assert!(!reach(
+            &r,
+            "dists/sid/main/binary-amd64/Packages.diff/Index",
+            false
+        ));
+        assert!(reach(
+            &r,
+            "dists/sid/main/binary-amd64/by-hash/SHA256/ab",
+            false
+        ));
         assert!(!reach(&r, "dists/sid/main/Contents-amd64.gz", false));
         assert!(!reach(&r, "dists/sid/main/i18n/Translation-en.bz2", false));
         assert!(!reach(&r, "dists/sid/main/installer-amd64/current", false));
-        assert!(reach(&r, "dists/sid/main/installer-amd64/20261101/images/MANIFEST", false));
+        assert!(reach(
+            &r,
+            "dists/sid/main/installer-amd64/20261101/images/MANIFEST",
+            false
+        ));
         assert!(!reach(&r, "Archive-Update-in-Progress-m", false));
         assert!(reach(&r, "project/trace/master", false));
         assert!(!reach(&r, "pool/.~tmp~/x", false));
@@ -351,7 +378,10 @@ mod tests {
     #[test]
     fn arch_exclude_keeps_the_excluded_arch_out() {
         let mut w = words("rsync --quiet");
-        w.extend(crate::common::rsync::arch_filters(&[], &words("i386 source")));
+        w.extend(crate::common::rsync::arch_filters(
+            &[],
+            &words("i386 source"),
+        ));
         let r = Rules::from_words(&w).unwrap();
         assert!(!reach(&r, "dists/sid/main/binary-i386/Packages", false));
         assert!(!reach(&r, "dists/sid/main/binary-i386", true));
@@ -381,7 +411,10 @@ mod tests {
         assert!(reach(&r, "keep/a/b", false));
         assert!(!reach(&r, "other", false));
         let r = Rules::from_words(&words("--exclude=/tools/")).unwrap();
-        assert!(reach(&r, "tools", false), "a file named tools is no directory");
+        assert!(
+            reach(&r, "tools", false),
+            "a file named tools is no directory"
+        );
         assert!(reach(&r, "x/tools/y", false), "anchored at the top only");
         let w: Vec<String> = ["--exclude", "foo", "--filter", "-_bar", "-f", "exclude baz"]
             .map(str::to_string)

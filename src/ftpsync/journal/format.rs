@@ -137,7 +137,13 @@ impl Journal {
 
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        out.extend_from_slice(format!("{MAGIC}\nmirror {} {}\nbase {}\n", self.mirror, self.host, self.base).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "{MAGIC}\nmirror {} {}\nbase {}\n",
+                self.mirror, self.host, self.base
+            )
+            .as_bytes(),
+        );
         for e in &self.entries {
             render_entry(e, &mut out);
         }
@@ -270,7 +276,9 @@ pub fn new_id() -> std::io::Result<String> {
 }
 
 pub fn is_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 pub fn hex(b: &[u8]) -> String {
@@ -350,7 +358,10 @@ pub fn check_path(p: &[u8]) -> Result<(), String> {
         || p.split(|&b| b == b'/')
             .any(|c| c.is_empty() || c == b"." || c == b"..");
     if bad {
-        return Err(format!("it names the path `{}`, which is not inside the tree", escape(p)));
+        return Err(format!(
+            "it names the path `{}`, which is not inside the tree",
+            escape(p)
+        ));
     }
     Ok(())
 }
@@ -444,7 +455,15 @@ mod tests {
         j.entries[1].from = id(5);
         let e = Journal::parse(&j.render()).unwrap_err();
         assert!(e.contains("chain"), "{e}");
-        for bad in [&b"../etc/passwd"[..], b"/etc", b"a//b", b"a/./b", b"a/", b"", b"a\0b"] {
+        for bad in [
+            &b"../etc/passwd"[..],
+            b"/etc",
+            b"a//b",
+            b"a/./b",
+            b"a/",
+            b"",
+            b"a\0b",
+        ] {
             let mut j = Journal::new("m", "h", &id(1));
             j.push(&id(2), 0, changes(&[(bad, Kind::File)]));
             assert!(Journal::parse(&j.render()).is_err(), "{bad:?}");

@@ -35,9 +35,9 @@ pub mod plan;
 pub mod record;
 
 use super::run::{Run, Stop, CHECK_MARGIN_SECS};
+use crate::common::kinds::SyncKind;
 use crate::common::process::{self, Outcome};
 use crate::common::rsync::{self, Probe, Verdict};
-use crate::common::kinds::SyncKind;
 use crate::common::{state, trace};
 use crate::settings::archive::Settings;
 use format::{Changes, Journal};
@@ -186,6 +186,9 @@ pub(super) struct RunJournal {
     fingerprint: String,
     /// Each stage's include/exclude rules, or why they cannot be evaluated.
     rules: Result<[filter::Rules; 2], String>,
+    /// Time spent reading rsync's log and writing the journal (for the log, and the
+    /// benchmark's "cost of the journal to the hub").
+    spent: Duration,
     pub(super) summary: Summary,
 }
 
@@ -201,6 +204,7 @@ impl RunJournal {
             fingerprint: format::sha256((one.join("\0") + "\n" + &two.join("\0")).as_bytes()),
             rules: filter::Rules::from_words(&one)
                 .and_then(|r1| Ok([r1, filter::Rules::from_words(&two)?])),
+            spent: Duration::ZERO,
             summary: Summary::default(),
         }
     }
@@ -265,7 +269,8 @@ impl Run {
             j.reset = Some(why);
         }
         if let Some(why) = log_format_words(&self.s) {
-            self.log.log(format!("Journal: changes cannot be recorded: {why}"));
+            self.log
+                .log(format!("Journal: changes cannot be recorded: {why}"));
             j.reset = Some(why);
         }
     }
@@ -400,7 +405,10 @@ impl Run {
             head: head.clone(),
         };
         let Some(pos) = j.store.position() else {
-            return full("first", "no earlier sync by the upstream's journal is recorded".into());
+            return full(
+                "first",
+                "no earlier sync by the upstream's journal is recorded".into(),
+            );
         };
         if pos.fingerprint != j.fingerprint {
             return full(
@@ -463,7 +471,10 @@ impl Run {
             std::fs::File::create(&err_file).map(drop)
         });
         if let Err(e) = prepared {
-            return fail("fetch", format!("cannot prepare {}: {e}", store.dir.display()));
+            return fail(
+                "fetch",
+                format!("cannot prepare {}: {e}", store.dir.display()),
+            );
         }
         let dest_arg = format!("{}/", dest.to_string_lossy());
         let words = rsync::probe_words(
@@ -490,7 +501,10 @@ impl Run {
             Ok(Outcome::TimedOut(l)) => {
                 return fail(
                     "fetch",
-                    format!("fetching the upstream's journal took longer than {}s", l.as_secs()),
+                    format!(
+                        "fetching the upstream's journal took longer than {}s",
+                        l.as_secs()
+                    ),
                 )
             }
             Err(e) => return fail("fetch", format!("cannot run rsync: {e}")),
@@ -525,7 +539,9 @@ impl Run {
         let hierarchy = std::fs::read(dest.join(trace::HIERARCHY)).unwrap_or_default();
         let hierarchy = String::from_utf8_lossy(&hierarchy);
         let last = hierarchy.lines().rev().find(|l| !l.trim().is_empty());
-        let fields: Vec<&str> = last.map(|l| l.split_whitespace().collect()).unwrap_or_default();
+        let fields: Vec<&str> = last
+            .map(|l| l.split_whitespace().collect())
+            .unwrap_or_default();
         if fields.get(1..3) != Some(&[up.mirror.as_str(), up.host.as_str()][..]) {
             return fail(
                 "copied",
@@ -567,6 +583,7 @@ impl Run {
             }
         }
         let code = self.rsync(name, words).await?;
+        let t = std::time::Instant::now();
         // rsync logs each change once it is made. One that stopped by itself has logged all
         // of them; one killed by a signal may have made a change it never logged.
         if code == 20 || code >= 128 {
@@ -584,6 +601,7 @@ impl Run {
         if !was_dirty && self.journal.borrow().reset.is_none() {
             let _ = std::fs::remove_file(store.path("dirty"));
         }
+        self.journal.borrow_mut().spent += t.elapsed();
         Ok(code)
     }
 
@@ -593,7 +611,10 @@ impl Run {
             .map_err(|e| format!("cannot read LOG_RSYNC {}: {e}", log_rsync.display()))?;
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         if len < from {
-            return Err(format!("LOG_RSYNC {} shrank during the stage", log_rsync.display()));
+            return Err(format!(
+                "LOG_RSYNC {} shrank during the stage",
+                log_rsync.display()
+            ));
         }
         let mut data = Vec::new();
         f.seek(SeekFrom::Start(from))
@@ -606,9 +627,8 @@ impl Run {
     fn journal_reset(&self, why: String) {
         let mut j = self.journal.borrow_mut();
         if j.reset.is_none() {
-            self.log.log(format!(
-                "Journal: the next journal starts afresh: {why}"
-            ));
+            self.log
+                .log(format!("Journal: the next journal starts afresh: {why}"));
             let _ = j.store.set_dirty(&why);
             j.reset = Some(why);
         }
@@ -620,6 +640,7 @@ impl Run {
         if !self.recording() {
             return;
         }
+        let t = std::time::Instant::now();
         let s = &self.s;
         let j = self.journal.borrow();
         let store = &j.store;
@@ -665,8 +686,16 @@ impl Run {
             Ok(message.unwrap_or_default())
         })();
         drop(j);
+        let spent = {
+            let mut j = self.journal.borrow_mut();
+            j.spent += t.elapsed();
+            j.spent
+        };
         match result {
-            Ok(m) if !m.is_empty() => self.log.log(m),
+            Ok(m) if !m.is_empty() => self.log.log(format!(
+                "{m} (recorded and written in {:.1} ms)",
+                spent.as_secs_f64() * 1000.0
+            )),
             Ok(_) => {}
             Err(e) => self.error(&format!(
                 "Cannot publish the journal {}: {e}",
@@ -709,7 +738,10 @@ fn next_journal(
                 "Journal: starting afresh at state {id}: {}",
                 why.as_deref().unwrap_or("no history")
             );
-            Ok((Journal::new(&s.mirrorname, &s.tracehost, &id), Some(message)))
+            Ok((
+                Journal::new(&s.mirrorname, &s.tracehost, &id),
+                Some(message),
+            ))
         }
     }
 }

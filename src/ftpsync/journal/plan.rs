@@ -68,7 +68,8 @@ pub fn plan(changes: &Changes, to: &Path, own: &[String], rules: [&Rules; 2]) ->
         k => rules[stage].reaches(path, k == Kind::Dir, &mut caches[stage]),
     };
     for (path, kind) in changes {
-        if own.iter().any(|o| o.as_bytes() == path.as_slice()) || below_a_non_directory(path, changes)
+        if own.iter().any(|o| o.as_bytes() == path.as_slice())
+            || below_a_non_directory(path, changes)
         {
             continue;
         }
@@ -112,12 +113,17 @@ mod tests {
             from: String::new(),
             to: String::new(),
             time: 0,
-            paths: list.iter().map(|(p, k)| (p.as_bytes().to_vec(), *k)).collect(),
+            paths: list
+                .iter()
+                .map(|(p, k)| (p.as_bytes().to_vec(), *k))
+                .collect(),
         }
     }
 
     fn names(l: &[Vec<u8>]) -> Vec<String> {
-        l.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect()
+        l.iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect()
     }
 
     #[test]

@@ -34,7 +34,11 @@ const MAX_NAME: usize = 4096;
 pub enum Item {
     Deleted(Vec<u8>),
     /// `rest` is the name followed by rsync's `%L` (a link's arrow and target).
-    Changed { kind: Kind, hard: bool, rest: Vec<u8> },
+    Changed {
+        kind: Kind,
+        hard: bool,
+        rest: Vec<u8>,
+    },
 }
 
 /// The itemized line in one LOG_RSYNC line, if it is one: `YYYY/MM/DD HH:MM:SS [PID] `,
@@ -72,10 +76,13 @@ pub fn parse_line(line: &[u8]) -> Option<Item> {
 fn strip_prefix(line: &[u8]) -> Option<&[u8]> {
     let date = line.get(..20)?;
     let shape = b"dddd/dd/dd dd:dd:dd ";
-    let ok = date
-        .iter()
-        .zip(shape)
-        .all(|(c, s)| if *s == b'd' { c.is_ascii_digit() } else { c == s });
+    let ok = date.iter().zip(shape).all(|(c, s)| {
+        if *s == b'd' {
+            c.is_ascii_digit()
+        } else {
+            c == s
+        }
+    });
     let rest = line[20..].strip_prefix(b"[")?;
     let close = rest.iter().position(|&b| b == b']')?;
     if !ok || close == 0 || !rest[..close].iter().all(u8::is_ascii_digit) {
@@ -109,7 +116,11 @@ pub fn changes(log: &[u8], to: &Path) -> Result<Changes, String> {
         };
         match item {
             Item::Deleted(name) => note(&name, Kind::Gone)?,
-            Item::Changed { kind: Kind::Link, hard: false, rest } => {
+            Item::Changed {
+                kind: Kind::Link,
+                hard: false,
+                rest,
+            } => {
                 for name in symlink_names(&rest, to) {
                     note(&name, Kind::Link)?;
                 }
@@ -304,7 +315,10 @@ mod tests {
     fn a_name_no_tree_holds_makes_the_log_untrustworthy() {
         let d = tempfile::tempdir().unwrap();
         let long = "x".repeat(MAX_NAME);
-        for bad in [format!(">f+++++++++ {long}"), ">f+++++++++ a//b".to_string()] {
+        for bad in [
+            format!(">f+++++++++ {long}"),
+            ">f+++++++++ a//b".to_string(),
+        ] {
             let log = format!("{P}{bad}\n");
             assert!(changes(log.as_bytes(), d.path()).is_err(), "{bad}");
         }
