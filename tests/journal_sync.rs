@@ -855,3 +855,36 @@ fn the_journal_filter_evaluator_agrees_with_rsync() {
         }
     }
 }
+
+/// The top directory is compared in every journal stage: an upstream's
+/// Archive-Update-in-Progress file arrives, and stage 2 (with its deletions) waits for the
+/// upstream to finish, as in a full sync.
+#[test]
+fn an_upstream_mid_update_holds_a_journal_stage_2_back() {
+    let up = upstream();
+    let hub = hub(&up, |c| c);
+    let leaf = leaf("leaf.test.example", &hub, |c| c);
+    hub.sync("v1");
+    leaf.sync("v1");
+    build_archive(&up.root, &ArchiveSpec::v2());
+    hub.sync("v2");
+    let auip = hub.m.to.join("Archive-Update-in-Progress-hub.test.example");
+    fs::write(&auip, "hub.test.example\n").unwrap();
+    let before = leaf.m.log().len();
+    let out = leaf.m.run(&["sync:all"]);
+    assert_eq!(out.code, Some(4), "{}", leaf.m.diagnostics(&out));
+    let log = &leaf.m.log()[before..];
+    assert!(
+        log.contains("Journal sync: ")
+            && log.contains("Upstream archive update in progress, skipping stage2"),
+        "{log}"
+    );
+    assert!(
+        leaf.m.to.join("pool/main/z/zsh").exists(),
+        "stage 2 deleted what v2 dropped"
+    );
+    fs::remove_file(&auip).unwrap();
+    leaf.sync("the hub is done");
+    assert_eq!(leaf.last_run()["sync_kind"], "journal");
+    assert_equal(&hub.m.to, &leaf.m.to, "the hub is done");
+}

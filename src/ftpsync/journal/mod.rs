@@ -705,6 +705,11 @@ impl Run {
     }
 }
 
+/// About the bytes `changes` take as a journal entry.
+fn entry_size(changes: &Changes) -> usize {
+    changes.keys().map(|p| p.len() + 3).sum()
+}
+
 /// Our journal after this run: `own` with `pending` as one more entry, or a fresh one when
 /// `why_afresh` (or there is no `own`); with the line the log gets about it.
 fn next_journal(
@@ -716,20 +721,30 @@ fn next_journal(
 ) -> std::io::Result<(Journal, Option<String>)> {
     match (why_afresh, own) {
         (None, Some(own)) if pending.is_empty() => Ok((own, None)),
+        // A sync that changed a large part of the tree (a first sync, a new archive): the
+        // downstreams it would spare a full walk would make one anyway, reading the list,
+        // and every other one would fetch it for as long as it is kept.
+        (None, Some(_)) if entry_size(&pending) > max_bytes / 4 => {
+            let id = format::new_id()?;
+            let message = format!(
+                "Journal: starting afresh at state {id}: this sync changed {} paths, more than a quarter of JOURNAL_MAX_BYTES",
+                pending.len()
+            );
+            Ok((
+                Journal::new(&s.mirrorname, &s.tracehost, &id),
+                Some(message),
+            ))
+        }
         (None, Some(mut own)) => {
             let id = format::new_id()?;
             let n = pending.len();
             own.push(&id, state::now(), pending);
             own.trim(max_entries, max_bytes);
-            let message = if own.entries.is_empty() {
-                format!("Journal: state {id}; this sync's {n} changed paths are more than JOURNAL_MAX_BYTES holds, so it has no history")
-            } else {
-                format!(
-                    "Journal: state {id}, {n} changed paths ({} entries back to {})",
-                    own.entries.len(),
-                    own.base
-                )
-            };
+            let message = format!(
+                "Journal: state {id}, {n} changed paths ({} entries back to {})",
+                own.entries.len(),
+                own.base
+            );
             Ok((own, Some(message)))
         }
         (why, _) => {
