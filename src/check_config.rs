@@ -353,9 +353,6 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
     for w in &s.warnings {
         r.loader_warning(w);
     }
-    if hub == Some(false) {
-        r.note("HUB is not true: ftpsync does not push these downstreams after a sync (runmirrors by hand does)");
-    }
     r.info(format!("LOGDIR: {}", s.logdir.display()));
     check_dir(r, "LOGDIR", &s.logdir);
     r.info(format!("KEYFILE: {}", s.keyfile.display()));
@@ -383,6 +380,16 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
             e.line,
             e.message
         ));
+    }
+    // The rest of the push server's chain: HUB, the downstreams' rsync passwords.
+    for p in crate::downstream::check::check(&s, list, &entries, hub) {
+        use crate::downstream::check::Level;
+        match p.level {
+            Level::Info => r.info(p.message),
+            Level::Note => r.note(p.message),
+            Level::Warning => r.warning(p.message),
+            Level::Error => r.error(p.message),
+        }
     }
     // `runmirrors` as run by hand: kind mhop, not from ftpsync.
     let kind = PushKind::Mhop;

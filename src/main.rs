@@ -65,6 +65,10 @@ fn main() -> ExitCode {
                 Command::RsyncSslTunnel(a) => archvsync::tunnel::main(a),
                 Command::Status(a) => archvsync::status::main(&layout, a),
                 Command::CheckConfig(a) => archvsync::check_config::main(&layout, a),
+                Command::Downstream(a) => archvsync::downstream::main(&layout, a.into_options()),
+                Command::RsyncdConfig(a) => {
+                    archvsync::downstream::rsyncd_conf::main(&layout, a.into_options())
+                }
                 Command::Manpages(a) => archvsync::docs::manpages(a),
                 Command::Completions(a) => archvsync::docs::completions(a),
             },

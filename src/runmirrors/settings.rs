@@ -25,6 +25,11 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("SENDMAIL", Kind::Str),
     ("MAILTIMEOUT", Kind::Int),
     ("PUSH_FAST_KEX", Kind::Bool),
+    // The rsync daemon downstreams pull from (crate::downstream::settings).
+    ("RSYNCD_SECRETS", Kind::Str),
+    ("RSYNCD_MODULE", Kind::Str),
+    ("RSYNCD_HOST", Kind::Str),
+    ("RSYNCD_PORT", Kind::Int),
     ("PROGRAM", Kind::Str),
     ("BASEDIR", Kind::Str),
     ("BINDIR", Kind::Str),
@@ -66,6 +71,8 @@ pub struct Settings {
     pub kex: Option<String>,
     pub hooks: [Option<String>; 3],
     pub sendmail: PathBuf,
+    /// The rsync daemon the downstreams pull from (RSYNCD_*).
+    pub rsyncd: crate::downstream::settings::Rsyncd,
     pub warnings: Vec<String>,
 }
 
@@ -118,6 +125,7 @@ impl Settings {
             MAIL_TIMEOUT_RANGE,
         )?;
         let logrotate = c.u64_in("LOGROTATE", 14, LOGROTATE_RANGE)?;
+        let rsyncd = crate::downstream::settings::Rsyncd::from_config(&c, &name, conf)?;
         Ok(Settings {
             config_path: c.path.clone(),
             program: c.string_or("PROGRAM", &name),
@@ -150,6 +158,7 @@ impl Settings {
             },
             hooks: [c.string("HOOK1"), c.string("HOOK2"), c.string("HOOK3")],
             sendmail: PathBuf::from(c.string_or("SENDMAIL", DEFAULT_SENDMAIL)),
+            rsyncd,
             warnings: std::mem::take(&mut c.warnings),
             name,
         })
