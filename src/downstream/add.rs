@@ -2,8 +2,9 @@
 //! downstream, then what the downstream's operator must do, printed.
 //!
 //! The order of the steps is what makes a kill harmless: each prefix is a setup that works.
-//! 1. runmirrors.conf, when there is none: comments only, every key at its default.
-//! 2. The push key, when there is none: unused until a mirror line names a downstream.
+//! 1. The push key, when there is none: unused until a mirror line names a downstream.
+//! 2. runmirrors.conf, when there is none: comments only, every key at its default (which
+//!    is what the steps before and after it assume when there is no file).
 //! 3. `NAME:password` in the secrets file: the downstream may pull, nobody pushes it yet.
 //! 4. HUB=true: ftpsync pushes the mirror list after each sync (nobody new, yet).
 //! 5. The mirror line: from now on NAME is pushed, and everything it needs is in place.
@@ -141,18 +142,7 @@ fn steps(
         return Err(no_ftpsync());
     }
 
-    // Step 1, as the seed says: "copy runmirrors.conf.sample to runmirrors.conf".
-    let hub = if first.push.is_none() {
-        let template = runmirrors_template(&first);
-        journal.write(&first.push_conf, template.as_bytes(), Mode::KeepOr(0o644))?;
-        done.0.push(format!(
-            "{}: created (every key at its default)",
-            first.push_conf.display()
-        ));
-        Hub::load(layout, archive)?
-    } else {
-        first
-    };
+    let hub = first;
     let Some(ftpsync) = &hub.ftpsync else {
         return Err(no_ftpsync());
     };
@@ -218,10 +208,13 @@ fn steps(
         Some(hub::plan(&text, toml))
     };
 
-    // Step 2: the key.
+    // Step 1: the key.
     if !key_exists {
         let comment = format!("archvsync-push@{}", ftpsync.mirrorname);
-        keys::create(&keyfile, &comment).map_err(|e| Failure(EX_FAILED, e))?;
+        let dirs = keys::create(&keyfile, &comment).map_err(|e| Failure(EX_FAILED, e))?;
+        for d in &dirs {
+            journal.created_dir(d);
+        }
         journal.created(&keyfile);
         let mut public = keyfile.as_os_str().to_owned();
         public.push(".pub");
@@ -232,6 +225,16 @@ fn steps(
         ));
     }
     let public = keys::public(&keyfile).map_err(|e| Failure(EX_FAILED, e))?;
+
+    // Step 2, as the seed says: "copy runmirrors.conf.sample to runmirrors.conf".
+    if hub.push.is_none() {
+        let template = runmirrors_template(&hub);
+        journal.write(&hub.push_conf, template.as_bytes(), Mode::KeepOr(0o644))?;
+        done.0.push(format!(
+            "{}: created (every key at its default)",
+            hub.push_conf.display()
+        ));
+    }
 
     // Step 3: the password.
     let password = match existing {

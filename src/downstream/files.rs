@@ -24,6 +24,8 @@ enum Undo {
         mode: u32,
     },
     Remove(PathBuf),
+    /// A directory this run made; removed when empty.
+    RemoveDir(PathBuf),
 }
 
 #[derive(Default)]
@@ -75,6 +77,11 @@ impl Journal {
         self.undo.push(Undo::Remove(path.to_path_buf()));
     }
 
+    /// The directory `path` was made by this run: a rollback removes it if it is empty.
+    pub fn created_dir(&mut self, path: &Path) {
+        self.undo.push(Undo::RemoveDir(path.to_path_buf()));
+    }
+
     /// Takes back every step, the last first. What could not be taken back, in words.
     pub fn rollback(self) -> Vec<String> {
         let mut failed = Vec::new();
@@ -88,6 +95,11 @@ impl Journal {
                     }
                     _ => Ok(()),
                 },
+                Undo::RemoveDir(path) => {
+                    // Not empty: someone else put something there; it stays.
+                    let _ = std::fs::remove_dir(path);
+                    Ok(())
+                }
             };
             if let Err(e) = r {
                 failed.push(e);

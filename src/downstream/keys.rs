@@ -24,12 +24,21 @@ fn pub_path(key: &Path) -> PathBuf {
 
 /// Makes an ed25519 key without passphrase at `key` (mode 600; its directory, when we make
 /// it, 700), with `KEY.pub` beside it. The caller has checked that `key` does not exist.
-pub fn create(key: &Path, comment: &str) -> Result<(), String> {
+/// The directories it had to make, outermost first, for a rollback to remove.
+pub fn create(key: &Path, comment: &str) -> Result<Vec<PathBuf>, String> {
     let dir = key
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    if !dir.exists() {
+    let made: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if !made.is_empty() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -67,7 +76,7 @@ pub fn create(key: &Path, comment: &str) -> Result<(), String> {
         return Err(format!("cannot create {}: {e}", pub_path(key).display()));
     }
     let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-    Ok(())
+    Ok(made)
 }
 
 /// Removes what [`create`] made.

@@ -49,9 +49,7 @@ fn render_for(layout: &Layout, archive: &str) -> Result<String, Failure> {
     let secrets_owner = std::fs::metadata(&rsyncd.secrets)
         .map(|m| m.uid())
         .unwrap_or_else(|_| crate::common::system::geteuid());
-    let account = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "mirror".into());
+    let account = account_name();
     let conf_file = hub.push_conf.with_file_name(format!(
         "{}.conf",
         hub.push_name.replacen("runmirrors", "rsyncd", 1)
@@ -74,6 +72,22 @@ fn render_for(layout: &Layout, archive: &str) -> Result<String, Failure> {
             "rsync"
         },
     }))
+}
+
+/// Our account's name, for the inetd line and systemd's User=: the password database's
+/// (local accounts), else the login's.
+fn account_name() -> String {
+    let uid = crate::common::system::geteuid().to_string();
+    let local = std::fs::read_to_string("/etc/passwd").ok().and_then(|t| {
+        t.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+        })
+    });
+    local
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "mirror".into())
 }
 
 pub struct Params<'a> {
@@ -113,12 +127,11 @@ pub fn render(p: &Params) -> String {
          # The same file works whoever starts rsync:\n\
          # - inetd, as the seeds say: this line in /etc/inetd.conf, then send inetd a HUP\n\
          #     rsync stream tcp nowait {account} {rsync} rsyncd --daemon --config={conf}\n\
-         #   ({account} runs rsync; `root` in its place works too.)\n\
+         {root_too}\
          # - a systemd socket: rsyncd.socket with [Socket] ListenStream=873 and Accept=yes, and\n\
          #   rsyncd@.service with [Service] User={account}, StandardInput=socket and\n\
          #   ExecStart=-{rsync} --daemon --config={conf}\n\
-         # - this account, without root, on a port above 1023 (set RSYNCD_PORT in runmirrors.conf\n\
-         #   to it, so `archvsync downstream add` tells the downstreams):\n\
+         # - this account, without root, on a port above 1023{port_note}:\n\
          #     {rsync} --daemon --no-detach --port={port} --config={conf}\n\
          # There is no uid or gid: rsync started as root changes to nobody/nogroup by itself, and\n\
          # any other account keeps its own (`uid = nobody` there fails with \"setgid failed\").\n\
@@ -143,7 +156,19 @@ pub fn render(p: &Params) -> String {
         module = p.module,
         account = p.account,
         rsync = p.rsync,
-        port = p.port,
+        // A non-root rsync cannot listen on 873: suggest a port it can, and the key that
+        // tells the downstreams.
+        root_too = if p.account == "root" {
+            String::new()
+        } else {
+            format!("#   ({} runs rsync; `root` in its place works too.)\n", p.account)
+        },
+        port = if p.port < 1024 { 8873 } else { p.port },
+        port_note = if p.port < 1024 {
+            " (and RSYNCD_PORT=8873 in runmirrors.conf,\n#   so that `archvsync downstream add` tells the downstreams)"
+        } else {
+            " (RSYNCD_PORT)"
+        },
         to = p.to.display(),
         lock = p.lock_file.display(),
         secrets = p.secrets.display(),

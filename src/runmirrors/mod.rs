@@ -123,6 +123,10 @@ async fn push_all(
             s.keyfile.display()
         );
         push::error(&s, log, outbox, &msg);
+        // By hand, say it where the operator looks; ftpsync prints it as its own failure.
+        if !from_ftpsync {
+            eprintln!("{msg}");
+        }
         return (EX_NOKEY, Some(msg));
     }
     let Some(list) = s.mirrors.clone() else {

@@ -11,6 +11,8 @@
 //! - [`delay`]: a TCP proxy that delays every chunk by a fixed one-way time (slow links).
 //! - [`tls`]: rsync-ssl-tunnel's other end: a throwaway CA (openssl CLI), stunnel in front
 //!   of a backend, direct tunnel runs.
+//! - [`users`]: throwaway system accounts (useradd/userdel) for what only a real non-root
+//!   account shows.
 //!
 //! Every wait loop here is bounded in time.
 #![allow(dead_code)]
@@ -19,6 +21,7 @@ pub mod delay;
 pub mod http;
 pub mod sshd;
 pub mod tls;
+pub mod users;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
