@@ -9,6 +9,8 @@ pub mod cron;
 pub mod docs;
 pub mod downstream;
 pub mod ftpsync;
+pub mod report;
 pub mod runmirrors;
+pub mod settings;
 pub mod status;
 pub mod tunnel;

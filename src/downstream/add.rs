@@ -17,8 +17,8 @@ use super::files::{Journal, Mode};
 use super::hub::{self, Edit};
 use super::{keys, secrets, AddOptions, Failure, Hub, MirrorList, EX_FAILED, EX_USAGE};
 use crate::common::layout::Layout;
-use crate::ftpsync::settings::Settings as FtpsyncSettings;
 use crate::runmirrors::mirrorlist::{self, Entry, Target};
+use crate::settings::archive::Settings as FtpsyncSettings;
 
 pub fn main(layout: &Layout, archive: &str, req: AddOptions) -> u8 {
     if let Err(why) = validate(&req) {
@@ -146,7 +146,7 @@ fn steps(
     let Some(ftpsync) = &hub.ftpsync else {
         return Err(no_ftpsync());
     };
-    let ftpsync_path = ftpsync.config_path.clone();
+    let ftpsync_path = ftpsync.core.config_path.clone();
 
     // Everything is checked before anything else is written.
     let list = MirrorList::read(&hub.mirrors())?;
@@ -384,7 +384,7 @@ pub(crate) fn print_instructions(
     println!();
     println!("RSYNC_HOST={}", q(&host));
     println!("RSYNC_PATH={}", q(&rsyncd.module));
-    if rsyncd.port != super::settings::DEFAULT_PORT {
+    if rsyncd.port != crate::settings::rsyncd::DEFAULT_PORT {
         println!(
             "RSYNC_SOURCE={}",
             q(&rsync_url(&host, rsyncd.port, &t.name, &rsyncd.module))

@@ -3,7 +3,7 @@
 
 use super::secrets;
 use crate::runmirrors::mirrorlist::Entry;
-use crate::runmirrors::settings::Settings as PushSettings;
+use crate::settings::push::Settings as PushSettings;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 

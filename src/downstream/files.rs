@@ -5,7 +5,7 @@
 //! A kill cannot run the journal, so the callers also order their steps: each prefix of
 //! them is a working setup (see add.rs).
 
-use crate::common::state::write_atomic_mode;
+use crate::common::atomic::write_exact_mode;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -63,7 +63,7 @@ impl Journal {
             (Mode::KeepOr(_), Some((_, m))) => *m,
             (Mode::KeepOr(m), None) => m,
         };
-        write_atomic_mode(&path, data, new_mode)
+        write_exact_mode(&path, data, new_mode)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         self.undo.push(match before {
             Some((data, mode)) => Undo::Restore { path, data, mode },
@@ -87,7 +87,7 @@ impl Journal {
         let mut failed = Vec::new();
         for u in self.undo.into_iter().rev() {
             let r = match &u {
-                Undo::Restore { path, data, mode } => write_atomic_mode(path, data, *mode)
+                Undo::Restore { path, data, mode } => write_exact_mode(path, data, *mode)
                     .map_err(|e| format!("could not restore {}: {e}", path.display())),
                 Undo::Remove(path) => match std::fs::remove_file(path) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -21,14 +21,13 @@ pub mod probe;
 pub mod remove;
 pub mod rsyncd_conf;
 pub mod secrets;
-pub mod settings;
 
 use crate::common::config;
 use crate::common::layout::{self, Layout};
-use crate::ftpsync::settings::Settings as FtpsyncSettings;
 use crate::runmirrors::mirrorlist::{self, Entry, MirrorType, Target};
-use crate::runmirrors::settings::Settings as PushSettings;
-use settings::Rsyncd;
+use crate::settings::archive::Settings as FtpsyncSettings;
+use crate::settings::push::Settings as PushSettings;
+use crate::settings::rsyncd::Rsyncd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -134,7 +133,7 @@ impl Hub {
             None => {
                 let dir = ftpsync
                     .as_ref()
-                    .and_then(|f| f.config_path.parent().map(Path::to_path_buf))
+                    .and_then(|f| f.core.config_path.parent().map(Path::to_path_buf))
                     .or_else(|| layout.confdirs.first().cloned())
                     .unwrap_or_else(|| PathBuf::from("."));
                 (None, dir.join(format!("{push_name}.conf")))
@@ -142,7 +141,7 @@ impl Hub {
         };
         let lockdir = push
             .as_ref()
-            .map(|p| p.lockdir.clone())
+            .map(|p| p.core.lockdir.clone())
             .unwrap_or_else(|| layout.lockdir.clone());
         Ok(Hub {
             archive: archive.to_string(),

@@ -207,7 +207,7 @@ fn probe(layout: &Layout, archive: &str, name: &str) -> Result<bool, Failure> {
         "That is as far as a test can go without logging in: any login with the push key runs {name}'s ftpsync, \
          which syncs. The real test is a push: `runmirrors{}` (it logs to {}).",
         if hub.archive.is_empty() { String::new() } else { format!(" {}", hub.archive) },
-        push.logdir.join(format!("{name}.log")).display()
+        push.core.logdir.join(format!("{name}.log")).display()
     );
     Ok(ok)
 }

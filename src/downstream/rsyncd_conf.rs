@@ -55,7 +55,7 @@ fn render_for(layout: &Layout, archive: &str) -> Result<String, Failure> {
         hub.push_name.replacen("runmirrors", "rsyncd", 1)
     ));
     Ok(render(&Params {
-        ftpsync_conf: &ftpsync.config_path,
+        ftpsync_conf: &ftpsync.core.config_path,
         to: &ftpsync.to,
         archive,
         module: &rsyncd.module,

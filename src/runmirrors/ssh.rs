@@ -1,62 +1,9 @@
-//! The ssh command line of a trigger (SPEC §7). Every ssh word is added here.
+//! The ssh command lines we run (SPEC §7): a trigger's, and ftpsync's `sync:callback` to the
+//! upstream. Every ssh word is added here.
 
 use super::mirrorlist::{MirrorType, Target};
+pub use crate::common::kinds::{PushKind, Stage};
 use std::path::Path;
-
-/// Which of the original's push kinds runmirrors was asked for (`-k`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PushKind {
-    All,
-    Stage2,
-    Mhop,
-}
-
-impl PushKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PushKind::All => "all",
-            PushKind::Stage2 => "stage2",
-            PushKind::Mhop => "mhop",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<PushKind> {
-        match s {
-            "all" => Some(PushKind::All),
-            "stage2" => Some(PushKind::Stage2),
-            "mhop" => Some(PushKind::Mhop),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    All,
-    Stage1,
-    Stage2,
-}
-
-impl Stage {
-    /// How the original named each trigger in its logs.
-    pub fn label(self) -> &'static str {
-        match self {
-            Stage::All => "normal",
-            Stage::Stage1 => "first stage",
-            Stage::Stage2 => "second stage",
-        }
-    }
-
-    /// The name in the state record and `status --json`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::All => "all",
-            Stage::Stage1 => "stage1",
-            Stage::Stage2 => "stage2",
-        }
-    }
-}
 
 /// The words the downstream's forced command receives in SSH_ORIGINAL_COMMAND.
 /// `sync:archive:` always comes first, even empty: ftpsync reads it as the default archive,
@@ -108,12 +55,7 @@ pub fn args(
             .to_string_lossy()
             .into_owned(),
     );
-    for o in [
-        "BatchMode=yes",
-        "ServerAliveInterval=45",
-        "ConnectTimeout=45",
-        "PasswordAuthentication=no",
-    ] {
+    for o in FIXED_OPTIONS {
         a.push("-o".into());
         a.push(o.into());
     }
@@ -127,6 +69,32 @@ pub fn args(
     a.push("-n".into());
     a.push(target.host.clone());
     a.extend(words.iter().cloned());
+    a
+}
+
+/// The original's options for every ssh it runs: never ask, notice a dead peer.
+const FIXED_OPTIONS: [&str; 4] = [
+    "BatchMode=yes",
+    "ServerAliveInterval=45",
+    "ConnectTimeout=45",
+    "PasswordAuthentication=no",
+];
+
+/// ssh's arguments for `sync:callback` (CALLBACKKEY, CALLBACKUSER, CALLBACKHOST): the
+/// original's `ssh -n -o ... -i KEY -ouser USER HOST callback:NODENAME`.
+pub fn callback_args(key: &str, user: &str, host: &str, nodename: &str) -> Vec<String> {
+    let mut a: Vec<String> = vec!["-n".into()];
+    for o in FIXED_OPTIONS {
+        a.push("-o".into());
+        a.push(o.into());
+    }
+    a.extend([
+        "-i".into(),
+        key.to_string(),
+        format!("-ouser {user}"),
+        host.to_string(),
+        format!("callback:{nodename}"),
+    ]);
     a
 }
 
@@ -256,6 +224,15 @@ fn expand(pattern: &str) -> Option<Vec<std::path::PathBuf>> {
 mod tests {
     use super::super::mirrorlist::{parse, Entry};
     use super::*;
+
+    #[test]
+    fn callback_words_are_the_originals() {
+        assert_eq!(
+            callback_args("/k/key", "up", "up.example", "leaf").join(" "),
+            "-n -o BatchMode=yes -o ServerAliveInterval=45 -o ConnectTimeout=45 \
+             -o PasswordAuthentication=no -i /k/key -ouser up up.example callback:leaf"
+        );
+    }
 
     fn target(line: &str) -> Target {
         match parse(line).0.remove(0) {

@@ -99,7 +99,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("runmirrors-sec.conf");
         std::fs::write(&p, text).unwrap();
-        let c = config::load(&p, crate::runmirrors::settings::KEYS, &[]).unwrap();
+        let c = config::load(&p, crate::settings::push::KEYS, &[]).unwrap();
         Rsyncd::from_config(&c, "runmirrors-sec", "sec").map(|mut r| {
             // the temp dir goes away: compare the file name only
             r.secrets = PathBuf::from(r.secrets.file_name().unwrap());
