@@ -122,6 +122,26 @@ mod tests {
     }
 
     #[test]
+    fn every_key_is_in_the_sample_with_its_default() {
+        let sample = include_str!("../../runmirrors.conf.sample");
+        for (key, default) in [
+            ("RSYNCD_SECRETS", "runmirrors.secrets"),
+            ("RSYNCD_MODULE", "debian"),
+            ("RSYNCD_HOST", "MIRRORNAME"),
+            ("RSYNCD_PORT", "873"),
+        ] {
+            let at = sample
+                .find(&format!("\n#{key}="))
+                .unwrap_or_else(|| panic!("{key} is not in runmirrors.conf.sample"));
+            let doc = &sample[..at];
+            // The key's own paragraph: back to a blank or a bare `##` line.
+            let start = doc.rfind("\n\n").max(doc.rfind("\n##\n")).unwrap_or(0);
+            let doc = &doc[start..];
+            assert!(doc.contains(&format!("Default: {default}")), "{key}: {doc}");
+        }
+    }
+
+    #[test]
     fn bad_values_name_the_line() {
         let e = load("\nRSYNCD_PORT=70000\n").unwrap_err().to_string();
         assert!(
