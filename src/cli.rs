@@ -574,9 +574,8 @@ pub enum DownstreamAction {
         /// ssh options for this downstream, as on a mirror line: --ssh-opts='-p 2222'.
         #[arg(long, value_name = "OPTIONS", allow_hyphen_values = true)]
         ssh_opts: Option<String>,
-        /// The downstream's ftpsync, the forced command of the key.
-        #[arg(long, value_name = "PATH", default_value = crate::downstream::DEFAULT_COMMAND)]
-        command: String,
+        #[command(flatten)]
+        command: ForcedCommandArg,
     },
     /// The downstreams, and whether each has an rsync password.
     List,
@@ -584,9 +583,8 @@ pub enum DownstreamAction {
     Show {
         #[arg(value_name = "NAME")]
         name: String,
-        /// The downstream's ftpsync, the forced command of the key.
-        #[arg(long, value_name = "PATH", default_value = crate::downstream::DEFAULT_COMMAND)]
-        command: String,
+        #[command(flatten)]
+        command: ForcedCommandArg,
     },
     /// Stop pushing NAME and take its rsync password away.
     Remove {
@@ -601,13 +599,16 @@ pub enum DownstreamAction {
 }
 
 fn parse_mirror_type(s: &str) -> Result<crate::runmirrors::mirrorlist::MirrorType, String> {
-    use crate::runmirrors::mirrorlist::MirrorType;
-    match s {
-        "all" => Ok(MirrorType::All),
-        "staged" => Ok(MirrorType::Staged),
-        "mhop" => Ok(MirrorType::Mhop),
-        _ => Err(format!("{s:?} is not one of all, staged, mhop")),
-    }
+    crate::runmirrors::mirrorlist::MirrorType::parse(s)
+        .ok_or_else(|| format!("{s:?} is not one of all, staged, mhop"))
+}
+
+/// `--command`, for add and show.
+#[derive(Debug, Clone, Args)]
+pub struct ForcedCommandArg {
+    /// The downstream's ftpsync, the forced command of the key.
+    #[arg(long, value_name = "PATH", default_value = crate::downstream::DEFAULT_COMMAND)]
+    pub command: String,
 }
 
 impl DownstreamArgs {
@@ -627,10 +628,13 @@ impl DownstreamArgs {
                 user,
                 kind,
                 ssh_opts,
-                command,
+                command: command.command,
             }),
             DownstreamAction::List => Action::List,
-            DownstreamAction::Show { name, command } => Action::Show { name, command },
+            DownstreamAction::Show { name, command } => Action::Show {
+                name,
+                command: command.command,
+            },
             DownstreamAction::Remove { name } => Action::Remove { name },
             DownstreamAction::Test { name } => Action::Test { name },
         };

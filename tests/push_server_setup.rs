@@ -41,6 +41,16 @@ impl Out {
             self.stdout, self.stderr
         )
     }
+    /// Its stdout or stderr says `needle`.
+    fn has(&self, needle: impl AsRef<str>) -> &Out {
+        let needle = needle.as_ref();
+        assert!(
+            self.stdout.contains(needle) || self.stderr.contains(needle),
+            "no {needle:?} in\n{}",
+            self.all()
+        );
+        self
+    }
     fn expect(&self, code: i32, what: &str) -> &Out {
         assert_eq!(
             self.code,
@@ -402,7 +412,7 @@ fn a_push_server_set_up_with_the_commands_alone_pushes_and_forgets() {
         fs::read(hub_etc.join("runmirrors.conf")).unwrap(),
         rm_conf_before
     );
-    assert!(add.stdout.contains("`HUB=true` added"), "{}", add.all());
+    add.has("`HUB=true` added");
     assert_eq!(
         p.rsync_lines,
         vec![
@@ -425,11 +435,7 @@ fn a_push_server_set_up_with_the_commands_alone_pushes_and_forgets() {
         &ds.user.name,
     ]);
     again.expect(1, "add twice");
-    assert!(
-        again.stderr.contains("there is a downstream ds1 already"),
-        "{}",
-        again.all()
-    );
+    again.has("there is a downstream ds1 already");
     assert_same_files(&before, &files(h), "a refused add changes nothing");
 
     // The downstream's operator pastes what they were given.
@@ -454,26 +460,17 @@ fn a_push_server_set_up_with_the_commands_alone_pushes_and_forgets() {
     // The checks that need no login.
     let cc = hub.archvsync(&["check-config"]);
     cc.expect(0, "the hub's check-config");
-    assert!(
-        cc.stdout.contains(&format!(
-            "RSYNCD_SECRETS: {} (1 password)",
-            secrets.display()
-        )),
-        "{}",
-        cc.all()
-    );
+    cc.has(format!(
+        "RSYNCD_SECRETS: {} (1 password)",
+        secrets.display()
+    ));
     ds.archvsync(&["check-config"])
         .expect(0, "the downstream's check-config");
     let t = hub.archvsync(&["downstream", "test", "ds1"]);
     t.expect(0, "downstream test before any push");
-    assert!(t.stdout.contains("answers: SSH-2.0-"), "{}", t.all());
-    assert!(
-        t.stdout
-            .contains(&format!("[127.0.0.1]:{ssh_port} is not in known_hosts")),
-        "{}",
-        t.all()
-    );
-    assert!(t.stdout.contains("The real test is a push"), "{}", t.all());
+    t.has("answers: SSH-2.0-");
+    t.has(format!("[127.0.0.1]:{ssh_port} is not in known_hosts"));
+    t.has("The real test is a push");
     assert_eq!(
         accepted_logins(&sshd, &ds.user.name),
         0,
@@ -535,11 +532,7 @@ fn a_push_server_set_up_with_the_commands_alone_pushes_and_forgets() {
     // After the push, the hub knows the host key, and test says they match.
     let t = hub.archvsync(&["downstream", "test", "ds1"]);
     t.expect(0, "downstream test after a push");
-    assert!(
-        t.stdout.contains("matches ") && t.stdout.contains("known_hosts"),
-        "{}",
-        t.all()
-    );
+    t.has("matches ").has("known_hosts");
 
     // The same rsyncd.conf, with rsync started as root, lets the password in as well.
     let root_port = free_port();
@@ -563,7 +556,7 @@ fn a_push_server_set_up_with_the_commands_alone_pushes_and_forgets() {
     };
     let ok = pull(root_port, &p.password);
     ok.expect(0, "pulling from rsync started as root");
-    assert!(ok.stdout.contains("hub.test.example"), "{}", ok.all());
+    ok.has("hub.test.example");
     pull(root_port, "wrong").expect(5, "a wrong password, rsync as root");
     pull(rsyncd_port, "wrong").expect(5, "a wrong password, rsync as the hub");
     drop(root_daemon);
@@ -574,14 +567,10 @@ fn a_push_server_set_up_with_the_commands_alone_pushes_and_forgets() {
     assert_eq!(read_string(&mirrors), "");
     assert_eq!(read_string(&secrets), "");
     assert_eq!(mode(&secrets), 0o600);
-    assert!(
-        rm.stdout.contains("cannot pull from us any more"),
-        "{}",
-        rm.all()
-    );
+    rm.has("cannot pull from us any more");
     let denied = pull(rsyncd_port, &p.password);
     denied.expect(5, "pulling with a removed password");
-    assert!(denied.stderr.contains("auth failed"), "{}", denied.all());
+    denied.has("auth failed");
     let trace_before = fs::read(&ds_trace).unwrap();
     hub.archvsync(&["ftpsync"])
         .expect(0, "the hub's sync after remove");
@@ -594,11 +583,7 @@ fn a_push_server_set_up_with_the_commands_alone_pushes_and_forgets() {
     assert_eq!(fs::read(&ds_trace).unwrap(), trace_before);
     let rm_again = hub.archvsync(&["downstream", "remove", "ds1"]);
     rm_again.expect(1, "remove twice");
-    assert!(
-        rm_again.stderr.contains("no downstream ds1"),
-        "{}",
-        rm_again.all()
-    );
+    rm_again.has("no downstream ds1");
     drop(daemon);
 }
 
@@ -660,17 +645,8 @@ fn add_leaves_nothing_half_done_when_a_step_fails_or_it_is_killed() {
     let before = snapshot();
     let out = archvsync(&m, &add_args);
     out.expect(1, "add with an unwritable mirror list");
-    assert!(
-        out.stderr.contains("cannot write") && out.stderr.contains("runmirrors.mirror"),
-        "{}",
-        out.all()
-    );
-    assert!(
-        out.stderr
-            .contains("every step before this one was taken back"),
-        "{}",
-        out.all()
-    );
+    out.has("cannot write").has("runmirrors.mirror");
+    out.has("every step before this one was taken back");
     assert_same_files(&before, &snapshot(), "a failed add changes nothing");
     assert!(
         !m.home.join(".ssh").exists(),
@@ -758,11 +734,7 @@ fn add_leaves_nothing_half_done_when_a_step_fails_or_it_is_killed() {
         conf_before.replace("HUB='false'\n", "HUB=true\n")
     );
     assert_eq!(mode(&etc.join("ftpsync.conf")), 0o600);
-    assert!(
-        out.stdout.contains("`HUB='false'` became `HUB=true`"),
-        "{}",
-        out.all()
-    );
+    out.has("`HUB='false'` became `HUB=true`");
     assert_eq!(
         read_string(&etc.join("runmirrors.mirror")),
         "staged eu ftp.eu.example.org archvsync\n"
@@ -794,12 +766,7 @@ fn add_leaves_nothing_half_done_when_a_step_fails_or_it_is_killed() {
     let before = snapshot();
     let out = archvsync(&m, &["downstream", "add", "eu", "other.example.org"]);
     out.expect(1, "add twice");
-    assert!(
-        out.stderr
-            .contains("runmirrors.mirror:1: there is a downstream eu already; nothing was changed"),
-        "{}",
-        out.all()
-    );
+    out.has("runmirrors.mirror:1: there is a downstream eu already; nothing was changed");
     archvsync(&m, &["downstream", "add", "e:u", "h"]).expect(64, "a name with a colon");
     archvsync(&m, &["downstream", "add", "x", "h", "--ssh-opts=2 /key"])
         .expect(64, "options that are not options");
@@ -823,12 +790,7 @@ fn add_leaves_nothing_half_done_when_a_step_fails_or_it_is_killed() {
         ],
     );
     out.expect(0, "add over a password");
-    assert!(
-        out.stdout
-            .contains("pull has a password already; it is kept"),
-        "{}",
-        out.all()
-    );
+    out.has("pull has a password already; it is kept");
     assert_eq!(
         printed(&out.stdout, "~/bin/ftpsync").password,
         "handmade-pw"
@@ -913,22 +875,12 @@ fn check_config_follows_the_chain_and_a_missing_key_says_what_to_do() {
     // The key gone: check-config says so, and so does runmirrors, with what to do.
     fs::remove_file(m.home.join(".ssh/pushmirror")).unwrap();
     let cc = archvsync(&m, &["check-config"]);
-    assert!(
-        cc.stdout.contains("error: KEYFILE ") && cc.stdout.contains("(runmirrors exits 5)"),
-        "{}",
-        cc.all()
-    );
+    cc.has("error: KEYFILE ").has("(runmirrors exits 5)");
     let rm = archvsync(&m, &["runmirrors"]);
     rm.expect(5, "runmirrors without its key");
-    assert!(
-        rm.stderr.contains("SSH Key .ssh/pushmirror does not exist")
-            && rm.stderr.contains("no downstream was pushed")
-            && rm
-                .stderr
-                .contains("`archvsync downstream add` makes the key"),
-        "{}",
-        rm.all()
-    );
+    rm.has("SSH Key .ssh/pushmirror does not exist")
+        .has("no downstream was pushed")
+        .has("`archvsync downstream add` makes the key");
 }
 
 #[test]
@@ -946,16 +898,8 @@ fn a_toml_config_gets_hub_at_its_top() {
         read_string(&m.etc().join("ftpsync.toml")),
         format!("HUB = true\n{toml}")
     );
-    assert!(
-        out.stdout.contains("line 1: `HUB = true` added"),
-        "{}",
-        out.all()
-    );
-    assert!(
-        out.stdout.contains("RSYNC_HOST=hub.example.org"),
-        "{}",
-        out.all()
-    );
+    out.has("line 1: `HUB = true` added");
+    out.has("RSYNC_HOST=hub.example.org");
 }
 
 #[test]
@@ -997,25 +941,17 @@ fn downstream_test_checks_the_host_key_without_logging_in() {
     .unwrap();
     let t = archvsync(&m, &["downstream", "test", "eu"]);
     t.expect(0, "the right host key");
-    assert!(
-        t.stdout.contains(&format!(
-            "ok: the host key (ssh-ed25519) matches {}:1",
-            known.display()
-        )),
-        "{}",
-        t.all()
-    );
+    t.has(format!(
+        "ok: the host key (ssh-ed25519) matches {}:1",
+        known.display()
+    ));
 
     // Another key under that name: a changed host key.
     let other = ssh_keygen_public(&m.dir.join("other"));
     fs::write(&known, format!("[127.0.0.1]:{port} {other}\n")).unwrap();
     let t = archvsync(&m, &["downstream", "test", "eu"]);
     t.expect(1, "a changed host key");
-    assert!(
-        t.stdout.contains("does not match known_hosts"),
-        "{}",
-        t.all()
-    );
+    t.has("does not match known_hosts");
 
     // Nobody listening.
     let closed = free_port().to_string();
@@ -1026,12 +962,7 @@ fn downstream_test_checks_the_host_key_without_logging_in() {
     fs::write(m.etc().join("runmirrors.mirror"), l).unwrap();
     let t = archvsync(&m, &["downstream", "test", "gone"]);
     t.expect(1, "a closed port");
-    assert!(
-        t.stdout
-            .contains(&format!("cannot connect to port {closed}")),
-        "{}",
-        t.all()
-    );
+    t.has(format!("cannot connect to port {closed}"));
     archvsync(&m, &["downstream", "test", "nosuch"]).expect(1, "an unknown name");
 
     assert!(

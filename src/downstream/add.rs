@@ -76,13 +76,7 @@ fn validate(r: &AddOptions) -> Result<(), String> {
 
 /// The mirror line, as runmirrors.mirror.sample spells it.
 fn mirror_line(r: &AddOptions) -> String {
-    let mut l = format!(
-        "{} {} {} {}",
-        super::kind_name(r.kind),
-        r.name,
-        r.host,
-        r.user
-    );
+    let mut l = format!("{} {} {} {}", r.kind.as_str(), r.name, r.host, r.user);
     if let Some(o) = &r.ssh_opts {
         l.push(' ');
         l.push_str(o.trim());
@@ -102,20 +96,7 @@ fn add(layout: &Layout, archive: &str, req: &AddOptions) -> Result<(), Failure> 
     match result {
         Ok(()) => Ok(()),
         Err(f) => {
-            let failed = journal.rollback();
-            let mut msg = f.1;
-            if failed.is_empty() {
-                if !done.0.is_empty() {
-                    msg.push_str(
-                        "\nnothing was changed: every step before this one was taken back",
-                    );
-                }
-            } else {
-                msg.push_str("\nand taking back the steps before it failed too:");
-                for e in failed {
-                    msg.push_str(&format!("\n  {e}"));
-                }
-            }
+            let msg = journal.take_back(f.1);
             Err(Failure(f.0, msg))
         }
     }
@@ -181,20 +162,19 @@ fn steps(
         }
     };
     let rsyncd = hub.rsyncd();
-    let secrets_text = secrets::read(&rsyncd.secrets).map_err(|e| {
-        Failure(
-            EX_FAILED,
-            format!("cannot read {}: {e}", rsyncd.secrets.display()),
-        )
-    })?;
+    let (_, secrets_text) = hub.secrets()?;
     let existing = secrets::find(&secrets::parse(&secrets_text), &req.name).cloned();
     let keyfile = hub.keyfile();
     let key_exists = std::fs::symlink_metadata(&keyfile).is_ok();
-    if key_exists {
-        // Fails for a key ssh could not use in a push either (a passphrase, unreadable).
-        keys::public(&keyfile)
-            .map_err(|e| Failure(EX_FAILED, format!("KEYFILE {}: {e}", keyfile.display())))?;
-    }
+    // Fails for a key ssh could not use in a push either (a passphrase, unreadable).
+    let existing_public = if key_exists {
+        Some(
+            keys::public(&keyfile)
+                .map_err(|e| Failure(EX_FAILED, format!("KEYFILE {}: {e}", keyfile.display())))?,
+        )
+    } else {
+        None
+    };
     let hub_edit = if ftpsync.hub {
         None
     } else {
@@ -224,7 +204,10 @@ fn steps(
             keyfile.display()
         ));
     }
-    let public = keys::public(&keyfile).map_err(|e| Failure(EX_FAILED, e))?;
+    let public = match existing_public {
+        Some(p) => p,
+        None => keys::public(&keyfile).map_err(|e| Failure(EX_FAILED, e))?,
+    };
 
     // Step 2, as the seed says: "copy runmirrors.conf.sample to runmirrors.conf".
     if hub.push.is_none() {

@@ -82,6 +82,23 @@ impl Journal {
         self.undo.push(Undo::RemoveDir(path.to_path_buf()));
     }
 
+    /// [`Journal::rollback`] after the failure `msg`, and `msg` with what that did.
+    pub fn take_back(self, mut msg: String) -> String {
+        let steps = self.undo.len();
+        let failed = self.rollback();
+        if failed.is_empty() {
+            if steps > 0 {
+                msg.push_str("\nnothing was changed: every step before this one was taken back");
+            }
+        } else {
+            msg.push_str("\nand taking back the steps before it failed too:");
+            for e in failed {
+                msg.push_str(&format!("\n  {e}"));
+            }
+        }
+        msg
+    }
+
     /// Takes back every step, the last first. What could not be taken back, in words.
     pub fn rollback(self) -> Vec<String> {
         let mut failed = Vec::new();

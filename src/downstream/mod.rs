@@ -81,8 +81,10 @@ pub fn main(layout: &Layout, opts: Options) -> u8 {
     let archive = opts.archive.as_str();
     match opts.action {
         Action::Add(a) => add::main(layout, archive, a),
-        Action::List => list(layout, archive),
-        Action::Show { name, command } => show(layout, archive, &name, &command),
+        Action::List => list(layout, archive).unwrap_or_else(|f| f.print()),
+        Action::Show { name, command } => {
+            show(layout, archive, &name, &command).unwrap_or_else(|f| f.print())
+        }
         Action::Remove { name } => remove::main(layout, archive, &name),
         Action::Test { name } => probe::main(layout, archive, &name),
     }
@@ -177,6 +179,14 @@ impl Hub {
             Some(p) => p.rsyncd.clone(),
             None => Rsyncd::defaults(&self.push_conf, &self.push_name, &self.archive),
         }
+    }
+
+    /// The secrets file and its bytes (none when it does not exist yet).
+    pub fn secrets(&self) -> Result<(PathBuf, Vec<u8>), Failure> {
+        let path = self.rsyncd().secrets;
+        let text = secrets::read(&path)
+            .map_err(|e| Failure(EX_FAILED, format!("cannot read {}: {e}", path.display())))?;
+        Ok((path, text))
     }
 
     /// The name downstreams pull from: RSYNCD_HOST, else our MIRRORNAME.
@@ -276,6 +286,16 @@ impl MirrorList {
         self.targets().find(|t| t.name == name)
     }
 
+    /// The mirror `name`, or the failure of a command about a downstream that is not there.
+    pub fn require(&self, name: &str) -> Result<&Target, Failure> {
+        self.target(name).ok_or_else(|| {
+            Failure(
+                EX_FAILED,
+                format!("no downstream {name} in {}", self.path.display()),
+            )
+        })
+    }
+
     /// 1-based numbers of the lines naming the mirror `name` (the second field of a line
     /// that is not a comment or DELAY), parseable or not.
     pub fn lines_naming(&self, name: &str) -> Vec<usize> {
@@ -292,37 +312,13 @@ impl MirrorList {
     }
 }
 
-pub(crate) fn kind_name(k: MirrorType) -> &'static str {
-    match k {
-        MirrorType::All => "all",
-        MirrorType::Staged => "staged",
-        MirrorType::Mhop => "mhop",
-    }
-}
-
-fn list(layout: &Layout, archive: &str) -> u8 {
-    let hub = match Hub::load(layout, archive) {
-        Ok(h) => h,
-        Err(f) => return f.print(),
-    };
-    let list = match MirrorList::read(&hub.mirrors()) {
-        Ok(l) => l,
-        Err(f) => return f.print(),
-    };
-    let rsyncd = hub.rsyncd();
-    let secrets_text = match secrets::read(&rsyncd.secrets) {
-        Ok(t) => t,
-        Err(e) => {
-            return Failure(
-                EX_FAILED,
-                format!("cannot read {}: {e}", rsyncd.secrets.display()),
-            )
-            .print()
-        }
-    };
+fn list(layout: &Layout, archive: &str) -> Result<u8, Failure> {
+    let hub = Hub::load(layout, archive)?;
+    let list = MirrorList::read(&hub.mirrors())?;
+    let (secrets_path, secrets_text) = hub.secrets()?;
     let entries = secrets::parse(&secrets_text);
     println!("mirrors: {}", list.path.display());
-    println!("secrets: {}", rsyncd.secrets.display());
+    println!("secrets: {}", secrets_path.display());
     let mut rows = vec![[
         "NAME".to_string(),
         "TYPE".into(),
@@ -336,17 +332,13 @@ fn list(layout: &Layout, archive: &str) -> u8 {
         if let Some(p) = t.port {
             host.push_str(&format!(":{p}"));
         }
+        let password = secrets::find(&entries, &t.name).map_or("none", |_| "yes");
         rows.push([
             t.name.clone(),
-            kind_name(t.kind).into(),
+            t.kind.as_str().into(),
             host,
             t.user.clone(),
-            if secrets::find(&entries, &t.name).is_some() {
-                "yes"
-            } else {
-                "none"
-            }
-            .into(),
+            password.into(),
             shell_words::join(&t.ssh_options),
         ]);
     }
@@ -372,37 +364,21 @@ fn list(layout: &Layout, archive: &str) -> u8 {
     if !pull_only.is_empty() {
         println!(
             "note: {} also lets pull (not pushed): {}",
-            rsyncd.secrets.display(),
+            secrets_path.display(),
             pull_only.join(", ")
         );
     }
-    u8::from(!list.errors.is_empty())
+    Ok(u8::from(!list.errors.is_empty()))
 }
 
-fn show(layout: &Layout, archive: &str, name: &str, command: &str) -> u8 {
-    let hub = match Hub::load(layout, archive) {
-        Ok(h) => h,
-        Err(f) => return f.print(),
-    };
-    let list = match MirrorList::read(&hub.mirrors()) {
-        Ok(l) => l,
-        Err(f) => return f.print(),
-    };
-    let Some(t) = list.target(name) else {
-        return Failure(
-            EX_FAILED,
-            format!("no downstream {name} in {}", list.path.display()),
-        )
-        .print();
-    };
-    let rsyncd = hub.rsyncd();
-    let password = secrets::read(&rsyncd.secrets)
-        .ok()
-        .and_then(|t| secrets::find(&secrets::parse(&t), name).map(|e| e.password.clone()));
-    let public = match keys::public(&t.keyfile.clone().unwrap_or_else(|| hub.keyfile())) {
-        Ok(p) => p,
-        Err(e) => return Failure(EX_FAILED, e).print(),
-    };
+fn show(layout: &Layout, archive: &str, name: &str, command: &str) -> Result<u8, Failure> {
+    let hub = Hub::load(layout, archive)?;
+    let list = MirrorList::read(&hub.mirrors())?;
+    let t = list.require(name)?;
+    let (_, secrets_text) = hub.secrets()?;
+    let password = secrets::find(&secrets::parse(&secrets_text), name).map(|e| e.password.clone());
+    let public = keys::public(&t.keyfile.clone().unwrap_or_else(|| hub.keyfile()))
+        .map_err(|e| Failure(EX_FAILED, e))?;
     add::print_instructions(&hub, t, password.as_deref(), &public, command);
-    0
+    Ok(0)
 }

@@ -43,12 +43,7 @@ struct Resolved {
 fn probe(layout: &Layout, archive: &str, name: &str) -> Result<bool, Failure> {
     let hub = Hub::load(layout, archive)?;
     let list = MirrorList::read(&hub.mirrors())?;
-    let Some(t) = list.target(name) else {
-        return Err(Failure(
-            EX_FAILED,
-            format!("no downstream {name} in {}", list.path.display()),
-        ));
-    };
+    let t = list.require(name)?;
     let Some(push) = &hub.push else {
         return Err(Failure(
             EX_FAILED,

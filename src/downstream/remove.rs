@@ -20,12 +20,7 @@ fn remove(layout: &Layout, archive: &str, name: &str) -> Result<(), Failure> {
     let list = MirrorList::read(&hub.mirrors())?;
     let lines = list.lines_naming(name);
     let rsyncd = hub.rsyncd();
-    let secrets_text = secrets::read(&rsyncd.secrets).map_err(|e| {
-        Failure(
-            EX_FAILED,
-            format!("cannot read {}: {e}", rsyncd.secrets.display()),
-        )
-    })?;
+    let (_, secrets_text) = hub.secrets()?;
     let (new_secrets, n_secrets) = secrets::without(&secrets_text, name);
     if lines.is_empty() && n_secrets == 0 {
         return Err(Failure(
@@ -69,14 +64,7 @@ fn remove(layout: &Layout, archive: &str, name: &str) -> Result<(), Failure> {
         Ok(())
     })();
     if let Err(e) = result {
-        let failed = journal.rollback();
-        let mut msg = e;
-        if !failed.is_empty() {
-            msg.push_str("\nand taking back the steps before it failed too:");
-            for f in failed {
-                msg.push_str(&format!("\n  {f}"));
-            }
-        }
+        let msg = journal.take_back(e);
         return Err(Failure(EX_FAILED, msg));
     }
     println!("Removed downstream {name}:");
