@@ -318,12 +318,7 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
     };
     r.section(&name);
     if config::find(&layout.confdirs, &name).is_none() {
-        let searched = layout
-            .confdirs
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let searched = layout.searched();
         if hub == Some(true) {
             r.error(format!(
                 "HUB=true but there is no {name}.conf (searched {searched}): the push after a sync would fail"

@@ -62,12 +62,7 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
     if all.is_empty() {
         eprintln!(
             "no ftpsync configuration found (searched {})",
-            layout
-                .confdirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            layout.searched()
         );
         return 3;
     }

@@ -207,12 +207,7 @@ impl Settings {
                 code: config::EX_CONFIG,
                 message: format!(
                     "Can't read config file {name}.conf (searched {})!",
-                    layout
-                        .confdirs
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    layout.searched()
                 ),
             });
         };
