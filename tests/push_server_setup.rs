@@ -380,6 +380,7 @@ fn a_push_server_set_up_with_the_commands_alone_pushes_and_forgets() {
     assert_eq!(mode(&key), 0o600);
     assert_eq!(fs::metadata(&key).unwrap().uid(), hub.user.uid);
     assert!(read_string(&key).starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+    assert_eq!(mode(&h.join(".ssh/pushmirror.pub")), 0o644);
     let public = read_string(&h.join(".ssh/pushmirror.pub"))
         .trim()
         .to_string();
@@ -565,6 +566,7 @@ fn a_push_server_set_up_with_the_commands_alone_pushes_and_forgets() {
     let rm = hub.archvsync(&["downstream", "remove", "ds1"]);
     rm.expect(0, "downstream remove");
     assert_eq!(read_string(&mirrors), "");
+    assert_eq!(mode(&mirrors), 0o644);
     assert_eq!(read_string(&secrets), "");
     assert_eq!(mode(&secrets), 0o600);
     rm.has("cannot pull from us any more");
@@ -739,6 +741,7 @@ fn add_leaves_nothing_half_done_when_a_step_fails_or_it_is_killed() {
         read_string(&etc.join("runmirrors.mirror")),
         "staged eu ftp.eu.example.org archvsync\n"
     );
+    assert_eq!(mode(&etc.join("runmirrors.mirror")), 0o644);
     let p = printed(&out.stdout, "~/bin/ftpsync");
     assert_eq!(
         read_string(&etc.join("runmirrors.secrets")),
