@@ -84,49 +84,31 @@ fn mirror_line(r: &AddOptions) -> String {
     l
 }
 
-/// What the changes were, for the summary.
-struct Done(Vec<String>);
-
 fn add(layout: &Layout, archive: &str, req: &AddOptions) -> Result<(), Failure> {
-    let first = Hub::load(layout, archive)?;
-    let _lock = first.lock()?;
+    let hub = Hub::load(layout, archive)?;
+    let _lock = hub.lock()?;
     let mut journal = Journal::default();
-    let mut done = Done(Vec::new());
-    let result = steps(layout, archive, req, first, &mut journal, &mut done);
-    match result {
-        Ok(()) => Ok(()),
-        Err(f) => {
-            let msg = journal.take_back(f.1);
-            Err(Failure(f.0, msg))
-        }
-    }
+    steps(layout, archive, req, &hub, &mut journal)
+        .map_err(|f| Failure(f.0, journal.take_back(f.1)))
 }
 
 fn steps(
     layout: &Layout,
     archive: &str,
     req: &AddOptions,
-    first: Hub,
+    hub: &Hub,
     journal: &mut Journal,
-    done: &mut Done,
 ) -> Result<(), Failure> {
-    let no_ftpsync = || {
-        Failure(
+    let Some(ftpsync) = &hub.ftpsync else {
+        return Err(Failure(
             crate::common::config::EX_CONFIG,
             format!(
                 "no ftpsync config for this archive (searched {}): a push server is a mirror first; set up its ftpsync.conf",
                 layout.confdirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
             ),
-        )
+        ));
     };
-    if first.ftpsync.is_none() {
-        return Err(no_ftpsync());
-    }
-
-    let hub = first;
-    let Some(ftpsync) = &hub.ftpsync else {
-        return Err(no_ftpsync());
-    };
+    let mut done = Vec::new();
     let ftpsync_path = ftpsync.core.config_path.clone();
 
     // Everything is checked before anything else is written.
@@ -199,7 +181,7 @@ fn steps(
         let mut public = keyfile.as_os_str().to_owned();
         public.push(".pub");
         journal.created(std::path::Path::new(&public));
-        done.0.push(format!(
+        done.push(format!(
             "{}: the push key, created (ed25519, mode 600; KEYFILE)",
             keyfile.display()
         ));
@@ -211,9 +193,9 @@ fn steps(
 
     // Step 2, as the seed says: "copy runmirrors.conf.sample to runmirrors.conf".
     if hub.push.is_none() {
-        let template = runmirrors_template(&hub);
+        let template = runmirrors_template(hub);
         journal.write(&hub.push_conf, template.as_bytes(), Mode::KeepOr(0o644))?;
-        done.0.push(format!(
+        done.push(format!(
             "{}: created (every key at its default)",
             hub.push_conf.display()
         ));
@@ -222,7 +204,7 @@ fn steps(
     // Step 3: the password.
     let password = match existing {
         Some(e) => {
-            done.0.push(format!(
+            done.push(format!(
                 "{}:{}: {} has a password already; it is kept (an earlier add that was interrupted, or a mirror that pulled without being pushed)",
                 rsyncd.secrets.display(),
                 e.line,
@@ -235,7 +217,7 @@ fn steps(
                 .map_err(|e| Failure(EX_FAILED, format!("cannot read /dev/urandom: {e}")))?;
             let text = secrets::with_added(&secrets_text, &req.name, &pw);
             journal.write(&rsyncd.secrets, &text, Mode::Exactly(0o600))?;
-            done.0.push(format!(
+            done.push(format!(
                 "{}: {}:******** added (mode 600): the downstream's rsync password",
                 rsyncd.secrets.display(),
                 req.name
@@ -247,7 +229,7 @@ fn steps(
     // Step 4: HUB=true.
     match hub_edit {
         None => {}
-        Some(Edit::Manual(why)) => done.0.push(format!(
+        Some(Edit::Manual(why)) => done.push(format!(
             "warning: {}: HUB is not true and {why}: set HUB=true there yourself, or ftpsync will not push the downstreams after a sync",
             ftpsync_path.display()
         )),
@@ -263,7 +245,7 @@ fn steps(
                     ),
                 ));
             }
-            done.0.push(format!(
+            done.push(format!(
                 "{}: {what}: ftpsync now pushes the downstreams after each sync (HUB=true)",
                 ftpsync_path.display()
             ));
@@ -279,14 +261,14 @@ fn steps(
     text.push(b'\n');
     journal.write(&list.path, &text, Mode::KeepOr(0o644))?;
     let n = String::from_utf8_lossy(&text).lines().count();
-    done.0.push(format!("{}:{n}: {line}", list.path.display()));
+    done.push(format!("{}:{n}: {line}", list.path.display()));
 
     println!("Added downstream {}:", req.name);
-    for d in &done.0 {
+    for d in &done {
         println!("  {d}");
     }
     println!();
-    print_instructions(&hub, &target, Some(&password), &public, &req.command);
+    print_instructions(hub, &target, Some(&password), &public, &req.command);
     Ok(())
 }
 
