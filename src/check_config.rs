@@ -349,7 +349,12 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
     r.info(format!("LOGDIR: {}", s.core.logdir.display()));
     check_dir(r, "LOGDIR", &s.core.logdir);
     r.info(format!("KEYFILE: {}", s.keyfile.display()));
-    check_key(r, "KEYFILE", &s.keyfile, " (runmirrors exits 5)");
+    check_key(
+        r,
+        "KEYFILE",
+        &s.keyfile,
+        " (runmirrors exits 5; `archvsync downstream add` makes the key)",
+    );
     if let Err(e) = find_program(trigger::SSH) {
         r.error(format!("triggers run ssh: {e}"));
     }

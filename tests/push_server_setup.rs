@@ -191,6 +191,52 @@ fn printed(out: &str, command: &str) -> Printed {
     }
 }
 
+/// What inetd does for a `nowait` service: on each of the next `connections` connections to
+/// the port returned, `template` runs with the socket as its stdin and stdout.
+fn inetd(connections: usize, template: Command) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut served = 0;
+        while served < connections && Instant::now() < deadline {
+            let Ok((sock, _)) = listener.accept() else {
+                sleep(Duration::from_millis(20));
+                continue;
+            };
+            sock.set_nonblocking(false).unwrap();
+            let mut c = Command::new(template.get_program());
+            c.args(template.get_args());
+            if template.get_envs().len() > 0 {
+                c.env_clear();
+            }
+            for (k, v) in template.get_envs() {
+                if let Some(v) = v {
+                    c.env(k, v);
+                }
+            }
+            if let Some(d) = template.get_current_dir() {
+                c.current_dir(d);
+            }
+            let fd = |s: std::net::TcpStream| Stdio::from(std::os::fd::OwnedFd::from(s));
+            c.stdin(fd(sock.try_clone().unwrap()))
+                .stdout(fd(sock))
+                .stderr(Stdio::null());
+            let mut child = c.spawn().expect("spawn inetd's rsync");
+            let end = Instant::now() + TIMEOUT;
+            while child.try_wait().unwrap().is_none() {
+                if Instant::now() > end {
+                    let _ = child.kill();
+                }
+                sleep(Duration::from_millis(20));
+            }
+            served += 1;
+        }
+    });
+    port
+}
+
 /// A running rsync daemon, killed and reaped on drop.
 struct Daemon {
     child: std::process::Child,
@@ -561,6 +607,39 @@ fn a_push_server_set_up_with_the_commands_alone_pushes_and_forgets() {
     pull(root_port, "wrong").expect(5, "a wrong password, rsync as root");
     pull(rsyncd_port, "wrong").expect(5, "a wrong password, rsync as the hub");
     drop(root_daemon);
+    // And as inetd starts it (the seed's way), once as root and once as the hub's account
+    // (the inetd line rsyncd-config prints): one rsync per connection, on the socket.
+    let inetd_line = conf_text
+        .lines()
+        .find(|l| l.contains("rsync stream tcp nowait"))
+        .unwrap_or_else(|| panic!("no inetd line in:\n{conf_text}"));
+    let fields: Vec<&str> = inetd_line
+        .trim_start_matches('#')
+        .split_whitespace()
+        .collect();
+    assert_eq!(fields[4], hub.user.name, "{inetd_line}");
+    let (program, args) = (fields[5], &fields[7..]);
+    for as_hub in [false, true] {
+        let log = hub.home().join(format!("log/inetd-{as_hub}.log"));
+        let mut args: Vec<String> = args.iter().map(|w| w.to_string()).collect();
+        args.push(format!("--log-file={}", log.display()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let template = if as_hub {
+            hub.user.command(program, &args)
+        } else {
+            let mut c = Command::new(program);
+            c.args(&args);
+            c
+        };
+        let port = inetd(2, template);
+        let how = if as_hub {
+            "as the hub's account"
+        } else {
+            "as root"
+        };
+        pull(port, &p.password).expect(0, &format!("pulling from inetd's rsync, {how}"));
+        pull(port, "wrong").expect(5, &format!("a wrong password, inetd's rsync {how}"));
+    }
 
     // remove: not pushed any more, and the password pulls nothing.
     let rm = hub.archvsync(&["downstream", "remove", "ds1"]);
@@ -878,7 +957,8 @@ fn check_config_follows_the_chain_and_a_missing_key_says_what_to_do() {
     // The key gone: check-config says so, and so does runmirrors, with what to do.
     fs::remove_file(m.home.join(".ssh/pushmirror")).unwrap();
     let cc = archvsync(&m, &["check-config"]);
-    cc.has("error: KEYFILE ").has("(runmirrors exits 5)");
+    cc.has("error: KEYFILE ")
+        .has("(runmirrors exits 5; `archvsync downstream add` makes the key)");
     let rm = archvsync(&m, &["runmirrors"]);
     rm.expect(5, "runmirrors without its key");
     rm.has("SSH Key .ssh/pushmirror does not exist")
