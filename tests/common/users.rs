@@ -7,7 +7,14 @@
 //! by a test process that was killed (drop never ran) are recognised by their name and a
 //! home that is gone, and removed the next time.
 
-use super::*;
+use super::process::{kill_9, require_root};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::sleep;
+use std::time::Duration;
 
 /// Every name starts so; then the test process's pid, a letter and a counter.
 const PREFIX: &str = "avtest";
