@@ -191,6 +191,17 @@ fn printed(out: &str, command: &str) -> Printed {
     }
 }
 
+/// The words of the comment line of rsyncd-config's output that holds `marker` (how to
+/// start rsync), as the operator copies them.
+fn commented_command<'a>(conf: &'a str, marker: &str) -> Vec<&'a str> {
+    conf.lines()
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no {marker:?} in:\n{conf}"))
+        .trim_start_matches('#')
+        .split_whitespace()
+        .collect()
+}
+
 /// What inetd does for a `nowait` service: on each of the next `connections` connections to
 /// the port returned, `template` runs with the socket as its stdin and stdout.
 fn inetd(connections: usize, template: Command) -> u16 {
@@ -378,14 +389,7 @@ fn a_push_server_set_up_with_the_commands_alone_pushes_and_forgets() {
     let rsyncd_conf = hub_etc.join("rsyncd.conf");
     fs::write(&rsyncd_conf, &conf_text).unwrap();
     hub.user.chown(&rsyncd_conf);
-    let start_line = conf_text
-        .lines()
-        .find(|l| l.contains("--daemon --no-detach"))
-        .unwrap_or_else(|| panic!("no non-root start line in:\n{conf_text}"));
-    let words: Vec<&str> = start_line
-        .trim_start_matches('#')
-        .split_whitespace()
-        .collect();
+    let words = commented_command(&conf_text, "--daemon --no-detach");
     assert_eq!(
         words[1..],
         [
@@ -609,15 +613,8 @@ fn a_push_server_set_up_with_the_commands_alone_pushes_and_forgets() {
     drop(root_daemon);
     // And as inetd starts it (the seed's way), once as root and once as the hub's account
     // (the inetd line rsyncd-config prints): one rsync per connection, on the socket.
-    let inetd_line = conf_text
-        .lines()
-        .find(|l| l.contains("rsync stream tcp nowait"))
-        .unwrap_or_else(|| panic!("no inetd line in:\n{conf_text}"));
-    let fields: Vec<&str> = inetd_line
-        .trim_start_matches('#')
-        .split_whitespace()
-        .collect();
-    assert_eq!(fields[4], hub.user.name, "{inetd_line}");
+    let fields = commented_command(&conf_text, "rsync stream tcp nowait");
+    assert_eq!(fields[4], hub.user.name, "{fields:?}");
     let (program, args) = (fields[5], &fields[7..]);
     for as_hub in [false, true] {
         let log = hub.home().join(format!("log/inetd-{as_hub}.log"));
