@@ -346,13 +346,15 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
     for w in &s.warnings {
         r.loader_warning(w);
     }
-    if hub == Some(false) {
-        r.note("HUB is not true: ftpsync does not push these downstreams after a sync (runmirrors by hand does)");
-    }
     r.info(format!("LOGDIR: {}", s.core.logdir.display()));
     check_dir(r, "LOGDIR", &s.core.logdir);
     r.info(format!("KEYFILE: {}", s.keyfile.display()));
-    check_key(r, "KEYFILE", &s.keyfile, " (runmirrors exits 5)");
+    check_key(
+        r,
+        "KEYFILE",
+        &s.keyfile,
+        " (runmirrors exits 5; `archvsync downstream add` makes the key)",
+    );
     if let Err(e) = find_program(trigger::SSH) {
         r.error(format!("triggers run ssh: {e}"));
     }
@@ -376,6 +378,16 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
             e.line,
             e.message
         ));
+    }
+    // The rest of the push server's chain: HUB, the downstreams' rsync passwords.
+    for p in crate::downstream::check::check(&s, list, &entries, hub) {
+        use crate::downstream::check::Level;
+        match p.level {
+            Level::Info => r.info(p.message),
+            Level::Note => r.note(p.message),
+            Level::Warning => r.warning(p.message),
+            Level::Error => r.error(p.message),
+        }
     }
     // `runmirrors` as run by hand: kind mhop, not from ftpsync.
     let kind = PushKind::Mhop;

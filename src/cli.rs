@@ -212,6 +212,14 @@ pub enum Command {
     /// Load the configs as a run would, report problems, and print the exact rsync and ssh
     /// command lines a run would use, without running them.
     CheckConfig(CheckConfigArgs),
+    /// Set up the downstreams this mirror pushes: add (key, mirror line, rsync password,
+    /// HUB=true, and what their operator must do), list, show, remove, test.
+    #[command(long_about = DOWNSTREAM_ABOUT, after_long_help = DOWNSTREAM_HELP)]
+    Downstream(DownstreamArgs),
+    /// Print an rsyncd.conf serving TO to the downstreams (auth users, the secrets file),
+    /// for rsync started as root (inetd, systemd socket) or as this account.
+    #[command(long_about = RSYNCD_CONFIG_ABOUT, after_long_help = RSYNCD_CONFIG_HELP)]
+    RsyncdConfig(RsyncdConfigArgs),
     /// Write man pages (roff) for every command into a directory.
     Manpages(ManpagesArgs),
     /// Print a shell completion script.
@@ -489,5 +497,165 @@ mod tests {
             (o.archive.as_str(), o.kind, o.from_ftpsync),
             ("x", crate::runmirrors::PushKind::All, true)
         );
+    }
+}
+
+const DOWNSTREAM_ABOUT: &str = "\
+Set up the downstream mirrors this mirror pushes, as the push server documentation
+describes it, in one command each. `add NAME HOST` makes the push key (KEYFILE, ed25519)
+if there is none, gives NAME a password in the rsync daemon's secrets file
+(RSYNCD_SECRETS), sets HUB=true in ftpsync.conf if it is not, appends the line to
+runmirrors.mirror, and prints what the downstream's operator must do: the authorized_keys
+line locking the key to their ftpsync, and the RSYNC_* lines for their ftpsync.conf.
+Every file is replaced atomically; a step that fails takes the earlier ones back.";
+
+const DOWNSTREAM_HELP: &str = "\
+Exit status:
+  0    Done (test: nothing found wrong).
+  1    Refused (a downstream of that name exists, no such downstream) or failed (a file
+       that cannot be written: nothing was changed); test: a check failed.
+  64   Bad usage (a name that is not one plain word, ssh options that do not start with -).
+  78   A config that does not load, or (add) no ftpsync config.
+
+Files:
+  runmirrors.conf, runmirrors-ARCHIVE.conf
+       Created by add when missing, beside ftpsync.conf, with every key at its default.
+  runmirrors.mirror, runmirrors-ARCHIVE.mirror
+       One line per downstream: TYPE NAME HOST USER [SSH OPTIONS].
+  runmirrors.secrets (RSYNCD_SECRETS)
+       NAME:password for each downstream, mode 600; rsyncd.conf's secrets file.
+  ~/.ssh/pushmirror (KEYFILE)
+       The push key, mode 600, and its .pub.
+  LOCKDIR/runmirrors.downstreams.lock
+       One add or remove at a time.
+";
+
+const RSYNCD_CONFIG_ABOUT: &str = "\
+Print an rsyncd.conf serving this mirror's TO to the downstreams: a module (RSYNCD_MODULE,
+default debian) with auth users and the secrets file `downstream add` fills. The same file
+works for rsync started as root (inetd, a systemd socket) and as this account on a port
+above 1023: it sets no uid or gid, keeps the lock file of max connections in LOCKDIR, and
+lets a root rsync read a secrets file this account owns. How to start rsync each way is in
+its comments.";
+
+const RSYNCD_CONFIG_HELP: &str = "\
+Exit status:
+  0    Printed.
+  1    LOCKDIR cannot be created.
+  78   No ftpsync config (its TO is what rsync serves), or a config that does not load.
+";
+
+#[derive(Debug, Clone, Args)]
+pub struct DownstreamArgs {
+    /// The hub's archive: ftpsync-ARCHIVE.conf, runmirrors-ARCHIVE.conf and .mirror.
+    #[arg(short = 'a', long, value_name = "ARCHIVE", global = true)]
+    pub archive: Option<String>,
+    #[command(subcommand)]
+    pub action: DownstreamAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum DownstreamAction {
+    /// Push NAME at HOST from now on, and print what its operator must do.
+    Add {
+        /// Short name: the mirror line's SHORTNAME, its log file, its rsync user.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Where its sshd listens.
+        #[arg(value_name = "HOST")]
+        host: String,
+        /// The account on HOST whose authorized_keys gets the push key.
+        #[arg(long, value_name = "USER", default_value = crate::downstream::DEFAULT_USER)]
+        user: String,
+        /// all (one push), staged (stage 1, then stage 2 when all staged mirrors are done),
+        /// mhop (staged, for a downstream that is a hub itself).
+        #[arg(long = "type", value_name = "TYPE", default_value = "all", value_parser = parse_mirror_type)]
+        kind: crate::runmirrors::mirrorlist::MirrorType,
+        /// ssh options for this downstream, as on a mirror line: --ssh-opts='-p 2222'.
+        #[arg(long, value_name = "OPTIONS", allow_hyphen_values = true)]
+        ssh_opts: Option<String>,
+        #[command(flatten)]
+        command: ForcedCommandArg,
+    },
+    /// The downstreams, and whether each has an rsync password.
+    List,
+    /// Print again what NAME's operator must do (key line, RSYNC_* lines).
+    Show {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        command: ForcedCommandArg,
+    },
+    /// Stop pushing NAME and take its rsync password away.
+    Remove {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Check NAME without logging in (name, port, host key); the real test is a push.
+    Test {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+fn parse_mirror_type(s: &str) -> Result<crate::runmirrors::mirrorlist::MirrorType, String> {
+    crate::runmirrors::mirrorlist::MirrorType::parse(s)
+        .ok_or_else(|| format!("{s:?} is not one of all, staged, mhop"))
+}
+
+/// `--command`, for add and show.
+#[derive(Debug, Clone, Args)]
+pub struct ForcedCommandArg {
+    /// The downstream's ftpsync, the forced command of the key.
+    #[arg(long, value_name = "PATH", default_value = crate::downstream::DEFAULT_COMMAND)]
+    pub command: String,
+}
+
+impl DownstreamArgs {
+    pub fn into_options(self) -> crate::downstream::Options {
+        use crate::downstream::{Action, AddOptions};
+        let action = match self.action {
+            DownstreamAction::Add {
+                name,
+                host,
+                user,
+                kind,
+                ssh_opts,
+                command,
+            } => Action::Add(AddOptions {
+                name,
+                host,
+                user,
+                kind,
+                ssh_opts,
+                command: command.command,
+            }),
+            DownstreamAction::List => Action::List,
+            DownstreamAction::Show { name, command } => Action::Show {
+                name,
+                command: command.command,
+            },
+            DownstreamAction::Remove { name } => Action::Remove { name },
+            DownstreamAction::Test { name } => Action::Test { name },
+        };
+        crate::downstream::Options {
+            archive: self.archive.unwrap_or_default(),
+            action,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RsyncdConfigArgs {
+    /// The archive: ftpsync-ARCHIVE.conf's TO, runmirrors-ARCHIVE.conf's RSYNCD_* keys.
+    #[arg(short = 'a', long, value_name = "ARCHIVE")]
+    pub archive: Option<String>,
+}
+
+impl RsyncdConfigArgs {
+    pub fn into_options(self) -> crate::downstream::rsyncd_conf::Options {
+        crate::downstream::rsyncd_conf::Options {
+            archive: self.archive.unwrap_or_default(),
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod common;
 pub mod cron;
 pub mod docs;
+pub mod downstream;
 pub mod ftpsync;
 pub mod report;
 pub mod runmirrors;

@@ -65,6 +65,10 @@ fn main() -> ExitCode {
                 Command::RsyncSslTunnel(a) => archvsync::tunnel::main(a.into()),
                 Command::Status(a) => archvsync::status::main(&layout, a.into()),
                 Command::CheckConfig(a) => archvsync::check_config::main(&layout, a.into_archive()),
+                Command::Downstream(a) => archvsync::downstream::main(&layout, a.into_options()),
+                Command::RsyncdConfig(a) => {
+                    archvsync::downstream::rsyncd_conf::main(&layout, a.into_options())
+                }
                 Command::Manpages(a) => archvsync::docs::manpages(a),
                 Command::Completions(a) => archvsync::docs::completions(a),
             },

@@ -35,6 +35,8 @@ const PAGES: &[(&str, &str)] = &[
     ),
     ("archvsync-status.1", "archvsync\\-status"),
     ("archvsync-check-config.1", "archvsync\\-check\\-config"),
+    ("archvsync-downstream.1", "archvsync\\-downstream"),
+    ("archvsync-rsyncd-config.1", "archvsync\\-rsyncd\\-config"),
     ("archvsync-manpages.1", "archvsync\\-manpages"),
     ("archvsync-completions.1", "archvsync\\-completions"),
     ("ftpsync.1", "ftpsync"),

@@ -18,6 +18,16 @@ pub fn write(path: &Path, data: &[u8]) -> std::io::Result<()> {
 /// Replace `path` with `data`; the file gets `mode` from its first byte on (less the umask),
 /// so a secret is never readable by others, not even for a moment.
 pub fn write_mode(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    write_with(path, data, mode, false)
+}
+
+/// Replace `path` with `data` in exactly `mode`, whatever the umask: for rewriting an
+/// operator's file in the mode it had (a config the group may read stays so).
+pub fn write_exact_mode(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    write_with(path, data, mode, true)
+}
+
+fn write_with(path: &Path, data: &[u8], mode: u32, exact: bool) -> std::io::Result<()> {
     let tmp = temp_name(path);
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -26,7 +36,7 @@ pub fn write_mode(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
             .truncate(true)
             .mode(mode)
             .open(&tmp)?;
-        if mode & 0o077 == 0 {
+        if exact || mode & 0o077 == 0 {
             // An older `.new` left by a crash may have had looser bits.
             std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         }
@@ -70,6 +80,24 @@ mod tests {
             0o600
         );
         assert!(!d.path().join("f.new").exists());
+    }
+
+    #[test]
+    fn an_exact_mode_is_kept_whatever_the_umask_and_a_leftover() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(d.path().join("f.new"), "stale").unwrap();
+        std::fs::set_permissions(d.path().join("f.new"), PermissionsExt::from_mode(0o666)).unwrap();
+        write_exact_mode(&p, b"x", 0o664).unwrap();
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o664
+        );
+        write_exact_mode(&p, b"y", 0o640).unwrap();
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
     }
 
     #[test]

@@ -18,6 +18,24 @@ impl MirrorType {
     pub fn is_staged(self) -> bool {
         matches!(self, MirrorType::Staged | MirrorType::Mhop)
     }
+
+    /// The TYPE field of a mirror line.
+    pub fn parse(s: &str) -> Option<MirrorType> {
+        match s {
+            "all" => Some(MirrorType::All),
+            "staged" => Some(MirrorType::Staged),
+            "mhop" => Some(MirrorType::Mhop),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MirrorType::All => "all",
+            MirrorType::Staged => "staged",
+            MirrorType::Mhop => "mhop",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,15 +142,10 @@ fn parse_line(line: usize, s: &str) -> Result<Entry, String> {
             stage1,
         });
     }
-    let kind = match typ {
-        "all" => MirrorType::All,
-        "staged" => MirrorType::Staged,
-        "mhop" => MirrorType::Mhop,
-        other => {
-            return Err(format!(
-                "unknown mirror type {other:?} (expected all, staged, mhop or DELAY)"
-            ))
-        }
+    let Some(kind) = MirrorType::parse(typ) else {
+        return Err(format!(
+            "unknown mirror type {typ:?} (expected all, staged, mhop or DELAY)"
+        ));
     };
     let name = f
         .get(1)

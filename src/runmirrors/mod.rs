@@ -128,8 +128,22 @@ async fn push_all(
     cancel: Cancel,
 ) -> (u8, Option<String>) {
     if !s.keyfile.is_file() {
-        let msg = format!("SSH Key {} does not exist", s.keyfile_configured);
+        // The original's words first; then what it means and what to do, since a hub's
+        // operator sees this as the reason its ftpsync failed.
+        let msg = format!(
+            "SSH Key {} does not exist ({}, KEYFILE of {}): no downstream was pushed. \
+             `archvsync downstream add` makes the key (or `ssh-keygen -t ed25519 -N '' -f {}`); \
+             the downstreams need its public half in their authorized_keys",
+            s.keyfile_configured,
+            s.keyfile.display(),
+            s.core.config_path.display(),
+            s.keyfile.display()
+        );
         push::error(&s, log, outbox, &msg);
+        // By hand, say it where the operator looks; ftpsync prints it as its own failure.
+        if !from_ftpsync {
+            eprintln!("{msg}");
+        }
         return (EX_NOKEY, Some(msg));
     }
     let Some(list) = s.mirrors.clone() else {

@@ -1,12 +1,14 @@
 //! The settings core: configs turned into typed settings, shared by every command.
 //!
 //! `archive` is an archive's ftpsync.conf (read by ftpsync, ftpsync-cron, status and
-//! check-config), `push` its runmirrors.conf. What both have — the refusal a bad config
+//! check-config), `push` its runmirrors.conf (with `rsyncd`, the rsync daemon our
+//! downstreams pull from). What both have — the refusal a bad config
 //! gives, the bounds of number keys, the keys they share (MAILTO and its LOGNAME/USER
 //! fallback, LOGDIR, LOCKDIR, LOG, LOGROTATE, SENDMAIL, MAILTIMEOUT, PROGRAM) — is here, once.
 
 pub mod archive;
 pub mod push;
+pub mod rsyncd;
 pub mod to_guard;
 
 pub use to_guard::discover;

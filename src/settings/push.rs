@@ -24,6 +24,11 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("SENDMAIL", Kind::Str),
     ("MAILTIMEOUT", Kind::Int),
     ("PUSH_FAST_KEX", Kind::Bool),
+    // The rsync daemon downstreams pull from (super::rsyncd).
+    ("RSYNCD_SECRETS", Kind::Str),
+    ("RSYNCD_MODULE", Kind::Str),
+    ("RSYNCD_HOST", Kind::Str),
+    ("RSYNCD_PORT", Kind::Int),
     ("PROGRAM", Kind::Str),
     ("BASEDIR", Kind::Str),
     ("BINDIR", Kind::Str),
@@ -59,6 +64,8 @@ pub struct Settings {
     /// `runmirrors::load_settings`, which asks ssh once per run.
     pub kex: Option<String>,
     pub hooks: [Option<String>; 3],
+    /// The rsync daemon the downstreams pull from (RSYNCD_*).
+    pub rsyncd: super::rsyncd::Rsyncd,
     pub warnings: Vec<String>,
 }
 
@@ -95,6 +102,7 @@ impl Settings {
         let concurrency = c.u64_in("PUSHCONCURRENCY", DEFAULT_CONCURRENCY, 0..=MAX_CONCURRENCY)?;
         let timeout = c.u64_in("PUSHTIMEOUT", DEFAULT_TIMEOUT, 1..=WEEK)?;
         let pushdelay = c.u64_in("PUSHDELAY", 600, 0..=WEEK)?;
+        let rsyncd = super::rsyncd::Rsyncd::from_config(&c, &name, conf)?;
         Ok(Settings {
             core,
             keyfile,
@@ -108,6 +116,7 @@ impl Settings {
             fast_kex: c.bool_or("PUSH_FAST_KEX", true),
             kex: None,
             hooks: [c.string("HOOK1"), c.string("HOOK2"), c.string("HOOK3")],
+            rsyncd,
             warnings: std::mem::take(&mut c.warnings),
         })
     }

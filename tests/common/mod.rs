@@ -22,6 +22,8 @@
 //!   wired into push trees (both reached through `common::sshd`).
 //! - [`tls`]: rsync-ssl-tunnel's other end: a throwaway CA, stunnel, direct tunnel runs.
 //! - [`http`]: a tiny HTTP server; [`delay`]: a TCP proxy that delays every chunk.
+//! - [`users`]: throwaway system accounts (useradd/userdel) for what only a real non-root
+//!   account shows (reached through `common::users`).
 //!
 //! Every wait loop here is bounded in time.
 #![allow(dead_code)]
@@ -41,6 +43,7 @@ pub mod text;
 pub mod tls;
 pub mod traces;
 pub mod trees;
+pub mod users;
 
 // Each test binary uses its own part of these; the rest is not an unused import.
 #[allow(unused_imports)]
