@@ -8,7 +8,7 @@
 #                      "50000 200000"; env SIZES)
 #   --changes "C ..."  changed pool files per round for each size, in the same
 #                      order (default "300 600"; env CHANGES)
-#   --runs R           measured rounds per size (default 3; env RUNS)
+#   --runs R           measured rounds per size (default 4; env RUNS)
 #   --work DIR         work directory (default target/bench/journal; env WORK);
 #                      archives there are reused when they have the same size
 #   --build            run `cargo build --release` first (default: only when
@@ -22,8 +22,9 @@
 # added), rewrites the index files and the master trace's serial, syncs the hub, and then
 # times, as a push would start them:
 #   journal   the leaf's `ftpsync sync:all`
-#   limit     one `rsync --files-from` of just the changed paths (the list the leaf used)
-#             into a copy of the leaf's tree as it was before the round
+#   limit     one `rsync --files-from` of just the paths the round changed into a copy of
+#             the leaf's tree as it was before the round (first in odd rounds, second in
+#             even ones: whichever goes first reads the hub's new files from disk)
 #   full      the full leaf's `ftpsync sync:all`
 # and the hub-side daemon's CPU for the journal leaf's and the full leaf's sync (user +
 # system of the daemon and its reaped children, /proc/PID/stat), and the hub's own cost of
@@ -38,7 +39,7 @@ cd "$ROOT"
 
 SIZES=${SIZES:-"50000 200000"}
 CHANGES=${CHANGES:-"300 600"}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-4}
 WORK=${WORK:-$ROOT/target/bench/journal}
 BUILD=false
 while (($#)); do
@@ -58,16 +59,9 @@ read -r -a changes <<<"$CHANGES"
 ((${#sizes[@]} == ${#changes[@]})) || { echo "--sizes and --changes want as many words" >&2; exit 64; }
 case $WORK in /*) ;; *) WORK=$PWD/$WORK ;; esac
 
-if ! command -v cargo >/dev/null 2>&1 && [[ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]]; then
-    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
-command -v rsync >/dev/null || { echo "rsync is missing; run scripts/setup-deps" >&2; exit 1; }
-BIN=$ROOT/target/release/archvsync
-if [[ ! -x $BIN ]] || $BUILD; then
-    command -v cargo >/dev/null 2>&1 || { echo "no $BIN and no cargo to build it" >&2; exit 1; }
-    echo "==> cargo build --release"
-    cargo build --release --quiet
-fi
+# shellcheck source=benches/lib/release.sh
+source "$HERE/lib/release.sh"
+release_binary "$BUILD"
 mkdir -p "$WORK"
 # A private copy: a rebuild in the meantime must not change what we measure.
 cp "$BIN" "$WORK/archvsync"
@@ -133,28 +127,45 @@ sync_of() { # sync_of DIR -> ELAPSED (microseconds)
     ELAPSED=$((NOW - start))
 }
 
-# change UPSTREAM C ROUND: C changed pool files, new indices and serial.
+# change UPSTREAM C ROUND LIST: C changed pool files, new indices and serial; every path
+# changed goes into LIST (NUL-separated: what the limit's --files-from gets).
 change() {
-    local up=$1 c=$2 round=$3 i f third=$(($2 / 3))
+    local up=$1 c=$2 round=$3 list=$4 i f third=$(($2 / 3))
+    local -a changed=()
     mapfile -t victims < <(shuf -n "$((2 * third))" --random-source=<(yes "$round") "$up.files")
     for ((i = 0; i < third; i++)); do
         f=${victims[i]}
         [[ -f $up/$f ]] && printf 'rewritten in round %s\n' "$round" >>"$up/$f"
+        changed+=("$f")
     done
     for ((i = third; i < 2 * third; i++)); do
         rm -f "$up/${victims[i]}"
+        changed+=("${victims[i]}")
     done
     for ((i = 0; i < c - 2 * third; i++)); do
         f=pool/main/z/zz-new/new-${round}-${i}_all.deb
         mkdir -p "$up/${f%/*}"
         printf 'new in round %s\n' "$round" >"$up/$f"
+        changed+=("$f")
     done
     # The index files and the master trace change with every update.
-    find "$up/dists" -type f \( -name 'Packages*' -o -name 'Release' -o -name 'InRelease' \
-        -o -name 'Sources*' \) -exec sh -c 'for f; do printf "round %s\n" "$0" >>"$f"; done' \
-        "$round" {} +
+    mapfile -t indices < <(cd "$up" && find dists -type f \( -name 'Packages*' -o -name 'Release' \
+        -o -name 'InRelease' -o -name 'Sources*' \))
+    for f in "${indices[@]}"; do printf 'round %s\n' "$round" >>"$up/$f"; done
     sed -i "s/^Archive serial: .*/Archive serial: $((2024010101 + round))/" \
         "$up/project/trace/master"
+    changed+=("${indices[@]}" project/trace/master)
+    printf '%s\0' "${changed[@]}" >"$list"
+}
+
+# The limit: one rsync of just the changed paths into a copy of the leaf as it was.
+limit_of() { # limit_of W PORT -> ELAPSED
+    local s
+    stamp; s=$NOW
+    rsync -prltHS --no-recursive --files-from="$1/round.list" --from0 --delete-missing-args \
+        --delete "rsync://127.0.0.1:$2/debian/" "$1/limit/" >/dev/null 2>&1 || true
+    stamp
+    ELAPSED=$((NOW - s))
 }
 
 results=()
@@ -196,12 +207,16 @@ for idx in "${!sizes[@]}"; do
         paths "cpu jrnl" "cpu full" "hub" "hub jrnl"
     for ((r = 1; r <= RUNS; r++)); do
         round=$((idx * 1000 + r))
-        change "$UP" "$c" "$round"
+        change "$UP" "$c" "$round" "$W/round.list"
         sync_of "$W/hub"; hub_us=$ELAPSED
         hub_journal_ms=$(grep -o 'recorded and written in [0-9.]* ms' "$W/hub/log/ftpsync.log.0" |
             tail -n 1 | awk '{ print $5 }')
-        # The limit's starting point: the leaf's tree as it is now.
+        # The limit's starting point: the leaf's tree as it is now (not timed).
         rsync -aH --delete "$W/leaf/debian/" "$W/limit/"
+        sync # its writes must not slow down what is timed next
+        # Alternately first and second: the one that goes first reads the hub's changed
+        # files from disk, the other from the page cache.
+        if ((r % 2 == 0)); then limit_of "$W" "$hub_port"; limit_us=$ELAPSED; fi
         t0=$(daemon_ticks "$hub_daemon")
         sync_of "$W/leaf"; journal_us=$ELAPSED
         sleep 0.3 # the daemon reaps its children
@@ -211,11 +226,7 @@ for idx in "${!sizes[@]}"; do
             exit 1
         fi
         paths=$(grep -o 'Journal sync: [0-9]* paths' "$W/leaf/log/ftpsync.log.0" | tail -n 1 | awk '{ print $3 }')
-        list=$W/leaf/log/ftpsync.journal/stage2.list
-        stamp; s=$NOW
-        rsync -prltHS --no-recursive --files-from="$list" --from0 --delete-missing-args \
-            --delete "rsync://127.0.0.1:$hub_port/debian/" "$W/limit/" >/dev/null 2>&1 || true
-        stamp; limit_us=$((NOW - s))
+        if ((r % 2 == 1)); then limit_of "$W" "$hub_port"; limit_us=$ELAPSED; fi
         t2=$(daemon_ticks "$hub_daemon")
         sync_of "$W/full"; full_us=$ELAPSED
         sleep 0.3

@@ -51,17 +51,9 @@ done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "--runs wants a positive number" >&2; exit 64; }
 case $WORK in /*) ;; *) WORK=$PWD/$WORK ;; esac
 
-if ! command -v cargo >/dev/null 2>&1 && [[ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]]; then
-    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
-command -v rsync >/dev/null || { echo "rsync is missing; run scripts/setup-deps" >&2; exit 1; }
-
-BIN=$ROOT/target/release/archvsync
-if [[ ! -x $BIN ]] || $BUILD; then
-    command -v cargo >/dev/null 2>&1 || { echo "no $BIN and no cargo to build it" >&2; exit 1; }
-    echo "==> cargo build --release"
-    cargo build --release --quiet
-fi
+# shellcheck source=benches/lib/release.sh
+source "$HERE/lib/release.sh"
+release_binary "$BUILD"
 
 # Microseconds since the epoch, without a fork: sets NOW.
 NOW=0

@@ -102,21 +102,15 @@ case $ONLY in ""|1|2) ;; *) echo "push.sh: --only 1 or 2" >&2; exit 64 ;; esac
 case $WORK in /*) ;; *) WORK=$PWD/$WORK ;; esac
 export LC_ALL=C
 
-if ! command -v cargo >/dev/null 2>&1 && [[ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]]; then
-    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
 for p in rsync /usr/bin/ssh ssh-keygen /usr/sbin/sshd; do
     command -v "$p" >/dev/null || { echo "push.sh: $p is missing" >&2; exit 1; }
 done
 command -v /usr/bin/time >/dev/null || apt-get install -y time >/dev/null
 command -v /usr/bin/time >/dev/null || { echo "push.sh: /usr/bin/time is missing" >&2; exit 1; }
 
-BIN=$ROOT/target/release/archvsync
-if [[ ! -x $BIN ]] || $BUILD; then
-    command -v cargo >/dev/null 2>&1 || { echo "no $BIN and no cargo to build it" >&2; exit 1; }
-    echo "==> cargo build --release"
-    cargo build --release --quiet
-fi
+# shellcheck source=benches/lib/release.sh
+source "$HERE/lib/release.sh"
+release_binary "$BUILD"
 
 # ---------------------------------------------------------------- helpers
 

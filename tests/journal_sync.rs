@@ -507,6 +507,24 @@ fn some_changes(ch: &mut Changer, round: usize) {
     bump_serial(&ch.root.clone(), round);
 }
 
+/// The leaf's next sync: a full one for `reason` (its log says `Full sync: SAYS...`),
+/// ending as the hub is.
+fn expect_full_sync(hub: &Node, leaf: &Node, reason: &str, says: &str, ctx: &str) {
+    let log = leaf.sync(ctx);
+    assert!(log.contains(&format!("Full sync: {says}")), "{ctx}\n{log}");
+    assert_eq!(leaf.last_run()["full_sync_reason"], reason, "{ctx}");
+    assert_equal(&hub.m.to, &leaf.m.to, ctx);
+}
+
+/// After one more round of changes the leaf syncs by the journal again, as the hub is.
+fn expect_journal_again(hub: &Node, leaf: &Node, ch: &mut Changer, round: usize) {
+    some_changes(ch, round);
+    hub.sync("again");
+    leaf.sync("again");
+    assert_eq!(leaf.last_run()["sync_kind"], "journal");
+    assert_equal(&hub.m.to, &leaf.m.to, "by the journal again");
+}
+
 fn changer(up: &Upstream, seed: u64) -> Changer {
     Changer {
         rng: Rng::new(seed),
@@ -571,20 +589,15 @@ fn a_gap_longer_than_the_journal_falls_back_to_a_full_sync() {
         some_changes(&mut ch, round);
         hub.sync("away");
     }
-    let log = leaf.sync("back");
     let ctx = format!("seed {seed}: {}", ch.log.join("; "));
-    assert!(
-        log.contains("Full sync: the upstream's journal does not reach back to our state"),
-        "{ctx}\n{log}"
+    expect_full_sync(
+        &hub,
+        &leaf,
+        "gap",
+        "the upstream's journal does not reach back to our state",
+        &ctx,
     );
-    assert_eq!(leaf.last_run()["full_sync_reason"], "gap");
-    assert_equal(&hub.m.to, &leaf.m.to, &ctx);
-    // And by the journal again from there.
-    some_changes(&mut ch, 4);
-    hub.sync("again");
-    leaf.sync("again");
-    assert_eq!(leaf.last_run()["sync_kind"], "journal");
-    assert_equal(&hub.m.to, &leaf.m.to, &ctx);
+    expect_journal_again(&hub, &leaf, &mut ch, 4);
 }
 
 #[test]
@@ -608,21 +621,11 @@ fn a_corrupt_or_cut_journal_falls_back_to_a_full_sync() {
             data.truncate(data.len() - 10);
         }
         fs::write(&j, &data).unwrap();
-        let log = leaf.sync(damage);
         let ctx = format!("seed {seed}, {damage}: {}", ch.log.join("; "));
-        assert!(
-            log.contains("Full sync: the upstream's journal is unusable"),
-            "{ctx}\n{log}"
-        );
-        assert_eq!(leaf.last_run()["full_sync_reason"], "corrupt");
-        assert_equal(&hub.m.to, &leaf.m.to, &ctx);
+        expect_full_sync(&hub, &leaf, "corrupt", "the upstream's journal is unusable", &ctx);
     }
     // The hub's next sync publishes its whole journal again.
-    some_changes(&mut ch, 3);
-    hub.sync("repaired");
-    leaf.sync("repaired");
-    assert_eq!(leaf.last_run()["sync_kind"], "journal");
-    assert_equal(&hub.m.to, &leaf.m.to, "repaired");
+    expect_journal_again(&hub, &leaf, &mut ch, 3);
 }
 
 #[test]
