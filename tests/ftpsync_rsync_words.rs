@@ -149,6 +149,8 @@ fn rsync_command_line_follows_spec_order() {
         format!("project/trace/{n}-stage1"),
         "project/trace/_hierarchy".to_string(),
         "project/trace/_traces".to_string(),
+        // The change journal's (JOURNAL=true, the default).
+        "project/trace/_archvsync-journal".to_string(),
     ] {
         exp.push(format!("--filter=exclude_/{x}"));
         exp.push(format!("--filter=protect_/{x}"));
@@ -178,6 +180,8 @@ fn rsync_command_line_follows_spec_order() {
     for (stage, opts) in [(1, DEFAULT_RSYNC_OPTIONS1), (2, DEFAULT_RSYNC_OPTIONS2)] {
         let mut e = exp.clone();
         e.extend(opts.split(' ').map(String::from));
+        // With the change journal rsync itemizes (under --quiet: into LOG_RSYNC only).
+        e.push("--itemize-changes".into());
         e.push(up.url());
         let got = stage_words(&log, stage);
         let (last, head) = got.split_last().unwrap();
@@ -236,11 +240,11 @@ fn custom_rsync_options_are_used_verbatim() {
     let s1 = stage_words(&log, 1).join(" ");
     let s2 = stage_words(&log, 2).join(" ");
     let tail1 = format!(
-        "--bwlimit=0 -rltv --timeout 60 --exclude=.~tmp~/ --exclude=Packages* --exclude=Release* {}",
+        "--bwlimit=0 -rltv --timeout 60 --exclude=.~tmp~/ --exclude=Packages* --exclude=Release* --itemize-changes {}",
         up.url()
     );
     let tail2 = format!(
-        "--bwlimit=0 -rltv --timeout 60 --exclude=.~tmp~/ --delete --delay-updates {}",
+        "--bwlimit=0 -rltv --timeout 60 --exclude=.~tmp~/ --delete --delay-updates --itemize-changes {}",
         up.url()
     );
     assert!(s1.contains(&tail1), "stage1: {s1}");

@@ -495,7 +495,7 @@ fn smoke_a_two_version_update_goes_by_the_journal() {
 
 /// A leaf whose full syncs (the faults below make some) survive a directory replaced by a
 /// file, as the hub's do (see [`hub`]).
-fn leaf(name: &str, up: &Node, conf: impl Fn(Conf) -> Conf) -> Node {
+fn leaf_with_force(name: &str, up: &Node, conf: impl Fn(Conf) -> Conf) -> Node {
     Node::new(name, &up.url(), |c| conf(c.set("RSYNC_EXTRA", "--force")))
 }
 
@@ -539,7 +539,7 @@ fn a_push_during_a_journal_sync_goes_round_again_by_the_journal() {
     let seed = seed();
     let up = upstream();
     let hub = hub(&up, |c| c);
-    let leaf = leaf("leaf.test.example", &hub, |c| c);
+    let leaf = leaf_with_force("leaf.test.example", &hub, |c| c);
     let mut ch = changer(&up, seed);
     hub.sync("first");
     leaf.sync("first");
@@ -580,7 +580,7 @@ fn a_gap_longer_than_the_journal_falls_back_to_a_full_sync() {
     let seed = seed();
     let up = upstream();
     let hub = hub(&up, |c| c.set("JOURNAL_MAX_ENTRIES", "2"));
-    let leaf = leaf("leaf.test.example", &hub, |c| c);
+    let leaf = leaf_with_force("leaf.test.example", &hub, |c| c);
     let mut ch = changer(&up, seed);
     hub.sync("first");
     leaf.sync("first");
@@ -605,7 +605,7 @@ fn a_corrupt_or_cut_journal_falls_back_to_a_full_sync() {
     let seed = seed();
     let up = upstream();
     let hub = hub(&up, |c| c);
-    let leaf = leaf("leaf.test.example", &hub, |c| c);
+    let leaf = leaf_with_force("leaf.test.example", &hub, |c| c);
     let mut ch = changer(&up, seed);
     hub.sync("first");
     leaf.sync("first");
@@ -622,7 +622,13 @@ fn a_corrupt_or_cut_journal_falls_back_to_a_full_sync() {
         }
         fs::write(&j, &data).unwrap();
         let ctx = format!("seed {seed}, {damage}: {}", ch.log.join("; "));
-        expect_full_sync(&hub, &leaf, "corrupt", "the upstream's journal is unusable", &ctx);
+        expect_full_sync(
+            &hub,
+            &leaf,
+            "corrupt",
+            "the upstream's journal is unusable",
+            &ctx,
+        );
     }
     // The hub's next sync publishes its whole journal again.
     expect_journal_again(&hub, &leaf, &mut ch, 3);
@@ -632,7 +638,7 @@ fn a_corrupt_or_cut_journal_falls_back_to_a_full_sync() {
 fn a_hub_killed_mid_sync_restarts_its_journal_and_the_leaf_syncs_in_full() {
     let up = upstream();
     let hub = hub(&up, |c| c);
-    let leaf = leaf("leaf.test.example", &hub, |c| c);
+    let leaf = leaf_with_force("leaf.test.example", &hub, |c| c);
     hub.sync("first");
     leaf.sync("first");
     let before = read_string(&hub.journal());
@@ -678,7 +684,8 @@ fn arch_exclude_on_the_leaf_ends_as_a_full_sync_would() {
     let hub = hub(&up, |c| c);
     let arch = |c: Conf| c.set("ARCH_EXCLUDE", "i386 source");
     let leaf = Node::new("leaf.test.example", &hub.url(), arch);
-    let reference = Node::new("ref.test.example", &hub.url(), |c| {
+    // Full syncs every time: it needs --force (see `hub`).
+    let reference = leaf_with_force("ref.test.example", &hub, |c| {
         arch(c).set("JOURNAL", "false")
     });
     let mut ch = changer(&up, seed);
@@ -723,11 +730,12 @@ fn arch_exclude_on_the_leaf_ends_as_a_full_sync_would() {
 fn config_changes_and_full_sync_intervals_fall_back_and_journal_false_turns_it_off() {
     let up = upstream();
     let hub = hub(&up, |c| c);
-    let leaf = leaf("leaf.test.example", &hub, |c| c);
+    let leaf = leaf_with_force("leaf.test.example", &hub, |c| c);
     let mut ch = changer(&up, seed());
     hub.sync("first");
     leaf.sync("first");
-    let cases: [(&str, fn(Conf) -> Conf, &str); 3] = [
+    type Case = (&'static str, fn(Conf) -> Conf, &'static str);
+    let cases: [Case; 3] = [
         (
             "config",
             |c| c.set("EXCLUDE", "--exclude=/doc/"),
@@ -866,7 +874,7 @@ fn the_journal_filter_evaluator_agrees_with_rsync() {
 fn an_upstream_mid_update_holds_a_journal_stage_2_back() {
     let up = upstream();
     let hub = hub(&up, |c| c);
-    let leaf = leaf("leaf.test.example", &hub, |c| c);
+    let leaf = leaf_with_force("leaf.test.example", &hub, |c| c);
     hub.sync("v1");
     leaf.sync("v1");
     build_archive(&up.root, &ArchiveSpec::v2());
