@@ -5,6 +5,7 @@ pub mod config;
 pub mod dates;
 pub mod hooks;
 pub mod host;
+pub mod http;
 pub mod layout;
 pub mod lock;
 pub mod log;
