@@ -7,16 +7,14 @@
 //! Exit status: 0 without errors, 1 with any, 78 when the ftpsync config itself is missing
 //! or does not load (as ftpsync).
 
-use crate::cli::CheckConfigArgs;
 use crate::common::config;
 use crate::common::layout::{self, Layout};
 use crate::common::rsync::{self, Transport};
-use crate::ftpsync::settings::Settings;
 use crate::runmirrors::mirrorlist::{self, Entry};
 use crate::runmirrors::push;
-use crate::runmirrors::settings::Settings as PushSettings;
 use crate::runmirrors::ssh::PushKind;
 use crate::runmirrors::trigger;
+use crate::settings::archive::Settings;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -76,8 +74,8 @@ fn loader_warning_text(w: &str) -> String {
     }
 }
 
-pub fn main(layout: &Layout, args: CheckConfigArgs) -> u8 {
-    let archive = args.archive.unwrap_or_default();
+/// `check-config [ARCHIVE]`: the archive, empty for the default one.
+pub fn main(layout: &Layout, archive: String) -> u8 {
     let mut r = Report::default();
     r.out(&format!(
         "== ftpsync{} ==",
@@ -129,11 +127,11 @@ pub fn main(layout: &Layout, args: CheckConfigArgs) -> u8 {
     }
 
     if let Some(s) = &settings {
-        let others = crate::ftpsync::settings::configs_sharing_to(layout, s);
+        let others = crate::settings::to_guard::configs_sharing_to(layout, s);
         if !others.is_empty() {
             r.error(format!(
                 "{} (a run exits 1)",
-                crate::ftpsync::settings::shared_to_message(s, &others)
+                crate::settings::to_guard::shared_to_message(s, &others)
             ));
         }
         if to_empty {
@@ -162,8 +160,8 @@ fn check_ftpsync(r: &mut Report, s: &Settings) {
     r.info(format!("source: {}", s.rsync_source));
     r.info(format!("TO: {}", s.to.display()));
     check_to(r, &s.to);
-    r.info(format!("LOGDIR: {}", s.logdir.display()));
-    check_dir(r, "LOGDIR", &s.logdir);
+    r.info(format!("LOGDIR: {}", s.core.logdir.display()));
+    check_dir(r, "LOGDIR", &s.core.logdir);
     check_rsync(r, &s.rsync);
     match &s.transport {
         Transport::Undefined => {
@@ -204,11 +202,11 @@ fn check_ftpsync(r: &mut Report, s: &Settings) {
         )),
         None => r.info("RSYNC_PASSWORD is not set"),
     }
-    if !s.mailto.is_empty() && !is_executable(&s.sendmail) {
+    if !s.core.mailto.is_empty() && !is_executable(&s.core.sendmail) {
         r.warning(format!(
             "SENDMAIL {} is not an executable file: mail to {} cannot be sent",
-            s.sendmail.display(),
-            s.mailto.join(" ")
+            s.core.sendmail.display(),
+            s.core.mailto.join(" ")
         ));
     }
 
@@ -219,9 +217,9 @@ fn check_ftpsync(r: &mut Report, s: &Settings) {
 }
 
 /// A config that sets RSYNC_PASSWORD must not be readable by group or others: the run's
-/// own rule ([`crate::ftpsync::settings::readable_password_file`]).
+/// own rule ([`crate::settings::archive::readable_password_file`]).
 fn check_secret_file(r: &mut Report, path: &Path) {
-    use crate::ftpsync::settings::{readable_password_file, readable_password_message};
+    use crate::settings::archive::{readable_password_file, readable_password_message};
     if let Some((line, mode)) = readable_password_file(path) {
         r.warning(format!(
             "{}:{line}: {}",
@@ -257,7 +255,7 @@ fn check_rsync(r: &mut Report, rsync: &[String]) {
 /// rsync with `--delete` on these would destroy far more than a mirror.
 fn check_to(r: &mut Report, to: &Path) {
     // The same rule a run refuses to start with (ftpsync::settings::dangerous_to).
-    if let Some(why) = crate::ftpsync::settings::dangerous_to(to, &layout::home()) {
+    if let Some(why) = crate::settings::to_guard::dangerous_to(to, &layout::home()) {
         r.error(why);
         return;
     }
@@ -338,7 +336,7 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
         return;
     }
     // The same loading as runmirrors (and a hub's ftpsync, which runs it in-process).
-    let s = match PushSettings::load(layout, archive) {
+    let s = match crate::runmirrors::load_settings(layout, archive) {
         Ok(s) => s,
         Err(refusal) => {
             r.error(format!(
@@ -348,16 +346,16 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
             return;
         }
     };
-    r.info(format!("config: {}", s.config_path.display()));
-    check_secret_file(r, &s.config_path);
+    r.info(format!("config: {}", s.core.config_path.display()));
+    check_secret_file(r, &s.core.config_path);
     for w in &s.warnings {
         r.loader_warning(w);
     }
     if hub == Some(false) {
         r.note("HUB is not true: ftpsync does not push these downstreams after a sync (runmirrors by hand does)");
     }
-    r.info(format!("LOGDIR: {}", s.logdir.display()));
-    check_dir(r, "LOGDIR", &s.logdir);
+    r.info(format!("LOGDIR: {}", s.core.logdir.display()));
+    check_dir(r, "LOGDIR", &s.core.logdir);
     r.info(format!("KEYFILE: {}", s.keyfile.display()));
     check_key(r, "KEYFILE", &s.keyfile, " (runmirrors exits 5)");
     if let Err(e) = find_program(trigger::SSH) {

@@ -1,5 +1,9 @@
 //! Command-line definitions. `archvsync SUBCOMMAND ...`, or a link named after the
 //! subcommand (`ftpsync ...`) taking the original's syntax.
+//!
+//! Parsed arguments are turned into each command's own options here (the `From`
+//! conversions at the end), once: no command module sees a clap type, so nothing below
+//! imports this module.
 
 use clap::{Args, Parser, Subcommand};
 
@@ -359,7 +363,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub prometheus: bool,
     /// Age of the last success beyond which the mirror counts as stale: 90m, 36h, 2d, or seconds.
-    #[arg(long, value_name = "AGE", default_value = "2d", value_parser = crate::status::parse_age)]
+    #[arg(long, value_name = "AGE", default_value = "2d", value_parser = crate::report::parse_age)]
     pub max_age: u64,
 }
 
@@ -382,4 +386,108 @@ pub struct CompletionsArgs {
     /// bash, zsh, fish, elvish or powershell.
     #[arg(value_name = "SHELL")]
     pub shell: clap_complete::Shell,
+}
+
+impl From<FtpsyncArgs> for crate::ftpsync::Options {
+    fn from(a: FtpsyncArgs) -> Self {
+        crate::ftpsync::Options {
+            trigger: a.trigger,
+            words: a.words,
+            dry_run: a.dry_run,
+        }
+    }
+}
+
+impl From<RunmirrorsArgs> for crate::runmirrors::Options {
+    fn from(a: RunmirrorsArgs) -> Self {
+        crate::runmirrors::Options {
+            archive: a.archive.or(a.name).unwrap_or_default(),
+            kind: a.kind.unwrap_or(crate::runmirrors::PushKind::Mhop),
+            from_ftpsync: a.from_ftpsync,
+        }
+    }
+}
+
+impl CronArgs {
+    /// The archive, empty for ftpsync.conf.
+    pub fn into_archive(self) -> String {
+        self.archive.unwrap_or_default()
+    }
+}
+
+impl CheckConfigArgs {
+    /// The archive, empty for ftpsync.conf.
+    pub fn into_archive(self) -> String {
+        self.archive.unwrap_or_default()
+    }
+}
+
+impl From<TunnelArgs> for crate::tunnel::Args {
+    fn from(a: TunnelArgs) -> Self {
+        crate::tunnel::Args {
+            capath: a.capath,
+            method: a.method,
+            port: a.port,
+            host: a.host,
+        }
+    }
+}
+
+impl From<StatusArgs> for crate::status::Options {
+    fn from(a: StatusArgs) -> Self {
+        crate::status::Options {
+            archives: a.archives,
+            json: a.json,
+            prometheus: a.prometheus,
+            max_age: a.max_age,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_takes_rsyncs_call() {
+        // rsync runs `-e PROGRAM` as PROGRAM [-l USER] HOST rsync --server --daemon .
+        let c = TunnelCli::try_parse_from([
+            "rsync-ssl-tunnel",
+            "-l",
+            "someone",
+            "-C",
+            "/ca",
+            "-m",
+            "socat",
+            "-p",
+            "99",
+            "mirror.example",
+            "rsync",
+            "--server",
+            "--daemon",
+            ".",
+        ])
+        .expect("rsync's call parses");
+        let a = crate::tunnel::Args::from(c.args);
+        assert_eq!(a.host, "mirror.example");
+        assert_eq!(a.port, Some(99));
+        assert_eq!(a.method.as_deref(), Some("socat"));
+        assert_eq!(a.capath, Some(std::path::PathBuf::from("/ca")));
+    }
+
+    #[test]
+    fn runmirrors_first_form_and_default_kind() {
+        let c = RunmirrorsCli::try_parse_from(["runmirrors", "security"]).expect("parses");
+        let o = crate::runmirrors::Options::from(c.args);
+        assert_eq!(o.archive, "security");
+        assert_eq!(o.kind, crate::runmirrors::PushKind::Mhop);
+        assert!(!o.from_ftpsync);
+        let c = RunmirrorsCli::try_parse_from(["runmirrors", "-a", "x", "-k", "all", "-f"])
+            .expect("parses");
+        let o = crate::runmirrors::Options::from(c.args);
+        assert_eq!(
+            (o.archive.as_str(), o.kind, o.from_ftpsync),
+            ("x", crate::runmirrors::PushKind::All, true)
+        );
+    }
 }

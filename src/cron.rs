@@ -3,22 +3,21 @@
 //! from ours (or we have none). The check is an HTTP(S) fetch of the upstream's trace file,
 //! or, for upstreams that serve rsync only, an rsync of their master trace file.
 
-use crate::cli::CronArgs;
 use crate::common::layout::Layout;
 use crate::common::log::{savelog, Logger};
 use crate::common::mail::Mail;
 use crate::common::private_dir::PrivateDir;
 use crate::common::{http, lock, rsync as rsync_words, trace};
-use crate::ftpsync::settings::Settings;
+use crate::settings::archive::Settings;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 /// The cron log grows a line or two a run; it is rotated once it passes this size.
 const LOG_ROTATE_SIZE: u64 = 1 << 20;
 
-pub fn main(layout: &Layout, args: CronArgs) -> u8 {
-    let archive = args.archive.unwrap_or_default();
+/// `ftpsync-cron [ARCHIVE]`: the archive, empty for the default one.
+pub fn main(layout: &Layout, archive: String) -> u8 {
     let s = match Settings::load(layout, &archive, Some("cron".into())) {
         Ok(s) => s,
         Err(refusal) => {
@@ -29,14 +28,14 @@ pub fn main(layout: &Layout, args: CronArgs) -> u8 {
     for w in &s.warnings {
         eprintln!("{w}");
     }
-    if let Err(e) = std::fs::create_dir_all(&s.logdir) {
-        eprintln!("cannot create LOGDIR {}: {e}", s.logdir.display());
+    if let Err(e) = std::fs::create_dir_all(&s.core.logdir) {
+        eprintln!("cannot create LOGDIR {}: {e}", s.core.logdir.display());
         return 1;
     }
-    let name = s.name.replacen("ftpsync", "ftpsync-cron", 1);
-    let log_path = s.logdir.join(format!("{name}.log"));
+    let name = s.core.name.replacen("ftpsync", "ftpsync-cron", 1);
+    let log_path = s.core.logdir.join(format!("{name}.log"));
     if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > LOG_ROTATE_SIZE) {
-        savelog(&log_path, s.logrotate);
+        savelog(&log_path, s.core.logrotate);
     }
     let log = Logger::open(&log_path, &name);
     let cron = Cron {
@@ -95,11 +94,11 @@ impl Cron<'_> {
     fn error(&self, msg: &str) {
         self.log.log(msg);
         eprintln!("{}: {msg}", self.name);
-        if self.s.mailto.is_empty() {
+        if self.s.core.mailto.is_empty() {
             return;
         }
-        let mail = Mail::error_report(self.name, &self.s.mailto, msg, vec![]);
-        if let Err(e) = mail.send(&self.s.sendmail, self.s.mail_timeout) {
+        let mail = Mail::error_report(self.name, &self.s.core.mailto, msg, vec![]);
+        if let Err(e) = mail.send(&self.s.core.sendmail, self.s.core.mail_timeout) {
             self.log.log(format!("No mail could be sent: {e}"));
         }
     }
@@ -173,32 +172,33 @@ impl Cron<'_> {
             )
         })?;
         let dest = dir.path().join("master");
-        let secs = s.check_timeout.to_string();
-        let mut args: Vec<String> = s.rsync.clone();
-        args.extend([
-            "--no-motd".into(),
-            "--quiet".into(),
-            format!("--timeout={secs}"),
-        ]);
-        args.extend(rsync_words::transport_words(&s.transport));
-        args.push(src.to_string());
-        args.push(dest.to_string_lossy().into_owned());
-        let (prog, rest) = args.split_first().ok_or("RSYNC is empty")?;
-        let mut cmd = Command::new(prog);
-        cmd.args(rest)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(pw) = &s.rsync_password {
-            cmd.env("RSYNC_PASSWORD", pw);
-        }
-        if let Some(proxy) = &s.rsync_proxy {
-            cmd.env("RSYNC_PROXY", proxy);
-        }
-        s.export_ssl_env(&mut cmd);
+        let dest_arg = dest.to_string_lossy();
+        let words = rsync_words::probe_words(
+            &s.rsync,
+            &[],
+            s.check_timeout,
+            &s.transport,
+            rsync_words::Probe::Fetch {
+                source: src,
+                dest: &dest_arg,
+            },
+        );
+        let mut cmd = rsync_words::command(&words, &s.rsync_env()).ok_or("RSYNC is empty")?;
         // Dies with us, as every child of a run: a killed ftpsync-cron leaves no rsync behind.
         crate::common::process::tie_to_us(&mut cmd);
-        let result = run_with_deadline(cmd, Duration::from_secs(s.check_timeout + 10));
+        let limit = Duration::from_secs(s.check_timeout + 10);
+        let result = match crate::common::process::output_within(cmd, &[], limit) {
+            Ok(out) if out.status.success() => Ok(()),
+            Ok(out) => Err(format!(
+                "rsync exited with {}: {}",
+                crate::common::process::shell_code(&out.status),
+                last_lines(&out.stderr)
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(format!("rsync took longer than {} s", limit.as_secs()))
+            }
+            Err(e) => Err(format!("cannot run rsync: {e}")),
+        };
         let text = std::fs::read(&dest).map(|b| String::from_utf8_lossy(&b).into_owned());
         drop(dir);
         match result {
@@ -208,60 +208,8 @@ impl Cron<'_> {
     }
 }
 
-/// How much of rsync's stderr is kept for the message: its end, where the reason is.
-const STDERR_TAIL: usize = 4096;
-/// Lines of that end shown in the message (log, mail, stderr).
+/// Lines of rsync's error output shown in the message (log, mail, stderr).
 const STDERR_LINES: usize = 10;
-
-/// Run `cmd` (stderr piped), killing it after `limit`. Its stderr is read while it runs,
-/// by a thread keeping the last [`STDERR_TAIL`] bytes: unread, a pipe holds 64 KiB, and
-/// an rsync with more to complain about would block on it until the deadline.
-fn run_with_deadline(mut cmd: Command, limit: Duration) -> Result<(), String> {
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run rsync: {e}"))?;
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    if let Some(mut stderr) = child.stderr.take() {
-        std::thread::spawn(move || {
-            use std::io::Read;
-            let mut tail: Vec<u8> = Vec::new();
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                tail.extend_from_slice(&buf[..n]);
-                if tail.len() > 2 * STDERR_TAIL {
-                    tail.drain(..tail.len() - STDERR_TAIL);
-                }
-            }
-            let _ = done_tx.send(tail);
-        });
-    }
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) if st.success() => return Ok(()),
-            Ok(Some(st)) => {
-                // A child of rsync (ssh) may hold stderr open a little longer; do not wait
-                // on it for ever.
-                let tail = done_rx
-                    .recv_timeout(Duration::from_secs(2))
-                    .unwrap_or_default();
-                return Err(format!(
-                    "rsync exited with {}: {}",
-                    crate::common::process::shell_code(&st),
-                    last_lines(&tail)
-                ));
-            }
-            Ok(None) if start.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("rsync took longer than {} s", limit.as_secs()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-}
 
 /// The last [`STDERR_LINES`] lines of `tail`, each bounded: the reason rsync gives,
 /// without a flood in the log or the mail.

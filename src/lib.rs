@@ -8,6 +8,8 @@ pub mod common;
 pub mod cron;
 pub mod docs;
 pub mod ftpsync;
+pub mod report;
 pub mod runmirrors;
+pub mod settings;
 pub mod status;
 pub mod tunnel;

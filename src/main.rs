@@ -41,30 +41,30 @@ fn main() -> ExitCode {
 
     let code = match called_as.as_str() {
         "ftpsync" => match parse::<FtpsyncCli>(args) {
-            Ok(c) => archvsync::ftpsync::main(&layout, c.args),
+            Ok(c) => archvsync::ftpsync::main(&layout, c.args.into()),
             Err(code) => return code,
         },
         "runmirrors" => match parse::<RunmirrorsCli>(args) {
-            Ok(c) => archvsync::runmirrors::main(&layout, c.args),
+            Ok(c) => archvsync::runmirrors::main(&layout, c.args.into()),
             Err(code) => return code,
         },
         "ftpsync-cron" => match parse::<CronCli>(args) {
-            Ok(c) => archvsync::cron::main(&layout, c.args),
+            Ok(c) => archvsync::cron::main(&layout, c.args.into_archive()),
             Err(code) => return code,
         },
         "rsync-ssl-tunnel" => match parse::<TunnelCli>(args) {
-            Ok(c) => archvsync::tunnel::main(c.args),
+            Ok(c) => archvsync::tunnel::main(c.args.into()),
             Err(code) => return code,
         },
         _ => match parse::<Cli>(args) {
             Ok(Cli { command }) => match command {
-                Command::Ftpsync(a) => archvsync::ftpsync::main(&layout, a),
-                Command::Runmirrors(a) => archvsync::runmirrors::main(&layout, a),
+                Command::Ftpsync(a) => archvsync::ftpsync::main(&layout, a.into()),
+                Command::Runmirrors(a) => archvsync::runmirrors::main(&layout, a.into()),
                 Command::PushFollower => archvsync::runmirrors::follower::main(),
-                Command::FtpsyncCron(a) => archvsync::cron::main(&layout, a),
-                Command::RsyncSslTunnel(a) => archvsync::tunnel::main(a),
-                Command::Status(a) => archvsync::status::main(&layout, a),
-                Command::CheckConfig(a) => archvsync::check_config::main(&layout, a),
+                Command::FtpsyncCron(a) => archvsync::cron::main(&layout, a.into_archive()),
+                Command::RsyncSslTunnel(a) => archvsync::tunnel::main(a.into()),
+                Command::Status(a) => archvsync::status::main(&layout, a.into()),
+                Command::CheckConfig(a) => archvsync::check_config::main(&layout, a.into_archive()),
                 Command::Manpages(a) => archvsync::docs::manpages(a),
                 Command::Completions(a) => archvsync::docs::completions(a),
             },

@@ -6,7 +6,6 @@
 //! bytes both ways. Unlike the original, no external program (stunnel, socat) is needed: the
 //! methods only choose whether the host name is checked.
 
-use crate::cli::TunnelArgs;
 use crate::common::tls;
 use rustls::pki_types::ServerName;
 use std::io::{self, Read, Write};
@@ -50,9 +49,19 @@ pub fn method_checks_hostname(method: &str) -> Option<bool> {
     }
 }
 
+/// What the command line asked for (`-C`, `-m`, `-p`, the host); rsync's `-l USER` and
+/// remote command are not used.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    pub capath: Option<PathBuf>,
+    pub method: Option<String>,
+    pub port: Option<u16>,
+    pub host: String,
+}
+
 /// `-C/-m/-p`, else `RSYNC_SSL_CAPATH/METHOD/PORT` (empty counts as unset, as the
 /// original's `${VAR:-default}` did), else the defaults.
-fn options(args: &TunnelArgs, env: impl Fn(&str) -> Option<String>) -> Result<Options, String> {
+fn options(args: &Args, env: impl Fn(&str) -> Option<String>) -> Result<Options, String> {
     let env = |k: &str| env(k).filter(|v| !v.is_empty());
     let method = args
         .method
@@ -108,7 +117,7 @@ fn endpoint(host: &str, port: u16) -> String {
     }
 }
 
-pub fn main(args: TunnelArgs) -> u8 {
+pub fn main(args: Args) -> u8 {
     let opts = match options(&args, |k| std::env::var(k).ok()) {
         Ok(o) => o,
         Err(e) => {
@@ -353,14 +362,29 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn args(list: &[&str]) -> TunnelArgs {
-        use clap::Parser;
-        let mut v = vec!["rsync-ssl-tunnel"];
-        v.extend_from_slice(list);
-        crate::cli::TunnelCli::try_parse_from(v).unwrap().args
+    /// `-C`, `-m`, `-p` and the host of a command line, as `cli` hands them over (its own
+    /// tests check that parsing).
+    fn args(list: &[&str]) -> Args {
+        let mut a = Args::default();
+        let mut words = list.iter();
+        while let Some(w) = words.next() {
+            match *w {
+                "-C" => a.capath = words.next().map(PathBuf::from),
+                "-m" => a.method = words.next().map(|m| m.to_string()),
+                "-p" => a.port = words.next().and_then(|p| p.parse().ok()),
+                "-l" => {
+                    words.next();
+                }
+                host => {
+                    a.host = host.to_string();
+                    break;
+                }
+            }
+        }
+        a
     }
 
-    fn with_env(a: &TunnelArgs, env: &[(&str, &str)]) -> Result<Options, String> {
+    fn with_env(a: &Args, env: &[(&str, &str)]) -> Result<Options, String> {
         let env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -4,7 +4,7 @@
 
 use archvsync::common::config;
 use archvsync::common::layout::Layout;
-use archvsync::ftpsync::settings::{Settings, KEYS};
+use archvsync::settings::archive::{Settings, KEYS};
 use libfuzzer_sys::fuzz_target;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

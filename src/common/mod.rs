@@ -1,6 +1,7 @@
 //! Pieces shared by every command: where files live, how configs are read, how rsync is
 //! called, and the files we leave behind (logs, traces, locks, mail).
 
+pub mod atomic;
 pub mod config;
 pub mod dates;
 pub mod hooks;

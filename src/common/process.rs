@@ -244,10 +244,11 @@ pub fn output_to(cmd: &mut Command, path: &std::path::Path) -> std::io::Result<(
 }
 
 /// How much of each of a helper's stdout and stderr [`output_within`] keeps.
-const OUTPUT_CAP: u64 = 64 * 1024;
+const OUTPUT_CAP: usize = 64 * 1024;
 
-/// Runs a short helper command with `input` on its stdin and collects its output (at most
-/// [`OUTPUT_CAP`] bytes of each stream), waiting at most `timeout`: a helper that hangs
+/// Runs a short helper command with `input` on its stdin and collects its output (the last
+/// [`OUTPUT_CAP`] bytes of each stream: where a failing program says why; the rest is read
+/// and dropped, so a chatty helper never blocks on a full pipe), waiting at most `timeout`: a helper that hangs
 /// (not reading its input, never exiting) is killed with its process group and reported as
 /// [`std::io::ErrorKind::TimedOut`]. Writing, reading and waiting happen on helper threads,
 /// so the deadline holds whatever the helper does.
@@ -269,8 +270,19 @@ pub fn output_within(
     let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
     fn capped(r: Option<impl Read>) -> Vec<u8> {
         let mut v = Vec::new();
-        if let Some(r) = r {
-            let _ = r.take(OUTPUT_CAP).read_to_end(&mut v);
+        let Some(mut r) = r else { return v };
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            v.extend_from_slice(&buf[..n]);
+            if v.len() > 2 * OUTPUT_CAP {
+                v.drain(..v.len() - OUTPUT_CAP);
+            }
+        }
+        if v.len() > OUTPUT_CAP {
+            v.drain(..v.len() - OUTPUT_CAP);
         }
         v
     }

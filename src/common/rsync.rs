@@ -1,10 +1,12 @@
-//! Assembling rsync command lines (SPEC §4) and judging rsync's exit codes.
+//! Assembling rsync invocations (SPEC §4) and judging rsync's exit codes.
 //!
 //! Every word rsync gets is added in this file, in the original's order, so the log line
-//! "Running stage1: ..." can be compared with a run of the original word for word.
+//! "Running stage1: ..." can be compared with a run of the original word for word; so is
+//! everything it gets in its environment ([`Env`]: password, proxy, the TLS tunnel's
+//! settings), for the stages, the upstream check and ftpsync-cron alike.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 pub const DEFAULT_OPTIONS: &str = "-prltvHSB8192 --safe-links --chmod=D755,F644 --timeout 120 --stats --no-human-readable --no-inc-recursive";
 pub const DEFAULT_OPTIONS_OLD: &str =
@@ -56,6 +58,76 @@ impl Transport {
             Transport::Ssl(_) => "ssl",
         }
     }
+}
+
+/// What an rsync of ours is given besides its words. The password travels here only: never
+/// in argv, never in a log line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Env {
+    pub password: Option<String>,
+    pub proxy: Option<String>,
+    /// RSYNC_SSL_PORT, RSYNC_SSL_CAPATH, RSYNC_SSL_METHOD for the tunnel rsync starts as `-e`
+    /// (it passes its environment on); empty unless the transport is ssl.
+    pub tunnel: Vec<(&'static str, String)>,
+}
+
+impl Env {
+    pub fn apply(&self, cmd: &mut Command) {
+        if let Some(pw) = &self.password {
+            cmd.env("RSYNC_PASSWORD", pw);
+        }
+        if let Some(proxy) = &self.proxy {
+            cmd.env("RSYNC_PROXY", proxy);
+        }
+        cmd.envs(self.tunnel.iter().map(|(k, v)| (k, v)));
+    }
+}
+
+/// `words` as a command (stdin from /dev/null) with `env` applied; `None` for no words (an
+/// empty RSYNC).
+pub fn command(words: &[String], env: &Env) -> Option<Command> {
+    let (prog, args) = words.split_first()?;
+    let mut cmd = Command::new(prog);
+    cmd.args(args).stdin(Stdio::null());
+    env.apply(&mut cmd);
+    Some(cmd)
+}
+
+/// A question to the upstream about one file, asked the way the sync reaches it (same
+/// RSYNC, transport and [`Env`]) but without the sync's filters and options.
+pub enum Probe<'a> {
+    /// `--list-only SOURCE`: does the file exist (ftpsync's empty-upstream check).
+    ListOnly { source: &'a str },
+    /// `--quiet SOURCE DEST`: fetch it (ftpsync-cron's serial check).
+    Fetch { source: &'a str, dest: &'a str },
+}
+
+/// The words of `probe`: RSYNC, `extra` (RSYNC_EXTRA where the caller passes it), the probe's
+/// flags, `--no-motd`, the timeout, the transport, then source (and destination).
+pub fn probe_words(
+    rsync: &[String],
+    extra: &[String],
+    timeout_secs: u64,
+    transport: &Transport,
+    probe: Probe,
+) -> Vec<String> {
+    let mut w: Vec<String> = rsync.to_vec();
+    w.extend(extra.iter().cloned());
+    let timeout = format!("--timeout={}", timeout_secs.max(1));
+    match probe {
+        Probe::ListOnly { source } => {
+            w.extend(["--list-only".into(), "--no-motd".into(), timeout]);
+            w.extend(transport_words(transport));
+            w.push(source.to_string());
+        }
+        Probe::Fetch { source, dest } => {
+            w.extend(["--no-motd".into(), "--quiet".into(), timeout]);
+            w.extend(transport_words(transport));
+            w.push(source.to_string());
+            w.push(dest.to_string());
+        }
+    }
+    w
 }
 
 /// Everything the command line is made of. Word lists are already split.

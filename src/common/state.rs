@@ -7,7 +7,6 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const SCHEMA: u32 = 1;
@@ -166,16 +165,9 @@ pub fn update_noting(
     };
     state.schema = SCHEMA;
     change(&mut state);
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".new");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        let json = serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?;
-        f.write_all(&json)?;
-        f.write_all(b"\n")?;
-    }
-    std::fs::rename(&tmp, path)
+    let mut json = serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?;
+    json.push(b'\n');
+    super::atomic::write(path, &json)
 }
 
 /// Rename `path` to `path.corrupt-YYYYMMDDTHHMMSSZ` (with `-N` added should that name be
@@ -207,15 +199,6 @@ fn keep_aside(path: &Path) -> std::io::Result<PathBuf> {
         "{}: too many corrupt copies kept aside already",
         path.display()
     )))
-}
-
-/// Write `data` to `path` atomically (a `.new` file renamed over it).
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".new");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

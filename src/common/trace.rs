@@ -1,7 +1,6 @@
 //! Trace files (SPEC §5): what the mirror network and Debian's mirror checker read about us.
 
 use crate::common::dates;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
@@ -179,22 +178,11 @@ pub fn content(to: &Path, info: &TraceInfo, now: OffsetDateTime) -> String {
     format!("{}\n{out}", dates::date_u(now))
 }
 
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".new");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-    }
-    std::fs::rename(&tmp, path)
-}
-
 /// Write the trace file `tracefile` (relative to TO), then `_hierarchy`, its
 /// `_hierarchy.mirror` copy, and `_traces`.
 pub fn write(to: &Path, tracefile: &str, info: &TraceInfo) -> std::io::Result<()> {
     let path = to.join(tracefile);
-    write_atomic(
+    super::atomic::write(
         &path,
         content(to, info, OffsetDateTime::now_utc()).as_bytes(),
     )?;
@@ -219,10 +207,10 @@ pub fn write(to: &Path, tracefile: &str, info: &TraceInfo) -> std::io::Result<()
         info.tracehost,
         info.rsync_host.as_deref().unwrap_or("unknown")
     ));
-    write_atomic(&hierarchy, text.as_bytes())?;
-    write_atomic(&mirror_copy, text.as_bytes())?;
+    super::atomic::write(&hierarchy, text.as_bytes())?;
+    super::atomic::write(&mirror_copy, text.as_bytes())?;
 
-    write_atomic(
+    super::atomic::write(
         &to.join(TRACELIST),
         trace_list(&to.join(TRACEDIR)).as_bytes(),
     )

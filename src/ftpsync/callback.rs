@@ -3,28 +3,19 @@
 use super::run::{Run, Stop};
 use crate::common::host;
 use crate::common::process::{self, Outcome};
+use crate::runmirrors::ssh;
 use std::process::Stdio;
 use tokio::process::Command;
 
 impl Run {
     pub(super) async fn callback(&self) -> Result<(), Stop> {
         let mut cmd = Command::new("ssh");
-        cmd.args([
-            "-n",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ServerAliveInterval=45",
-            "-o",
-            "ConnectTimeout=45",
-            "-o",
-            "PasswordAuthentication=no",
-            "-i",
-        ])
-        .arg(&self.s.callbackkey)
-        .arg(format!("-ouser {}", self.s.callbackuser))
-        .arg(&self.s.callbackhost)
-        .arg(format!("callback:{}", host::nodename()))
+        cmd.args(ssh::callback_args(
+            &self.s.callbackkey,
+            &self.s.callbackuser,
+            &self.s.callbackhost,
+            &host::nodename(),
+        ))
         .stdin(Stdio::null());
         if let Err(e) = process::output_to(&mut cmd, self.log.path()) {
             self.log

@@ -59,11 +59,11 @@ impl Run {
             uip_retries: self.uip_retries.get(),
             dry_run: s.dry_run,
         };
-        let path = state::path(&s.logdir, &s.name);
+        let path = state::path(&s.core.logdir, &s.core.name);
         let result = state::update_noting(
             &path,
             |st| {
-                st.name = s.name.clone();
+                st.name = s.core.name.clone();
                 st.mirrorname = s.mirrorname.clone();
                 if code == 0 {
                     st.last_success = Some(run.clone());
@@ -80,7 +80,7 @@ impl Run {
             return;
         }
         if let Some(metrics) = &s.metrics_file {
-            if let Err(e) = crate::status::write_metrics_file(metrics, s) {
+            if let Err(e) = crate::report::prometheus::write_metrics_file(metrics, s) {
                 self.log.log(format!(
                     "cannot write METRICS_FILE {}: {e}",
                     metrics.display()
@@ -111,18 +111,18 @@ impl Run {
         // Before the mail: `status` and the metrics are right even while sendmail hangs.
         self.record_state(code);
         let s = &self.s;
-        if !s.mailto.is_empty() {
+        if !s.core.mailto.is_empty() {
             let rsync_errors = std::fs::metadata(&s.log_rsync_error).is_ok_and(|m| m.len() > 0);
             let mut attachments = Vec::new();
             let subject = if rsync_errors {
                 attachments.push(s.log_rsync_error.clone());
-                attachments.push(s.log.clone());
+                attachments.push(s.core.log.clone());
                 Some("ERROR: rsync errors")
             } else if code != 0 {
-                attachments.push(s.log.clone());
+                attachments.push(s.core.log.clone());
                 Some("ERROR")
             } else if !s.errorsonly {
-                attachments.push(s.log.clone());
+                attachments.push(s.core.log.clone());
                 Some(if self.had_error.get() {
                     "ERROR"
                 } else {
@@ -136,16 +136,16 @@ impl Run {
                     attachments.push(s.log_rsync.clone());
                 }
                 self.mail(Mail {
-                    subject: format!("[{}@{}] {subject}", s.program, host::short()),
-                    to: s.mailto.clone(),
+                    subject: format!("[{}@{}] {subject}", s.core.program, host::short()),
+                    to: s.core.mailto.clone(),
                     bodies: vec![],
                     attachments,
                 });
             }
         }
         self.log.close();
-        for f in [&s.log_rsync, &s.log_rsync_error, &s.log] {
-            savelog(f, s.logrotate);
+        for f in [&s.log_rsync, &s.log_rsync_error, &s.core.log] {
+            savelog(f, s.core.logrotate);
         }
         code
     }

@@ -7,13 +7,12 @@ mod callback;
 mod exit;
 pub mod progress;
 pub mod run;
-pub mod settings;
+
 mod upstream_check;
 pub mod words;
 
-use crate::cli::FtpsyncArgs;
 use crate::common::layout::Layout;
-use settings::Settings;
+use crate::settings::archive::Settings;
 use std::os::unix::ffi::OsStrExt;
 use words::SyncRequest;
 
@@ -29,7 +28,17 @@ pub struct Invocation {
 }
 
 /// Entry point for `ftpsync` and `archvsync ftpsync`. Returns the exit status.
-pub fn main(layout: &Layout, mut args: FtpsyncArgs) -> u8 {
+/// What `ftpsync` was asked for on its command line.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `-T TRIGGER`.
+    pub trigger: Option<String>,
+    /// The `sync:` words (and a `--dry-run` that followed them).
+    pub words: Vec<String>,
+    pub dry_run: bool,
+}
+
+pub fn main(layout: &Layout, mut args: Options) -> u8 {
     // `--dry-run` may also follow the words on the command line (never from ssh).
     let before = args.words.len();
     args.words.retain(|w| w != "--dry-run");

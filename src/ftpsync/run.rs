@@ -22,7 +22,6 @@
 //! after its exit path and after letting go of the run lock, looks for that file and goes
 //! round again if it is there (see [`sync`]).
 
-use super::settings::Settings;
 use super::words::SyncRequest;
 use crate::common::hooks::{self, HookResult};
 use crate::common::layout::Layout;
@@ -33,9 +32,9 @@ use crate::common::process::{self, Cancel, Outcome};
 use crate::common::rsync::{self, Verdict};
 use crate::common::{dates, state, trace};
 use crate::runmirrors;
+use crate::settings::archive::Settings;
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::process::Command;
 
@@ -81,8 +80,10 @@ pub(super) struct Run {
 pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
     // Settings::load refused these already; this is the last line before anything is
     // created in TO or rsync --delete is pointed at it.
-    if let Some(why) = super::settings::dangerous_to(&s.to, &crate::common::layout::home()) {
-        eprintln!("{}: {why}; refusing to run", s.config_path.display());
+    if let Some(why) =
+        crate::settings::to_guard::dangerous_to(&s.to, &crate::common::layout::home())
+    {
+        eprintln!("{}: {why}; refusing to run", s.core.config_path.display());
         return 1;
     }
     crate::common::system::set_umask(0o022);
@@ -93,16 +94,16 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
         }
     }
     // Refused before anything is created: the other archive's run may be under way.
-    let others = super::settings::configs_sharing_to(layout, &s);
+    let others = crate::settings::to_guard::configs_sharing_to(layout, &s);
     if !others.is_empty() {
         eprintln!(
             "{}; refusing to run",
-            super::settings::shared_to_message(&s, &others)
+            crate::settings::to_guard::shared_to_message(&s, &others)
         );
         return 1;
     }
-    if let Err(e) = std::fs::create_dir_all(&s.logdir) {
-        eprintln!("cannot create LOGDIR {}: {e}", s.logdir.display());
+    if let Err(e) = std::fs::create_dir_all(&s.core.logdir) {
+        eprintln!("cannot create LOGDIR {}: {e}", s.core.logdir.display());
         return 1;
     }
     // A dry run leaves the tree alone: TO itself must exist to hold the lock, nothing more.
@@ -142,7 +143,7 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
         Err(e) => Err(format!("cannot install signal handlers: {e}")),
     };
     loop {
-        let log = Logger::open(&s.log, &s.program);
+        let log = Logger::open(&s.core.log, &s.core.program);
         let log_rsync_offset = std::fs::metadata(&s.log_rsync)
             .map(|m| m.len())
             .unwrap_or(0);
@@ -276,8 +277,8 @@ impl Run {
             body.push_str(d);
         }
         let mut mail = Mail::error_report(
-            &self.s.program,
-            &self.s.mailto,
+            &self.s.core.program,
+            &self.s.core.mailto,
             &bounded(&line, 250),
             vec![],
         );
@@ -288,7 +289,7 @@ impl Run {
     /// Where `file` (a log of this run) is once the exit path has rotated it: what a log
     /// line should name, as the line is read after the run.
     pub(super) fn after_rotation(&self, file: &Path) -> PathBuf {
-        if self.s.logrotate == 0 {
+        if self.s.core.logrotate == 0 {
             return file.to_path_buf();
         }
         let mut p = file.as_os_str().to_owned();
@@ -317,7 +318,7 @@ impl Run {
         if mail.to.is_empty() {
             return;
         }
-        if let Err(e) = mail.send(&self.s.sendmail, self.s.mail_timeout) {
+        if let Err(e) = mail.send(&self.s.core.sendmail, self.s.core.mail_timeout) {
             self.log.log(format!("No mail could be sent: {e}"));
         }
     }
@@ -534,7 +535,7 @@ impl Run {
             return Ok(());
         }
         let s = &self.s;
-        let mut files = format!("Logfile: {}", self.after_rotation(&s.log).display());
+        let mut files = format!("Logfile: {}", self.after_rotation(&s.core.log).display());
         if std::fs::metadata(&s.log_rsync_error).is_ok_and(|m| m.len() > 0) {
             files.push_str(&format!(
                 ", rsync errors: {}",
@@ -581,25 +582,17 @@ impl Run {
     pub(super) async fn rsync(&self, stage: &str, words: &[String]) -> Result<i32, Stop> {
         self.log
             .log(format!("Running {stage}: {}", rsync::display(words)));
-        let Some((prog, args)) = words.split_first() else {
+        let prog = words.first().cloned().unwrap_or_default();
+        let Some(cmd) = rsync::command(words, &self.s.rsync_env()) else {
             return Ok(127);
         };
-        let mut cmd = Command::new(prog);
-        cmd.args(args).stdin(Stdio::null());
+        let mut cmd = Command::from(cmd);
         if let Err(e) = process::output_to(&mut cmd, &self.s.log_rsync_error) {
             self.log.log(format!(
                 "cannot open {}: {e}; rsync output is discarded",
                 self.s.log_rsync_error.display()
             ));
         }
-        // The password travels in rsync's environment only: never argv, never a log line.
-        if let Some(pw) = &self.s.rsync_password {
-            cmd.env("RSYNC_PASSWORD", pw);
-        }
-        if let Some(proxy) = &self.s.rsync_proxy {
-            cmd.env("RSYNC_PROXY", proxy);
-        }
-        cmd.envs(self.s.transport_env());
         let errors_from = std::fs::metadata(&self.s.log_rsync_error)
             .map(|m| m.len())
             .unwrap_or(0);

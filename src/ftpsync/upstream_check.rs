@@ -54,32 +54,21 @@ impl Run {
         } else {
             format!("{source}/{MASTER_TRACE}")
         };
-        let mut words = s.rsync.clone();
-        words.extend(s.rsync_extra.iter().cloned());
-        words.extend([
-            "--list-only".to_string(),
-            "--no-motd".to_string(),
-            format!("--timeout={}", s.check_timeout.max(1)),
-        ]);
-        words.extend(rsync::transport_words(&s.transport));
-        words.push(target);
+        let words = rsync::probe_words(
+            &s.rsync,
+            &s.rsync_extra,
+            s.check_timeout,
+            &s.transport,
+            rsync::Probe::ListOnly { source: &target },
+        );
         self.log
             .log(format!("Checking the upstream: {}", rsync::display(&words)));
-        let (prog, args) = words.split_first()?;
-        let mut cmd = Command::new(prog);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+        let mut cmd = Command::from(rsync::command(&words, &s.rsync_env())?);
+        let prog = words.first().cloned().unwrap_or_default();
+        cmd.stdout(Stdio::null())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        if let Some(pw) = &s.rsync_password {
-            cmd.env("RSYNC_PASSWORD", pw);
-        }
-        if let Some(proxy) = &s.rsync_proxy {
-            cmd.env("RSYNC_PROXY", proxy);
-        }
-        cmd.envs(s.transport_env());
         // Tied to us like the stages' rsync (a SIGKILLed ftpsync takes it along), and with
         // a hard deadline of its own, counted from now.
         process::tie_to_us(cmd.as_std_mut());
@@ -163,7 +152,7 @@ impl Run {
             self.error(&format!(
                 "Upstream {} has no {MASTER_TRACE} but our mirror has one: the upstream looks empty or broken, and stage2 (rsync --delete) would wipe our tree. Refusing stage2, nothing was deleted. Set ALLOW_EMPTY_UPSTREAM=true in {} to sync anyway",
                 check.source,
-                s.config_path.display()
+                s.core.config_path.display()
             ));
             return Err(Stop(4));
         }

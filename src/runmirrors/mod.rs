@@ -12,30 +12,37 @@ pub mod mirrorlist;
 pub mod orphans;
 pub mod protocol;
 pub mod push;
-pub mod settings;
+
 pub mod ssh;
 pub mod state_writer;
 pub mod trigger;
 
-use crate::cli::RunmirrorsArgs;
 use crate::common::layout::Layout;
 use crate::common::log::{savelog, Logger};
 use crate::common::mail::Outbox;
 use crate::common::process::Cancel;
 pub use ssh::PushKind;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Exit status when the push key is missing, as the original.
 pub const EX_NOKEY: u8 = 5;
 
 /// Entry point for `runmirrors` and `archvsync runmirrors`.
-pub fn main(layout: &Layout, args: RunmirrorsArgs) -> u8 {
-    let conf = args.archive.or(args.name).unwrap_or_default();
-    let kind = args.kind.unwrap_or(PushKind::Mhop);
+/// What `runmirrors` was asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `-a NAME` or the first form's NAME; empty for runmirrors.conf.
+    pub archive: String,
+    /// `-k`, mhop when not given.
+    pub kind: PushKind,
+    /// `-f`: called from within ftpsync.
+    pub from_ftpsync: bool,
+}
+
+pub fn main(layout: &Layout, opts: Options) -> u8 {
     crate::common::process::block_on(async {
         let cancel = Cancel::on_signals().unwrap_or_else(|_| Cancel::never());
-        run(layout, &conf, kind, args.from_ftpsync, cancel).await
+        run(layout, &opts.archive, opts.kind, opts.from_ftpsync, cancel).await
     })
 }
 
@@ -62,6 +69,19 @@ pub async fn run(
         .0
 }
 
+/// runmirrors[-NAME].conf as a push uses it: loaded, and the key exchange the triggers ask
+/// for settled (ssh is asked once, here).
+pub fn load_settings(
+    layout: &Layout,
+    conf: &str,
+) -> Result<crate::settings::push::Settings, crate::settings::Refusal> {
+    let mut s = crate::settings::push::Settings::load(layout, conf)?;
+    if s.fast_kex {
+        s.kex = ssh::fast_kex();
+    }
+    Ok(s)
+}
+
 async fn run_explained(
     layout: &Layout,
     conf: &str,
@@ -69,7 +89,7 @@ async fn run_explained(
     from_ftpsync: bool,
     cancel: Cancel,
 ) -> (u8, Option<String>) {
-    let s = match settings::Settings::load(layout, conf) {
+    let s = match load_settings(layout, conf) {
         Ok(s) => s,
         Err(refusal) => {
             eprintln!("{}", refusal.message);
@@ -79,22 +99,19 @@ async fn run_explained(
     for w in &s.warnings {
         eprintln!("{w}");
     }
-    if let Err(e) = std::fs::create_dir_all(&s.logdir) {
-        let msg = format!("cannot create LOGDIR {}: {e}", s.logdir.display());
+    if let Err(e) = std::fs::create_dir_all(&s.core.logdir) {
+        let msg = format!("cannot create LOGDIR {}: {e}", s.core.logdir.display());
         eprintln!("{msg}");
         return (1, Some(msg));
     }
     // The original rotates its log at the start of a run.
-    savelog(&s.log, s.logrotate);
-    let log = Arc::new(Logger::open(&s.log, &s.program));
+    savelog(&s.core.log, s.core.logrotate);
+    let log = Arc::new(Logger::open(&s.core.log, &s.core.program));
     for w in &s.warnings {
         log.log(w);
     }
-    let outbox = Arc::new(Outbox::new(
-        &s.sendmail,
-        Duration::from_secs(s.mail_timeout),
-    ));
-    let log_path = s.log.clone();
+    let outbox = Arc::new(Outbox::new(&s.core.sendmail, s.core.mail_timeout));
+    let log_path = s.core.log.clone();
     let (code, why) = push_all(s, kind, from_ftpsync, &log, &outbox, cancel).await;
     // Mail still under way is waited for (each is bounded by MAILTIMEOUT).
     outbox.flush().await;
@@ -103,7 +120,7 @@ async fn run_explained(
 }
 
 async fn push_all(
-    s: settings::Settings,
+    s: crate::settings::push::Settings,
     kind: PushKind,
     from_ftpsync: bool,
     log: &Arc<Logger>,
@@ -118,7 +135,7 @@ async fn push_all(
     let Some(list) = s.mirrors.clone() else {
         log.log(format!(
             "No {}.mirror found: there is nothing to push",
-            s.name
+            s.core.name
         ));
         return (0, None);
     };

@@ -5,13 +5,13 @@
 
 use super::mirrorlist::{Entry, Target};
 use super::protocol::{self, Delivery, FromFollower, Job, Setup, StageJob, ToFollower};
-use super::settings::Settings;
 use super::ssh::{self, PushKind, Stage};
 use crate::common::hooks::{self, HookResult};
 use crate::common::log::Logger;
 use crate::common::mail::Outbox;
 use crate::common::process::{self, Cancel};
 use crate::common::system;
+use crate::settings::push::Settings;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +85,7 @@ impl Link {
         match std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&s.log)
+            .open(&s.core.log)
         {
             Ok(f) => cmd.stderr(f),
             Err(_) => cmd.stderr(Stdio::null()),
@@ -276,14 +276,14 @@ impl Pusher {
     async fn start_follower(&self, plan: Vec<String>, staged: Vec<String>) -> Option<Link> {
         let s = &self.s;
         let setup = Setup {
-            program: s.program.clone(),
-            log: s.log.clone(),
-            logdir: s.logdir.clone(),
-            lock: s.lockdir.join(format!("{}.lock", s.name)),
+            program: s.core.program.clone(),
+            log: s.core.log.clone(),
+            logdir: s.core.logdir.clone(),
+            lock: s.core.lockdir.join(format!("{}.lock", s.core.name)),
             state: s.state_path(),
-            mailto: s.mailto.clone(),
-            sendmail: s.sendmail.clone(),
-            mail_timeout: s.mail_timeout,
+            mailto: s.core.mailto.clone(),
+            sendmail: s.core.sendmail.clone(),
+            mail_timeout: s.core.mail_timeout.as_secs(),
             timeout: s.timeout,
             pushdelay: s.pushdelay,
             concurrency: s.concurrency,
@@ -311,7 +311,7 @@ impl Pusher {
                 Some(FromFollower::Ready) => return Some(link),
                 Some(FromFollower::Waiting { pid }) => self.log.log(format!(
                     "Another push of {} is under way (pid {pid}, lock {}): waiting for it to finish",
-                    s.name,
+                    s.core.name,
                     lock.display()
                 )),
                 Some(_) => {}
@@ -414,5 +414,5 @@ impl Pusher {
 
 /// Log and mail a one-line error report (the original's `error`).
 pub fn error(s: &Settings, log: &Arc<Logger>, outbox: &Outbox, msg: &str) {
-    outbox.error(log, &s.program, &s.mailto, msg, vec![]);
+    outbox.error(log, &s.core.program, &s.core.mailto, msg, vec![]);
 }

@@ -1,4 +1,5 @@
-//! The ssh command line of a trigger (SPEC §7). Every ssh word is added here.
+//! The ssh command lines we run (SPEC §7): a trigger's, and ftpsync's `sync:callback` to the
+//! upstream. Every ssh word is added here.
 
 use super::mirrorlist::{MirrorType, Target};
 use std::path::Path;
@@ -108,12 +109,7 @@ pub fn args(
             .to_string_lossy()
             .into_owned(),
     );
-    for o in [
-        "BatchMode=yes",
-        "ServerAliveInterval=45",
-        "ConnectTimeout=45",
-        "PasswordAuthentication=no",
-    ] {
+    for o in FIXED_OPTIONS {
         a.push("-o".into());
         a.push(o.into());
     }
@@ -127,6 +123,32 @@ pub fn args(
     a.push("-n".into());
     a.push(target.host.clone());
     a.extend(words.iter().cloned());
+    a
+}
+
+/// The original's options for every ssh it runs: never ask, notice a dead peer.
+const FIXED_OPTIONS: [&str; 4] = [
+    "BatchMode=yes",
+    "ServerAliveInterval=45",
+    "ConnectTimeout=45",
+    "PasswordAuthentication=no",
+];
+
+/// ssh's arguments for `sync:callback` (CALLBACKKEY, CALLBACKUSER, CALLBACKHOST): the
+/// original's `ssh -n -o ... -i KEY -ouser USER HOST callback:NODENAME`.
+pub fn callback_args(key: &str, user: &str, host: &str, nodename: &str) -> Vec<String> {
+    let mut a: Vec<String> = vec!["-n".into()];
+    for o in FIXED_OPTIONS {
+        a.push("-o".into());
+        a.push(o.into());
+    }
+    a.extend([
+        "-i".into(),
+        key.to_string(),
+        format!("-ouser {user}"),
+        host.to_string(),
+        format!("callback:{nodename}"),
+    ]);
     a
 }
 
@@ -256,6 +278,15 @@ fn expand(pattern: &str) -> Option<Vec<std::path::PathBuf>> {
 mod tests {
     use super::super::mirrorlist::{parse, Entry};
     use super::*;
+
+    #[test]
+    fn callback_words_are_the_originals() {
+        assert_eq!(
+            callback_args("/k/key", "up", "up.example", "leaf").join(" "),
+            "-n -o BatchMode=yes -o ServerAliveInterval=45 -o ConnectTimeout=45 \
+             -o PasswordAuthentication=no -i /k/key -ouser up up.example callback:leaf"
+        );
+    }
 
     fn target(line: &str) -> Target {
         match parse(line).0.remove(0) {

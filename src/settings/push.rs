@@ -1,9 +1,8 @@
 //! runmirrors' typed settings: runmirrors.conf plus the original's defaults (SPEC §3, §7).
 
+use super::{Core, Refusal, WEEK};
 use crate::common::config::{self, Kind};
 use crate::common::layout::{self, Layout};
-use crate::common::mail::DEFAULT_SENDMAIL;
-use crate::ftpsync::settings::{Refusal, LOGROTATE_RANGE, MAIL_TIMEOUT_RANGE, WEEK};
 use std::path::PathBuf;
 
 pub const KEYS: &[(&str, Kind)] = &[
@@ -40,18 +39,11 @@ pub const MAX_CONCURRENCY: u64 = 100_000;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub config_path: PathBuf,
-    /// `runmirrors` or `runmirrors-NAME`.
-    pub name: String,
-    pub program: String,
-    pub mailto: Vec<String>,
+    /// The keys every config has; `core.name` is `runmirrors` or `runmirrors-NAME`.
+    pub core: Core,
     /// Absolute: a relative KEYFILE is relative to $HOME, as in the original.
     pub keyfile: PathBuf,
     pub keyfile_configured: String,
-    pub logdir: PathBuf,
-    pub lockdir: PathBuf,
-    pub log: PathBuf,
-    pub logrotate: u64,
     /// None: no mirror file anywhere, so nothing to push.
     pub mirrors: Option<PathBuf>,
     pub ssh_opts: Vec<String>,
@@ -60,12 +52,13 @@ pub struct Settings {
     /// Triggers in connection setup at once; 0 is no bound.
     pub concurrency: usize,
     pub timeout: u64,
-    /// How long sendmail may take before it is killed (MAILTIMEOUT).
-    pub mail_timeout: u64,
-    /// The KexAlgorithms list triggers ask for (see `ssh::fast_kex`), or ssh's choice.
+    /// PUSH_FAST_KEX: ask for a faster key exchange than ssh's default (see
+    /// `runmirrors::ssh::fast_kex`, which fills in `kex`).
+    pub fast_kex: bool,
+    /// The KexAlgorithms list triggers ask for, or `None` for ssh's choice; set by
+    /// `runmirrors::load_settings`, which asks ssh once per run.
     pub kex: Option<String>,
     pub hooks: [Option<String>; 3],
-    pub sendmail: PathBuf,
     pub warnings: Vec<String>,
 }
 
@@ -73,8 +66,8 @@ impl Settings {
     /// The archive's state record, shared with ftpsync (`ftpsync[-NAME].state.json`).
     pub fn state_path(&self) -> PathBuf {
         crate::common::state::path(
-            &self.logdir,
-            &self.name.replacen("runmirrors", "ftpsync", 1),
+            &self.core.logdir,
+            &self.core.name.replacen("runmirrors", "ftpsync", 1),
         )
     }
 
@@ -92,17 +85,7 @@ impl Settings {
         };
         let prelude = layout.config_prelude(&name, conf);
         let mut c = config::load(&path, KEYS, &prelude)?;
-        let logdir = c
-            .string("LOGDIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| layout.logdir.clone());
-        let mailto = if c.is_set("MAILTO") {
-            c.string("MAILTO")
-        } else {
-            std::env::var("LOGNAME")
-                .ok()
-                .or_else(|| std::env::var("USER").ok())
-        };
+        let core = Core::load(&mut c, layout, &name)?;
         let keyfile_configured = c.string_or("KEYFILE", ".ssh/pushmirror");
         let keyfile = layout::home().join(&keyfile_configured);
         let mirrors = match c.string("MIRRORS") {
@@ -112,46 +95,20 @@ impl Settings {
         let concurrency = c.u64_in("PUSHCONCURRENCY", DEFAULT_CONCURRENCY, 0..=MAX_CONCURRENCY)?;
         let timeout = c.u64_in("PUSHTIMEOUT", DEFAULT_TIMEOUT, 1..=WEEK)?;
         let pushdelay = c.u64_in("PUSHDELAY", 600, 0..=WEEK)?;
-        let mail_timeout = c.u64_in(
-            "MAILTIMEOUT",
-            crate::common::mail::DEFAULT_TIMEOUT_SECS,
-            MAIL_TIMEOUT_RANGE,
-        )?;
-        let logrotate = c.u64_in("LOGROTATE", 14, LOGROTATE_RANGE)?;
         Ok(Settings {
-            config_path: c.path.clone(),
-            program: c.string_or("PROGRAM", &name),
-            mailto: mailto
-                .map(|m| m.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default(),
+            core,
             keyfile,
             keyfile_configured,
-            lockdir: c
-                .string("LOCKDIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| layout.lockdir.clone()),
-            log: c
-                .string("LOG")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| logdir.join(format!("{name}.log"))),
-            logdir,
-            logrotate,
             mirrors,
             ssh_opts: c.words_or("SSH_OPTS", "-o StrictHostKeyChecking=no"),
             pusharchive: c.string("PUSHARCHIVE").unwrap_or_else(|| conf.to_string()),
             pushdelay,
             concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
             timeout,
-            mail_timeout,
-            kex: if c.bool_or("PUSH_FAST_KEX", true) {
-                super::ssh::fast_kex()
-            } else {
-                None
-            },
+            fast_kex: c.bool_or("PUSH_FAST_KEX", true),
+            kex: None,
             hooks: [c.string("HOOK1"), c.string("HOOK2"), c.string("HOOK3")],
-            sendmail: PathBuf::from(c.string_or("SENDMAIL", DEFAULT_SENDMAIL)),
             warnings: std::mem::take(&mut c.warnings),
-            name,
         })
     }
 }

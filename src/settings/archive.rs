@@ -1,12 +1,12 @@
-//! ftpsync's typed settings: the loaded config plus the original's defaults (SPEC §3).
+//! An archive's typed settings: its ftpsync.conf plus the original's defaults (SPEC §3).
 
-use crate::common::config::{self, ConfigError, Kind, RawConfig};
+use super::{Core, Refusal, WEEK};
+use crate::common::config::{self, Kind, RawConfig};
 use crate::common::host;
 use crate::common::layout::Layout;
-use crate::common::mail::DEFAULT_SENDMAIL;
 use crate::common::rsync::{self, Transport};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// Every key an ftpsync config may set. Anything else gets a warning.
 pub const KEYS: &[(&str, Kind)] = &[
@@ -78,19 +78,13 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("ARCHIVE", Kind::Str),
 ];
 
-/// A week in seconds: the upper bound of every timeout and sleep. Anything longer is a
-/// typo, and unbounded values overflow the arithmetic done on them.
-pub const WEEK: u64 = 7 * 24 * 3600;
-
 /// The ranges of the number keys, documented in ftpsync.conf.sample.
-pub const LOGROTATE_RANGE: std::ops::RangeInclusive<u64> = 0..=1000;
 pub const LOCKTIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 0..=WEEK;
 pub const UIPSLEEP_RANGE: std::ops::RangeInclusive<u64> = 0..=WEEK;
 pub const UIPRETRIES_RANGE: std::ops::RangeInclusive<u64> = 0..=1000;
 /// At least 1: rsync's `--timeout=0` means no timeout at all.
 pub const CHECK_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
 pub const PORT_RANGE: std::ops::RangeInclusive<u64> = 1..=65535;
-pub const MAIL_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
 pub const CALLBACK_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
 pub const HOOK_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
 
@@ -101,14 +95,11 @@ pub const DEFAULT_CALLBACK_TIMEOUT: u64 = 600;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub config_path: PathBuf,
-    /// `ftpsync` or `ftpsync-ARCHIVE`: names the config and the logs.
-    pub name: String,
+    /// The keys every config has; `core.name` is `ftpsync` or `ftpsync-ARCHIVE`.
+    pub core: Core,
     pub archive: String,
-    pub program: String,
     pub mirrorname: String,
     pub to: PathBuf,
-    pub mailto: Vec<String>,
     pub hub: bool,
     pub rsync_host: Option<String>,
     pub rsync_path: String,
@@ -122,14 +113,10 @@ pub struct Settings {
     pub arch_include: Vec<String>,
     pub arch_exclude: Vec<String>,
     pub exclude: Vec<String>,
-    pub logdir: PathBuf,
-    pub lockdir: PathBuf,
-    pub log: PathBuf,
     pub log_rsync: PathBuf,
     pub log_rsync_error: PathBuf,
     pub errorsonly: bool,
     pub fulllogs: bool,
-    pub logrotate: u64,
     pub locktimeout: u64,
     pub uipsleep: u64,
     pub uipretries: u64,
@@ -154,9 +141,6 @@ pub struct Settings {
     pub info_location: Option<String>,
     pub info_throughput: Option<String>,
     pub info_trigger: Option<String>,
-    pub sendmail: PathBuf,
-    /// Seconds sendmail may take before it is killed and the failure logged (MAILTIMEOUT).
-    pub mail_timeout: std::time::Duration,
     /// ftpsync-cron: `http` (the upstream's trace over HTTP) or `rsync` (its master trace).
     pub check_upstream: String,
     pub upstream_trace_url: Option<String>,
@@ -171,22 +155,6 @@ pub struct Settings {
     pub warnings: Vec<String>,
 }
 
-/// A problem that ends the run before it starts, with the exit status the original used.
-#[derive(Debug)]
-pub struct Refusal {
-    pub code: u8,
-    pub message: String,
-}
-
-impl From<ConfigError> for Refusal {
-    fn from(e: ConfigError) -> Self {
-        Refusal {
-            code: config::EX_CONFIG,
-            message: e.0,
-        }
-    }
-}
-
 impl Settings {
     /// Find and load `ftpsync[-ARCHIVE]`, as the original's `read_config`.
     pub fn load(
@@ -197,7 +165,7 @@ impl Settings {
         let (raw, name) = Settings::load_raw(layout, archive)?;
         // Before anything else runs (even the `rsync --version` probe): a TO that rsync
         // --delete must never be pointed at.
-        refuse_dangerous_to(&raw)?;
+        super::to_guard::refuse_dangerous_to(&raw)?;
         let secret_warning = password_file_warning(&raw);
         let mut s = Settings::from_raw(raw, layout, name, archive, trigger)?;
         s.warnings.extend(secret_warning);
@@ -239,21 +207,7 @@ impl Settings {
         trigger: Option<String>,
     ) -> Result<Settings, Refusal> {
         let refuse = |message: String| Refusal { code: 1, message };
-        let logdir = c
-            .string("LOGDIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| layout.logdir.clone());
-        let lockdir = c
-            .string("LOCKDIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| layout.lockdir.clone());
-        let mailto = if c.is_set("MAILTO") {
-            c.string("MAILTO")
-        } else {
-            std::env::var("LOGNAME")
-                .ok()
-                .or_else(|| std::env::var("USER").ok())
-        };
+        let core = Core::load(&mut c, layout, &name)?;
         let rsync_host = c.string("RSYNC_HOST");
         let rsync_source = match c.string("RSYNC_SOURCE") {
             Some(s) => {
@@ -328,15 +282,11 @@ impl Settings {
         )?;
         let tracehost = c.name("TRACEHOST", "is a field of project/trace/_hierarchy")?;
         let ssl_port = c.u64_in("RSYNC_SSL_PORT", 1873, PORT_RANGE)?;
+        let logdir = core.logdir.clone();
         let s = Settings {
-            config_path: c.path.clone(),
-            program: c.string_or("PROGRAM", &name),
             archive: archive.to_string(),
             mirrorname: mirrorname.unwrap_or_else(hostname_default),
             to: PathBuf::from(c.string_or("TO", "/srv/mirrors/debian/")),
-            mailto: mailto
-                .map(|m| m.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default(),
             hub: c.bool_or("HUB", false),
             rsync_host,
             rsync_path: c.string_or("RSYNC_PATH", "debian"),
@@ -350,10 +300,6 @@ impl Settings {
             arch_include,
             arch_exclude,
             exclude: c.words("EXCLUDE").unwrap_or_default(),
-            log: c
-                .string("LOG")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| logdir.join(format!("{name}.log"))),
             log_rsync: c
                 .string("LOG_RSYNC")
                 .map(PathBuf::from)
@@ -362,11 +308,8 @@ impl Settings {
                 .string("LOG_RSYNC_ERROR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| logdir.join(format!("rsync-{name}.error"))),
-            logdir,
-            lockdir,
             errorsonly: c.bool_or("ERRORSONLY", true),
             fulllogs: c.bool_or("FULLLOGS", false),
-            logrotate: c.u64_in("LOGROTATE", 14, LOGROTATE_RANGE)?,
             locktimeout: c.u64_in("LOCKTIMEOUT", 3600, LOCKTIMEOUT_RANGE)?,
             uipsleep: c.u64_in("UIPSLEEP", 1200, UIPSLEEP_RANGE)?,
             uipretries: c.u64_in("UIPRETRIES", 3, UIPRETRIES_RANGE)?,
@@ -404,12 +347,6 @@ impl Settings {
             info_throughput: c.string("INFO_THROUGHPUT"),
             // -T and SSH_ORIGINAL_COMMAND decide; a config may still set it.
             info_trigger: trigger.or_else(|| c.string("INFO_TRIGGER")),
-            sendmail: PathBuf::from(c.string_or("SENDMAIL", DEFAULT_SENDMAIL)),
-            mail_timeout: std::time::Duration::from_secs(c.u64_in(
-                "MAILTIMEOUT",
-                crate::common::mail::DEFAULT_TIMEOUT_SECS,
-                MAIL_TIMEOUT_RANGE,
-            )?),
             check_upstream: c.string_or("CHECK_UPSTREAM", "http"),
             upstream_trace_url: c.string("UPSTREAM_TRACE_URL"),
             check_timeout: c.u64_in("CHECK_TIMEOUT", 60, CHECK_TIMEOUT_RANGE)?,
@@ -417,7 +354,7 @@ impl Settings {
             allow_empty_upstream: c.bool_or("ALLOW_EMPTY_UPSTREAM", false),
             dry_run: false,
             warnings: Vec::new(),
-            name,
+            core,
         };
         Ok(Settings {
             warnings: c.warnings,
@@ -433,7 +370,9 @@ impl Settings {
     /// exit path (state, metrics, mail, log rotation), also after the lock file in TO is gone
     /// (see `run::sync`). Beside the logs and the state record it protects.
     pub fn run_lock_path(&self) -> PathBuf {
-        self.logdir.join(format!("{}.run.lock", self.name))
+        self.core
+            .logdir
+            .join(format!("{}.run.lock", self.core.name))
     }
 
     pub fn update_required_name(&self) -> String {
@@ -448,21 +387,19 @@ impl Settings {
         format!("{}-stage1", self.trace_name())
     }
 
-    /// What the rsync-ssl-tunnel needs, exported to rsync (which passes it on) with SSL.
-    pub fn transport_env(&self) -> Vec<(&'static str, String)> {
-        match self.transport {
-            Transport::Ssl(_) => vec![
-                ("RSYNC_SSL_PORT", self.ssl_port.clone()),
-                ("RSYNC_SSL_CAPATH", self.ssl_capath.clone()),
-                ("RSYNC_SSL_METHOD", self.ssl_method.clone()),
-            ],
-            _ => vec![],
-        }
-    }
-
-    pub fn export_ssl_env(&self, cmd: &mut std::process::Command) {
-        for (k, v) in self.transport_env() {
-            cmd.env(k, v);
+    /// What every rsync of this archive gets in its environment (see [`rsync::Env`]).
+    pub fn rsync_env(&self) -> rsync::Env {
+        rsync::Env {
+            password: self.rsync_password.clone(),
+            proxy: self.rsync_proxy.clone(),
+            tunnel: match self.transport {
+                Transport::Ssl(_) => vec![
+                    ("RSYNC_SSL_PORT", self.ssl_port.clone()),
+                    ("RSYNC_SSL_CAPATH", self.ssl_capath.clone()),
+                    ("RSYNC_SSL_METHOD", self.ssl_method.clone()),
+                ],
+                _ => vec![],
+            },
         }
     }
 
@@ -500,133 +437,6 @@ impl Settings {
         };
         (stage(&self.rsync_options1), stage(&self.rsync_options2))
     }
-}
-
-/// The other archives' configs whose TO is ours (the same directory, however spelt: links
-/// followed, `..` and trailing slashes applied). Two archives in one tree delete each other's
-/// files (stage 2 runs `rsync --delete`) and each other's trace files, so a run refuses this.
-///
-/// The other archives are found as `archvsync status` lists them ([`crate::status::discover`]:
-/// every `ftpsync.conf` and `ftpsync-NAME.conf`/`.toml` in the config search path), each
-/// config the one a run of that archive would load. Only their TO is needed, so they are
-/// sourced without defaults ([`Settings::load_raw`]: no rsync probe); one that does not load
-/// is skipped (it cannot run either; `check-config NAME` reports it). Relative TOs are
-/// resolved against the working directory, so call this where a run works (BASEDIR).
-pub fn configs_sharing_to(layout: &Layout, s: &Settings) -> Vec<PathBuf> {
-    let ours = resolve(&s.to);
-    let mut found = Vec::new();
-    for archive in crate::status::discover(layout) {
-        let name = if archive.is_empty() {
-            "ftpsync".to_string()
-        } else {
-            config::sanitize_name(&format!("ftpsync-{archive}"))
-        };
-        match config::find(&layout.confdirs, &name) {
-            Some(p) if p != s.config_path => {}
-            _ => continue,
-        }
-        let Ok((raw, _)) = Settings::load_raw(layout, &archive) else {
-            continue;
-        };
-        if resolve(Path::new(&raw.string_or("TO", DEFAULT_TO))) == ours
-            && !found.contains(&raw.path)
-        {
-            found.push(raw.path);
-        }
-    }
-    found
-}
-
-/// The refusal of a TO shared with `others` ([`configs_sharing_to`]), naming every file.
-pub fn shared_to_message(s: &Settings, others: &[PathBuf]) -> String {
-    format!(
-        "{}: TO={} is also the TO of {} (both are {}): two archives in one tree delete each other's files (stage 2 runs rsync --delete) and trace files; give each archive its own TO",
-        s.config_path.display(),
-        s.to.display(),
-        others
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" and "),
-        resolve(&s.to).display()
-    )
-}
-
-/// The default TO, as the original's `${TO:-/srv/mirrors/debian/}`.
-pub const DEFAULT_TO: &str = "/srv/mirrors/debian/";
-
-/// Refuse (exit 1, naming the config file) a TO that stage 2's `rsync --delete` would turn
-/// into a disaster: empty, `/`, `$HOME`, or a directory above `$HOME`.
-pub fn refuse_dangerous_to(raw: &RawConfig) -> Result<(), Refusal> {
-    let refuse = |why: String| Refusal {
-        code: 1,
-        message: format!("{}: {why}; refusing to run", raw.location("TO")),
-    };
-    if raw.is_set("TO") && raw.string("TO").is_none_or(|t| t.trim().is_empty()) {
-        return Err(refuse(
-            "TO is set but empty (stage 2 would delete with rsync --delete in the working directory)"
-                .into(),
-        ));
-    }
-    let to = raw.string_or("TO", DEFAULT_TO);
-    match dangerous_to(Path::new(&to), &crate::common::layout::home()) {
-        Some(why) => Err(refuse(why)),
-        None => Ok(()),
-    }
-}
-
-/// Why `to` must never be a mirror tree, if it must not. `home` is `$HOME`.
-pub fn dangerous_to(to: &Path, home: &Path) -> Option<String> {
-    if to.as_os_str().is_empty() {
-        return Some("TO is empty".into());
-    }
-    let resolved = resolve(to);
-    if resolved == Path::new("/") {
-        return Some(format!(
-            "TO={} is the root directory: stage 2 (rsync --delete) would delete everything the upstream does not have",
-            to.display()
-        ));
-    }
-    let home_resolved = resolve(home);
-    if resolved == home_resolved {
-        return Some(format!(
-            "TO={} is your home directory ($HOME): stage 2 (rsync --delete) would delete your files",
-            to.display()
-        ));
-    }
-    if home_resolved.starts_with(&resolved) {
-        return Some(format!(
-            "TO={} contains your home directory ($HOME={}): stage 2 (rsync --delete) would delete it",
-            to.display(),
-            home.display()
-        ));
-    }
-    None
-}
-
-/// Absolute, `..` applied, links of existing components followed.
-pub fn resolve(p: &Path) -> PathBuf {
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
-    let mut out = PathBuf::from("/");
-    for c in abs.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => {
-                out.push(n);
-                if let Ok(real) = std::fs::canonicalize(&out) {
-                    out = real;
-                }
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// The one rule for config files holding a password: a file that sets RSYNC_PASSWORD must
@@ -704,19 +514,6 @@ fn tunnel_command() -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn resolves_dot_dot_and_root() {
-        use super::resolve;
-        use std::path::{Path, PathBuf};
-        assert_eq!(resolve(Path::new("/")), PathBuf::from("/"));
-        assert_eq!(resolve(Path::new("//.")), PathBuf::from("/"));
-        assert_eq!(resolve(Path::new("/nonexistent-x/..")), PathBuf::from("/"));
-        assert_eq!(
-            resolve(Path::new("/nonexistent-x/y/")),
-            PathBuf::from("/nonexistent-x/y")
-        );
-    }
-
     use super::*;
 
     #[test]
@@ -747,31 +544,5 @@ mod tests {
             Some("bob@up::debian")
         );
         assert_eq!(source_with_user("/srv/up/", "bob"), None);
-    }
-
-    #[test]
-    fn dangerous_targets() {
-        let home = Path::new("/nonexistent-home/u");
-        for to in [
-            "/",
-            "//",
-            "/.",
-            "/nonexistent-x/..",
-            "/nonexistent-home/u",
-            "/nonexistent-home/u/",
-            "/nonexistent-home/u/x/..",
-            "/nonexistent-home",
-            "/nonexistent-home/",
-        ] {
-            assert!(dangerous_to(Path::new(to), home).is_some(), "{to}");
-        }
-        for to in [
-            "/srv/mirrors/debian/",
-            "/nonexistent-home/u/mirror",
-            "/nonexistent-home/v",
-        ] {
-            assert!(dangerous_to(Path::new(to), home).is_none(), "{to}");
-        }
-        assert!(dangerous_to(Path::new(""), home).is_some());
     }
 }
