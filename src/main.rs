@@ -65,6 +65,7 @@ fn main() -> ExitCode {
                 Command::RsyncSslTunnel(a) => archvsync::tunnel::main(a.into()),
                 Command::Status(a) => archvsync::status::main(&layout, a.into()),
                 Command::CheckConfig(a) => archvsync::check_config::main(&layout, a.into_archive()),
+                Command::CheckMirror(a) => archvsync::check_mirror::main(&layout, a.into()),
                 Command::Manpages(a) => archvsync::docs::manpages(a),
                 Command::Completions(a) => archvsync::docs::completions(a),
             },

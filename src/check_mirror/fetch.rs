@@ -177,11 +177,14 @@ pub fn find_site(f: &Fetcher, base: &str) -> Result<(String, &'static str), Stri
     let tracedir = format!("{base}project/trace/");
     let listing = f.get_ok(&tracedir).map(|l| trace_names(&l, &tracedir));
     // ftpsync writes its own line last into _hierarchy: "TRACEFILE MIRRORNAME HOST UPSTREAM".
-    let hierarchy = f.get_ok(&format!("{tracedir}_hierarchy")).ok().and_then(|h| {
-        h.lines()
-            .rev()
-            .find_map(|l| l.split_whitespace().next().map(str::to_string))
-    });
+    let hierarchy = f
+        .get_ok(&format!("{tracedir}_hierarchy"))
+        .ok()
+        .and_then(|h| {
+            h.lines()
+                .rev()
+                .find_map(|l| l.split_whitespace().next().map(str::to_string))
+        });
     let host = host_of(base).to_string();
     match listing {
         Ok(names) => {
@@ -193,7 +196,10 @@ pub fn find_site(f: &Fetcher, base: &str) -> Result<(String, &'static str), Stri
                 return Ok((h, "the last line of project/trace/_hierarchy"));
             }
             match candidates[..] {
-                [only] => Ok((only.clone(), "the only trace in project/trace/ besides master")),
+                [only] => Ok((
+                    only.clone(),
+                    "the only trace in project/trace/ besides master",
+                )),
                 [] => Err(format!(
                     "{tracedir} lists no trace file besides master: give --site"
                 )),

@@ -12,8 +12,9 @@ pub mod fetch;
 pub mod rules;
 
 use crate::common::dates;
+use crate::common::http::is_http_url;
 use crate::common::layout::Layout;
-use crate::ftpsync::settings::Settings;
+use crate::settings::archive::Settings;
 use fetch::Fetcher;
 use rules::{Level, Verdict, HTTP_REDIRECTOR, MIRROR_STATUS};
 use serde::Serialize;
@@ -91,10 +92,6 @@ fn base_url(url: &str) -> String {
     } else {
         format!("{url}/")
     }
-}
-
-pub fn is_http_url(url: &str) -> bool {
-    url.starts_with("http://") || url.starts_with("https://")
 }
 
 /// Check one mirror. `site`: the trace file's name and how it was chosen, if known.
@@ -177,10 +174,9 @@ pub fn check(
                 let answer = match f.get(&marker_url) {
                     Ok(a) if a.status == 404 || a.status == 403 => rules::MarkerAnswer::Absent,
                     Ok(a) if a.status == 200 => rules::MarkerAnswer::Present(a.last_modified),
-                    Ok(a) => rules::MarkerAnswer::Failed(format!(
-                        "HTTP {} for {marker_url}",
-                        a.status
-                    )),
+                    Ok(a) => {
+                        rules::MarkerAnswer::Failed(format!("HTTP {} for {marker_url}", a.status))
+                    }
                     Err(e) => rules::MarkerAnswer::Failed(e),
                 };
                 verdicts.push(rules::marker_rule(rule, &answer, now));
@@ -207,13 +203,14 @@ pub fn check(
     }
     // mirror-status' rules first, each monitor's in the order they were made.
     verdicts.sort_by_key(|v| v.monitor != MIRROR_STATUS);
-    report.status = verdicts
-        .iter()
-        .map(|v| v.level)
-        .max()
-        .unwrap_or(Level::Ok);
+    report.status = verdicts.iter().map(|v| v.level).max().unwrap_or(Level::Ok);
     report.rules = verdicts;
     report
+}
+
+/// An age in words, `-` when unknown.
+pub fn age_words_or_dash(secs: Option<i64>) -> String {
+    secs.map_or_else(|| "-".to_string(), rules::age_words)
 }
 
 /// The exit status of several checks: CRITICAL over UNKNOWN over WARNING over OK.
@@ -267,10 +264,7 @@ pub fn render(reports: &[Report], colour: bool) -> String {
 pub fn main(layout: &Layout, opts: Options) -> u8 {
     let mut targets: Vec<(String, Option<(String, String)>)> = Vec::new();
     let mut ca = opts.ca.clone();
-    let given_site = opts
-        .site
-        .clone()
-        .map(|s| (s, "--site".to_string()));
+    let given_site = opts.site.clone().map(|s| (s, "--site".to_string()));
     if opts.urls.is_empty() {
         let archive = opts.archive.clone().unwrap_or_default();
         let s = match Settings::load(layout, &archive, None) {
@@ -283,7 +277,7 @@ pub fn main(layout: &Layout, opts: Options) -> u8 {
         let Some(url) = s.mirror_url.clone() else {
             eprintln!(
                 "check-mirror: no URL given, and MIRROR_URL is not set in {}",
-                s.config_path.display()
+                s.core.config_path.display()
             );
             return EX_UNKNOWN;
         };
@@ -291,7 +285,7 @@ pub fn main(layout: &Layout, opts: Options) -> u8 {
         let site = given_site.or_else(|| {
             Some((
                 s.mirrorname.clone(),
-                format!("MIRRORNAME in {}", s.config_path.display()),
+                format!("MIRRORNAME in {}", s.core.config_path.display()),
             ))
         });
         targets.push((url, site));
@@ -309,7 +303,10 @@ pub fn main(layout: &Layout, opts: Options) -> u8 {
     let f = match Fetcher::new(opts.timeout, https.then_some(ca.as_path())) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("check-mirror: cannot load the CA certificates {}: {e}", ca.display());
+            eprintln!(
+                "check-mirror: cannot load the CA certificates {}: {e}",
+                ca.display()
+            );
             return EX_UNKNOWN;
         }
     };

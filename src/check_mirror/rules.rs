@@ -18,7 +18,7 @@
 //!   served the new Release before its master trace: no two-stage sync.
 
 use crate::common::dates::{self, TraceDateReader};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// The redirector reads no more of a trace than this; a longer one is rejected.
@@ -31,7 +31,7 @@ pub const BAD_FTPSYNC_VERSION: u64 = 80486;
 pub const MIRROR_STATUS: &str = "mirror-status";
 pub const HTTP_REDIRECTOR: &str = "http-redirector";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Ok,
@@ -182,7 +182,12 @@ pub fn trace_rules(
             return (
                 vec![
                     verdict(MIRROR_STATUS, rule, Level::Error, e.clone()),
-                    verdict(HTTP_REDIRECTOR, rule, Level::Error, format!("bad {rule} ({e})")),
+                    verdict(
+                        HTTP_REDIRECTOR,
+                        rule,
+                        Level::Error,
+                        format!("bad {rule} ({e})"),
+                    ),
                 ],
                 None,
                 None,
@@ -249,11 +254,7 @@ pub fn score_age(age: i64) -> (Level, &'static str) {
 /// trace) has been superseded, from its history of ftp-master's traces. One check has no
 /// history, so it takes the older of the two traces: the content is at least as old as
 /// the master trace, and a site trace older than that means no sync has finished since.
-pub fn age_rule(
-    master: &StatusTrace,
-    site: &StatusTrace,
-    now: OffsetDateTime,
-) -> (Verdict, i64) {
+pub fn age_rule(master: &StatusTrace, site: &StatusTrace, now: OffsetDateTime) -> (Verdict, i64) {
     let (oldest, which) = if site.date < master.date {
         (site.date, "site trace")
     } else {
@@ -318,10 +319,7 @@ pub fn marker_rule(rule: &'static str, answer: &MarkerAnswer, now: OffsetDateTim
                     Level::Ok => "a sync is under way",
                     _ => "a sync this long has hung, or the file was left behind",
                 };
-                (
-                    level,
-                    format!("there for {} ({why})", age_words(age)),
-                )
+                (level, format!("there for {} ({why})", age_words(age)))
             }
         },
     };
@@ -368,13 +366,16 @@ pub fn redirector_rules(site: &RedirectorTrace, master: Option<&RedirectorTrace>
             HTTP_REDIRECTOR,
             "architectures",
             Level::Ok,
-            format!("Architectures:{a} lists source"),
+            format!("Architectures: {} lists source", a.trim()),
         ),
         Some(a) => verdict(
             HTTP_REDIRECTOR,
             "architectures",
             Level::Error,
-            format!("no sources (det. from trace file): Architectures:{a} does not list source"),
+            format!(
+                "no sources (det. from trace file): Architectures: {} does not list source",
+                a.trim()
+            ),
         ),
     });
     out
@@ -420,8 +421,7 @@ fn ftpsync_version_rule(software: &str) -> Verdict {
         HTTP_REDIRECTOR,
         rule,
         Level::Warning,
-        "no Used ftpsync version line: the redirector notes the mirror does not use ftpsync"
-            .into(),
+        "no Used ftpsync version line: the redirector notes the mirror does not use ftpsync".into(),
     )
 }
 
@@ -544,7 +544,10 @@ mod tests {
     fn markers_and_two_stage_answers() {
         let now = datetime!(2026-12-01 12:00:00 UTC);
         let lm = |s: &str| MarkerAnswer::Present(Some(s.to_string()));
-        assert_eq!(marker_rule("x", &MarkerAnswer::Absent, now).level, Level::Ok);
+        assert_eq!(
+            marker_rule("x", &MarkerAnswer::Absent, now).level,
+            Level::Ok
+        );
         assert_eq!(
             marker_rule("x", &lm("Tue, 01 Dec 2026 11:00:00 GMT"), now).level,
             Level::Ok

@@ -45,3 +45,8 @@ pub fn describe(e: &ureq::Error, timeout: Duration) -> String {
         other => other.to_string(),
     }
 }
+
+/// An `http://` or `https://` URL, the only kinds these fetches take.
+pub fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}

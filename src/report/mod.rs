@@ -84,6 +84,9 @@ pub struct ArchiveStatus {
     pub last_success: Option<state::SyncRun>,
     pub last_push: Option<state::PushRun>,
     pub downstreams: std::collections::BTreeMap<String, state::Downstream>,
+    /// The last `status --downstreams` checks of the downstreams with an http line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downstream_checks: Option<crate::check_mirror::downstreams::Record>,
 }
 
 /// Gather everything about one archive from its settings, state record, trace and lock.
@@ -146,6 +149,7 @@ pub fn gather(s: &Settings, max_age: u64) -> ArchiveStatus {
         last_success,
         last_push: st.as_ref().and_then(|x| x.last_push.clone()),
         downstreams: st.map(|x| x.downstreams).unwrap_or_default(),
+        downstream_checks: crate::check_mirror::downstreams::recorded(s),
     }
 }
 

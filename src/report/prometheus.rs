@@ -134,6 +134,20 @@ pub fn prometheus(all: &[ArchiveStatus]) -> String {
             out.push_str(&format!("{}{{{l}}} {v}\n", family.name));
         }
     }
+    let checks: Vec<(&str, &str, &crate::check_mirror::downstreams::Record)> = all
+        .iter()
+        .filter_map(|a| {
+            let record = a.downstream_checks.as_ref()?;
+            Some((
+                a.name.as_str(),
+                a.mirrorname.as_deref().unwrap_or(""),
+                record,
+            ))
+        })
+        .collect();
+    out.push_str(&crate::check_mirror::downstreams::prometheus(
+        &checks, escape,
+    ));
     out
 }
 

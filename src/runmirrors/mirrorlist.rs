@@ -137,13 +137,10 @@ fn parse_http(line: usize, s: &str) -> Result<(String, HttpUrl), String> {
         [_, name, url, site] => (name, url, Some(site)),
         _ => return Err("an http line is `http SHORTNAME URL [SITE]`".into()),
     };
-    let Some((_, rest)) = url
-        .strip_prefix("http://")
-        .map(|r| ("http", r))
-        .or_else(|| url.strip_prefix("https://").map(|r| ("https", r)))
-    else {
+    if !crate::common::http::is_http_url(url) {
         return Err(format!("{url:?} is not an http:// or https:// URL"));
-    };
+    }
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
     if rest.is_empty() || rest.starts_with('/') {
         return Err(format!("no host in URL {url:?}"));
     }

@@ -17,6 +17,7 @@
 
 pub mod delay;
 pub mod http;
+pub mod nginx;
 pub mod sshd;
 pub mod tls;
 

@@ -1,0 +1,362 @@
+//! Downstreams as Debian sees them: `status --downstreams` checks every mirror of
+//! runmirrors[-ARCHIVE].mirror that has an `http` line, as check-mirror does, and notes
+//! how far behind us each one is (serial lag) and how old it is. The result is recorded in
+//! `LOGDIR/ftpsync[-ARCHIVE].downstreams.json`, from which every METRICS_FILE write (after
+//! each ftpsync run too) and `status --json` take the per-downstream values: the checks
+//! are HTTP requests to other machines, made when the operator asks (a timer), never in a
+//! sync's exit path.
+
+use super::fetch::Fetcher;
+use super::rules::{self, Level};
+use super::{age_words_or_dash, check};
+use crate::common::http::is_http_url;
+use crate::common::{atomic, trace};
+use crate::runmirrors::mirrorlist::{self, Entry};
+use crate::settings::archive::Settings;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Downstreams checked at once: each check is a handful of sequential requests.
+const PARALLEL: usize = 16;
+
+/// One downstream's last check.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DownstreamCheck {
+    /// SHORTNAME in runmirrors.mirror.
+    pub name: String,
+    pub url: String,
+    pub site: Option<String>,
+    pub status: Level,
+    /// The first rule that is not ok, in words.
+    pub problem: Option<String>,
+    /// The archive serial of its master trace, and of ours.
+    pub serial: Option<String>,
+    pub our_serial: Option<String>,
+    /// How far its master trace is behind ours: 0 with the same serial, else the time
+    /// between the two master traces' dates.
+    pub serial_lag_seconds: Option<i64>,
+    /// Its age as mirror-status scores it (the older of its two traces).
+    pub age_seconds: Option<i64>,
+}
+
+/// What `status --downstreams` found for one archive.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    /// When (Unix seconds).
+    pub checked_at: i64,
+    pub downstreams: Vec<DownstreamCheck>,
+    /// Why some or all downstreams could not be checked (no runmirrors config, bad lines).
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+impl Record {
+    /// The worst level of the checks; a problem with the list itself is a warning.
+    pub fn level(&self) -> Level {
+        let worst = self.downstreams.iter().map(|d| d.status).max();
+        let listed = if self.problems.is_empty() {
+            Level::Ok
+        } else {
+            Level::Warning
+        };
+        worst.unwrap_or(Level::Ok).max(listed)
+    }
+}
+
+pub fn record_path(s: &Settings) -> PathBuf {
+    s.core
+        .logdir
+        .join(format!("{}.downstreams.json", s.core.name))
+}
+
+/// The last recorded checks, if `status --downstreams` ever ran (a record that does not
+/// parse counts as none: the next check replaces it).
+pub fn recorded(s: &Settings) -> Option<Record> {
+    let data = std::fs::read(record_path(s)).ok()?;
+    serde_json::from_slice(&data).ok()
+}
+
+/// Our master trace's date and serial.
+fn ours(to: &Path) -> (Option<OffsetDateTime>, Option<String>) {
+    let master = to.join(trace::TRACEDIR).join("master");
+    match std::fs::read(&master) {
+        Ok(data) => match rules::read_as_mirror_status(&String::from_utf8_lossy(&data)) {
+            Ok(t) => (Some(t.date), t.serial),
+            Err(_) => (None, trace::read_field(&master, "Archive serial")),
+        },
+        Err(_) => (None, None),
+    }
+}
+
+/// Check every downstream with an http line now, and record it.
+pub fn refresh(layout: &crate::common::layout::Layout, s: &Settings, timeout: Duration) -> Record {
+    let now = OffsetDateTime::now_utc();
+    let mut record = Record {
+        checked_at: now.unix_timestamp(),
+        ..Record::default()
+    };
+    let targets = match downstream_urls(layout, &s.archive) {
+        Ok((t, problems)) => {
+            record.problems = problems;
+            t
+        }
+        Err(why) => {
+            record.problems.push(why);
+            Vec::new()
+        }
+    };
+    let https = targets.iter().any(|t| t.1.starts_with("https://"));
+    let fetcher = match Fetcher::new(timeout, https.then(|| Path::new(&s.ssl_capath))) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            record.problems.push(format!(
+                "cannot load the CA certificates {}: {e}",
+                s.ssl_capath
+            ));
+            None
+        }
+    };
+    let (our_date, our_serial) = ours(&s.to);
+    if let Some(f) = &fetcher {
+        for chunk in targets.chunks(PARALLEL) {
+            let reports: Vec<_> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|(_, url, site)| {
+                        let site = site.clone().map(|s| (s, "its http line".to_string()));
+                        scope.spawn(move || check(f, url, site, super::DEFAULT_SUITE, now))
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join()).collect()
+            });
+            for ((name, url, _), report) in chunk.iter().zip(reports) {
+                let check = match report {
+                    Ok(r) => summarize(name, &r, our_date, our_serial.clone()),
+                    Err(_) => DownstreamCheck {
+                        name: name.clone(),
+                        url: url.clone(),
+                        site: None,
+                        status: Level::Error,
+                        problem: Some("the check itself failed".into()),
+                        serial: None,
+                        our_serial: our_serial.clone(),
+                        serial_lag_seconds: None,
+                        age_seconds: None,
+                    },
+                };
+                record.downstreams.push(check);
+            }
+        }
+    }
+    let path = record_path(s);
+    let write = serde_json::to_vec_pretty(&record)
+        .map_err(|e| e.to_string())
+        .and_then(|j| atomic::write(&path, &j).map_err(|e| e.to_string()));
+    if let Err(e) = write {
+        record.problems.push(format!(
+            "cannot record the checks in {}: {e}",
+            path.display()
+        ));
+    }
+    record
+}
+
+/// (SHORTNAME, URL, SITE) of every mirror with an http line, and the list's bad lines.
+type Targets = Vec<(String, String, Option<String>)>;
+
+fn downstream_urls(
+    layout: &crate::common::layout::Layout,
+    archive: &str,
+) -> Result<(Targets, Vec<String>), String> {
+    let push = crate::settings::push::Settings::load(layout, archive)
+        .map_err(|r| format!("no downstreams to check: {}", r.message))?;
+    let list = push
+        .mirrors
+        .ok_or_else(|| format!("no downstreams to check: no {}.mirror", push.core.name))?;
+    let (entries, errors) =
+        mirrorlist::read(&list).map_err(|e| format!("cannot read {}: {e}", list.display()))?;
+    let problems = errors
+        .iter()
+        .map(|e| format!("{}:{}: {}", list.display(), e.line, e.message))
+        .collect();
+    let targets = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Mirror(t) => t
+                .http
+                .as_ref()
+                .map(|h| (t.name.clone(), h.url.clone(), h.site.clone())),
+            _ => None,
+        })
+        .filter(|(_, url, _)| is_http_url(url))
+        .collect();
+    Ok((targets, problems))
+}
+
+fn summarize(
+    name: &str,
+    r: &super::Report,
+    our_date: Option<OffsetDateTime>,
+    our_serial: Option<String>,
+) -> DownstreamCheck {
+    let serial = r.master.as_ref().and_then(|m| m.serial.clone());
+    let their_date = r.master.as_ref().and_then(|m| m.date);
+    let serial_lag_seconds = match (&serial, &our_serial, their_date, our_date) {
+        (Some(a), Some(b), _, _) if a == b => Some(0),
+        (_, _, Some(theirs), Some(ours)) => Some((ours.unix_timestamp() - theirs).max(0)),
+        _ => None,
+    };
+    DownstreamCheck {
+        name: name.to_string(),
+        url: r.url.clone(),
+        site: r.site.clone(),
+        status: r.status,
+        problem: r.problem(),
+        serial,
+        our_serial,
+        serial_lag_seconds,
+        age_seconds: r.age_seconds,
+    }
+}
+
+/// The downstreams' table under status' own.
+pub fn table(archive: &str, record: &Record, colour: bool) -> String {
+    let paint = |l: Level, text: String| -> String {
+        if !colour {
+            return text;
+        }
+        let code = match l {
+            Level::Ok => "32",
+            Level::Warning => "33",
+            Level::Error => "31",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    };
+    let name = if archive.is_empty() {
+        "(default)"
+    } else {
+        archive
+    };
+    let header = [
+        "DOWNSTREAM",
+        "CHECK",
+        "SERIAL THEIRS/OURS",
+        "LAG",
+        "AGE",
+        "URL",
+    ];
+    let rows: Vec<(Level, [String; 6])> = record
+        .downstreams
+        .iter()
+        .map(|d| {
+            (
+                d.status,
+                [
+                    d.name.clone(),
+                    d.status.as_str().to_string(),
+                    format!(
+                        "{}/{}",
+                        d.serial.as_deref().unwrap_or("-"),
+                        d.our_serial.as_deref().unwrap_or("-")
+                    ),
+                    age_words_or_dash(d.serial_lag_seconds),
+                    age_words_or_dash(d.age_seconds),
+                    d.url.clone(),
+                ],
+            )
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for (_, r) in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String], level: Option<Level>| -> String {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let padded = format!("{c:<w$}", w = widths[i]);
+            out.push_str(&match (i, level) {
+                (1, Some(l)) => paint(l, padded),
+                _ => padded,
+            });
+            out.push_str(if i + 1 < cells.len() { "  " } else { "" });
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = format!("\nDownstreams of {name}, as Debian's monitors see them:\n");
+    if rows.is_empty() {
+        out.push_str("(none with an http line)\n");
+    } else {
+        out.push_str(&line(&header.map(String::from), None));
+        for (l, r) in &rows {
+            out.push_str(&line(r, Some(*l)));
+        }
+    }
+    for d in &record.downstreams {
+        if let Some(p) = &d.problem {
+            out.push_str(&format!("{}: {}: {p}\n", d.name, d.status.as_str()));
+        }
+    }
+    for p in &record.problems {
+        out.push_str(&format!("{name}: {p}\n"));
+    }
+    out
+}
+
+/// The Prometheus families of the recorded checks, for each archive (name, mirror, record).
+pub fn prometheus(all: &[(&str, &str, &Record)], escape: fn(&str) -> String) -> String {
+    // (family, help, the sample of one downstream checked at a time)
+    type Family = (&'static str, &'static str, fn(&DownstreamCheck, i64) -> Option<i64>);
+    let families: [Family; 5] = [
+        (
+            "archvsync_downstream_check_status",
+            "Debian's monitors' verdict on the downstream (status --downstreams): 0 ok, 1 warning, 2 error.",
+            |d, _| Some(i64::from(d.status.exit_code())),
+        ),
+        (
+            "archvsync_downstream_archive_serial",
+            "Archive serial of the downstream's master trace, when numeric.",
+            |d, _| d.serial.as_deref().and_then(|s| s.parse().ok()),
+        ),
+        (
+            "archvsync_downstream_serial_lag_seconds",
+            "How far the downstream's master trace is behind ours (0: the same serial).",
+            |d, _| d.serial_lag_seconds,
+        ),
+        (
+            "archvsync_downstream_age_seconds",
+            "The downstream's age as mirror-status scores it (its older trace).",
+            |d, _| d.age_seconds,
+        ),
+        (
+            "archvsync_downstream_check_timestamp_seconds",
+            "When the downstream was last checked (Unix time).",
+            |_, at| Some(at),
+        ),
+    ];
+    let mut out = String::new();
+    for (family, help, value) in families {
+        let mut samples = String::new();
+        for (name, mirror, record) in all {
+            for d in &record.downstreams {
+                if let Some(v) = value(d, record.checked_at) {
+                    samples.push_str(&format!(
+                        "{family}{{name=\"{}\",mirror=\"{}\",downstream=\"{}\"}} {v}\n",
+                        escape(name),
+                        escape(mirror),
+                        escape(&d.name)
+                    ));
+                }
+            }
+        }
+        if !samples.is_empty() {
+            out.push_str(&format!(
+                "# HELP {family} {help}\n# TYPE {family} gauge\n{samples}"
+            ));
+        }
+    }
+    out
+}

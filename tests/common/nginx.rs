@@ -1,0 +1,195 @@
+//! A real web server from Debian's packages (nginx, installed by scripts/setup-deps) on
+//! 127.0.0.1 and a free port, serving mirror trees the way a mirror's web server does:
+//! static files with Last-Modified (and If-Unmodified-Since answered), directory listings
+//! (autoindex). Its config, pid file, logs and temp dirs live in a temp dir of its own;
+//! the whole process group is killed on drop, also when the test fails.
+
+use super::*;
+
+pub const NGINX: &str = "/usr/sbin/nginx";
+
+pub struct Nginx {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Serve each (URL prefix, directory), e.g. `("/debian/", mirror.to)`.
+    pub fn start(locations: &[(&str, &Path)]) -> Nginx {
+        assert!(
+            Path::new(NGINX).exists(),
+            "{NGINX} is missing: run scripts/setup-deps (it installs nginx)"
+        );
+        let dir = tempdir();
+        let d = dir.path().to_path_buf();
+        for sub in [
+            "tmp/client",
+            "tmp/proxy",
+            "tmp/fastcgi",
+            "tmp/uwsgi",
+            "tmp/scgi",
+        ] {
+            fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        let mut served = String::new();
+        for (prefix, path) in locations {
+            served.push_str(&format!(
+                "        location {prefix} {{\n            alias {}/;\n            autoindex on;\n        }}\n",
+                path.display()
+            ));
+        }
+        for attempt in 0..8 {
+            let port = free_port();
+            let conf = d.join("nginx.conf");
+            // As root the workers would run as nobody, who cannot enter the 0700 temp dirs.
+            let user = if is_root() { "user root root;\n" } else { "" };
+            fs::write(
+                &conf,
+                format!(
+                    "{user}daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+                     error_log {d}/error.log info;\n\
+                     events {{\n    worker_connections 64;\n}}\n\
+                     http {{\n    access_log {d}/access.log;\n    default_type text/plain;\n\
+                     \x20   client_body_temp_path {d}/tmp/client;\n    proxy_temp_path {d}/tmp/proxy;\n\
+                     \x20   fastcgi_temp_path {d}/tmp/fastcgi;\n    uwsgi_temp_path {d}/tmp/uwsgi;\n\
+                     \x20   scgi_temp_path {d}/tmp/scgi;\n\
+                     \x20   server {{\n        listen 127.0.0.1:{port};\n{served}    }}\n}}\n",
+                    d = d.display()
+                ),
+            )
+            .unwrap();
+            let out = fs::File::create(d.join(format!("nginx-{attempt}.out"))).unwrap();
+            let err = out.try_clone().unwrap();
+            let mut child = Command::new(NGINX)
+                .arg("-p")
+                .arg(&d)
+                .arg("-c")
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .process_group(0)
+                .spawn()
+                .expect("spawn nginx");
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    // Most likely the port was taken meanwhile: a fresh one.
+                    break;
+                }
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                    return Nginx {
+                        child: Some(child),
+                        port,
+                        dir,
+                    };
+                }
+                if Instant::now() > deadline {
+                    kill_group(child.id());
+                    let _ = child.wait();
+                    panic!(
+                        "nginx did not accept connections on port {port} within 10 s:\n{}",
+                        read_string(&d.join("error.log"))
+                    );
+                }
+                sleep(Duration::from_millis(20));
+            }
+        }
+        panic!(
+            "could not start nginx after 8 attempts:\n{}\n{}",
+            read_string(&d.join("error.log")),
+            read_string(&d.join("nginx-7.out"))
+        );
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The requests it answered, one line each.
+    pub fn access_log(&self) -> String {
+        read_string(&self.dir.path().join("access.log"))
+    }
+
+    pub fn error_log(&self) -> String {
+        read_string(&self.dir.path().join("error.log"))
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // Master and worker share the group the master leads.
+            kill_group(c.id());
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `LC_ALL=C date -u -d @EPOCH` (the first line of a trace), or with `-R` (its `Date:`).
+pub fn date_at(epoch: i64, rfc2822: bool) -> String {
+    let mut c = Command::new("date");
+    c.env("LC_ALL", "C").arg("-u");
+    if rfc2822 {
+        c.arg("-R");
+    }
+    let out = c
+        .arg("-d")
+        .arg(format!("@{epoch}"))
+        .output()
+        .expect("run date");
+    assert!(out.status.success(), "date: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Give the trace file at `path` the date `epoch`: its first line and its `Date:` line, as
+/// ftpsync (or dak, for the master trace) would have written them then.
+pub fn set_trace_date(path: &Path, epoch: i64) {
+    let text = read_string(path);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert!(!lines.is_empty(), "{} is empty", path.display());
+    lines[0] = date_at(epoch, false);
+    for l in lines.iter_mut().filter(|l| l.starts_with("Date: ")) {
+        *l = format!("Date: {}", date_at(epoch, true));
+    }
+    fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+/// An upstream whose master trace is `master_age` seconds old now, serial `serial`.
+pub fn upstream_dated(serial: &str, master_age: i64) -> Upstream {
+    let up = Upstream::new(ArchiveSpec {
+        serial: serial.to_string(),
+        ..ArchiveSpec::v1()
+    });
+    set_trace_date(
+        &up.root.join("project/trace/master"),
+        now_epoch() - master_age,
+    );
+    up
+}
+
+/// A mirror named `name`, synced by archvsync from `up` with `conf`'s extra keys.
+pub fn synced_mirror(up: &Upstream, name: &str, extra: &[(&str, &str)]) -> Mirror {
+    let mut m = Mirror::new();
+    m.name = name.to_string();
+    let mut conf = m.conf(&up.url());
+    for (k, v) in extra {
+        conf = conf.set(k, *v);
+    }
+    m.write_conf(&conf);
+    m.expect_code(&m.run(&["sync:all"]), 0);
+    m
+}
+
+/// `m`'s `base/bin/archvsync`, a link to the binary (so BASEDIR is `m.base`).
+pub fn archvsync_in(m: &Mirror) -> PathBuf {
+    let bin = m.base.join("bin/archvsync");
+    if !bin.exists() {
+        symlink(BIN, &bin).unwrap();
+    }
+    bin
+}
