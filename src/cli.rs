@@ -236,7 +236,8 @@ pub enum Command {
     #[command(long_about = TUNNEL_ABOUT, after_long_help = TUNNEL_HELP)]
     RsyncSslTunnel(TunnelArgs),
     /// What the last runs did, per archive (a table, --json, or --prometheus); a
-    /// Nagios-style check: exit 0 OK, 2 failed or stale, 3 unknown.
+    /// Nagios-style check: exit 0 OK, 1 a downstream warns (--downstreams), 2 failed or
+    /// stale, 3 unknown.
     Status(StatusArgs),
     /// Load the configs as a run would, report problems, and print the exact rsync and ssh
     /// command lines a run would use, without running them.

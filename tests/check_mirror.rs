@@ -37,7 +37,7 @@ impl Served {
     /// A mirror synced from an upstream whose master trace is `master_age` old, served at
     /// /debian/.
     fn new(master_age: i64, extra: &[(&str, &str)]) -> Served {
-        let up = upstream_dated(SERIAL_V1, master_age);
+        let up = upstream_dated(SERIAL_V1, now_epoch() - master_age);
         let m = synced_mirror(&up, MIRRORNAME, extra);
         let web = Nginx::start(&[("/debian/", &m.to)]);
         Served { up, m, web }

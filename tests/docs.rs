@@ -35,6 +35,7 @@ const PAGES: &[(&str, &str)] = &[
     ),
     ("archvsync-status.1", "archvsync\\-status"),
     ("archvsync-check-config.1", "archvsync\\-check\\-config"),
+    ("archvsync-check-mirror.1", "archvsync\\-check\\-mirror"),
     ("archvsync-manpages.1", "archvsync\\-manpages"),
     ("archvsync-completions.1", "archvsync\\-completions"),
     ("ftpsync.1", "ftpsync"),

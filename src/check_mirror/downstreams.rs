@@ -309,7 +309,11 @@ pub fn table(archive: &str, record: &Record, colour: bool) -> String {
 /// The Prometheus families of the recorded checks, for each archive (name, mirror, record).
 pub fn prometheus(all: &[(&str, &str, &Record)], escape: fn(&str) -> String) -> String {
     // (family, help, the sample of one downstream checked at a time)
-    type Family = (&'static str, &'static str, fn(&DownstreamCheck, i64) -> Option<i64>);
+    type Family = (
+        &'static str,
+        &'static str,
+        fn(&DownstreamCheck, i64) -> Option<i64>,
+    );
     let families: [Family; 5] = [
         (
             "archvsync_downstream_check_status",

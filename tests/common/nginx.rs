@@ -159,16 +159,13 @@ pub fn set_trace_date(path: &Path, epoch: i64) {
     fs::write(path, lines.join("\n") + "\n").unwrap();
 }
 
-/// An upstream whose master trace is `master_age` seconds old now, serial `serial`.
-pub fn upstream_dated(serial: &str, master_age: i64) -> Upstream {
+/// An upstream whose master trace, serial `serial`, is dated `epoch`.
+pub fn upstream_dated(serial: &str, epoch: i64) -> Upstream {
     let up = Upstream::new(ArchiveSpec {
         serial: serial.to_string(),
         ..ArchiveSpec::v1()
     });
-    set_trace_date(
-        &up.root.join("project/trace/master"),
-        now_epoch() - master_age,
-    );
+    set_trace_date(&up.root.join("project/trace/master"), epoch);
     up
 }
 
