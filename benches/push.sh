@@ -121,7 +121,7 @@ fi
 # ---------------------------------------------------------------- helpers
 
 # shellcheck source=examples/local/rsyncd.sh
-source "$ROOT/examples/local/rsyncd.sh"  # port_is_free, stop_rsyncd
+source "$ROOT/examples/local/rsyncd.sh"  # port_is_free, start_rsyncd_with, stop_rsyncd
 # shellcheck source=benches/lib/push-bench.sh
 source "$HERE/lib/push-bench.sh"  # ssh_banner, start_sshd, descendants, leftover_pids
 
@@ -159,7 +159,7 @@ now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
 # An rsync daemon like examples/local/rsyncd.sh's, but without its connection
 # limit (8): scenario 2 runs 50 syncs at once. Sets RSYNCD_PORT and RSYNCD_PID.
 start_rsyncd_unlimited() {
-    local work=$1 upstream=$2 conf port attempt i
+    local work=$1 upstream=$2 conf
     conf=$work/rsyncd.conf
     {
         echo "use chroot = no"
@@ -170,28 +170,7 @@ start_rsyncd_unlimited() {
         if ((EUID == 0)); then printf 'uid = root\ngid = root\n'; fi
         printf '[debian]\n    path = %s\n    read only = yes\n    list = yes\n' "$upstream"
     } >"$conf"
-    for ((attempt = 0; attempt < 20; attempt++)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        port_is_free "$port" || continue
-        rsync --daemon --no-detach --address=127.0.0.1 --port="$port" \
-            --config="$conf" </dev/null >>"$work/rsyncd.out" 2>&1 &
-        RSYNCD_PID=$!
-        for ((i = 0; i < 100; i++)); do
-            if ! kill -0 "$RSYNCD_PID" 2>/dev/null; then
-                wait "$RSYNCD_PID" 2>/dev/null || true
-                RSYNCD_PID=""
-                break
-            fi
-            if ! port_is_free "$port"; then
-                RSYNCD_PORT=$port
-                return 0
-            fi
-            sleep 0.05
-        done
-        stop_rsyncd
-    done
-    echo "could not start an rsync daemon, see $work/rsyncd.out" >&2
-    return 1
+    start_rsyncd_with "$work" "$conf"
 }
 
 # start_sshd DIR AUTHORIZED_KEYS: the downstreams' sshd (root, forced commands, SHLVL

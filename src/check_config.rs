@@ -185,10 +185,10 @@ fn check_ftpsync(r: &mut Report, s: &Settings) {
                 )),
                 Err(e) => r.error(format!("RSYNC_SSL_CAPATH: {e:#}")),
             }
-            if crate::tunnel::method_checks_hostname(&s.ssl_method).is_none() {
+            if s.ssl_method.checks_hostname().is_none() {
                 r.error(format!(
                     "RSYNC_SSL_METHOD={} is not one of stunnel, stunnel-old, socat: the tunnel would refuse it",
-                    s.ssl_method
+                    s.ssl_method.as_str()
                 ));
             }
         }
@@ -318,12 +318,7 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
     };
     r.section(&name);
     if config::find(&layout.confdirs, &name).is_none() {
-        let searched = layout
-            .confdirs
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let searched = layout.searched();
         if hub == Some(true) {
             r.error(format!(
                 "HUB=true but there is no {name}.conf (searched {searched}): the push after a sync would fail"

@@ -5,10 +5,10 @@
 
 use crate::common::layout::Layout;
 use crate::common::log::{savelog, Logger};
-use crate::common::mail::Mail;
+use crate::common::mail::ErrorReports;
 use crate::common::private_dir::PrivateDir;
 use crate::common::{http, lock, rsync as rsync_words, trace};
-use crate::settings::archive::Settings;
+use crate::settings::archive::{CheckUpstream, Settings};
 use std::path::Path;
 
 use std::time::Duration;
@@ -92,21 +92,20 @@ struct Cron<'a> {
 
 impl Cron<'_> {
     fn error(&self, msg: &str) {
-        self.log.log(msg);
-        eprintln!("{}: {msg}", self.name);
-        if self.s.core.mailto.is_empty() {
-            return;
+        ErrorReports {
+            log: self.log,
+            program: self.name,
+            to: &self.s.core.mailto,
+            sendmail: &self.s.core.sendmail,
+            timeout: self.s.core.mail_timeout,
         }
-        let mail = Mail::error_report(self.name, &self.s.core.mailto, msg, vec![]);
-        if let Err(e) = mail.send(&self.s.core.sendmail, self.s.core.mail_timeout) {
-            self.log.log(format!("No mail could be sent: {e}"));
-        }
+        .report(msg, &[]);
     }
 
     fn upstream_serial(&self) -> Result<String, String> {
         let s = self.s;
-        let (what, text) = match s.check_upstream.as_str() {
-            "http" => {
+        let (what, text) = match &s.check_upstream {
+            CheckUpstream::Http => {
                 let url = match &s.upstream_trace_url {
                     Some(u) => u.clone(),
                     None => {
@@ -118,14 +117,14 @@ impl Cron<'_> {
                 };
                 (url.clone(), self.fetch_http(&url)?)
             }
-            "rsync" => {
+            CheckUpstream::Rsync => {
                 let src = format!(
                     "{}/project/trace/master",
                     s.rsync_source.trim_end_matches('/')
                 );
                 (src.clone(), self.fetch_rsync(&src)?)
             }
-            other => {
+            CheckUpstream::Unknown(other) => {
                 return Err(format!(
                     "CHECK_UPSTREAM={other} is not known (http or rsync)"
                 ))

@@ -6,6 +6,7 @@
 
 use crate::check_mirror::downstreams;
 use crate::common::config;
+use crate::common::kinds::{DownstreamOutcome, RunResult};
 use crate::common::layout::Layout;
 use crate::common::state;
 use crate::report::{gather, human_age, prometheus::prometheus, ArchiveStatus, Health, Serials};
@@ -67,12 +68,7 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
     if all.is_empty() {
         eprintln!(
             "no ftpsync configuration found (searched {})",
-            layout
-                .confdirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            layout.searched()
         );
         return 3;
     }
@@ -161,12 +157,12 @@ pub fn table(all: &[ArchiveStatus], colour: bool) -> String {
             .map(|r| {
                 format!(
                     "{} {} ({} ago)",
-                    if r.result == "success" {
+                    if r.result == RunResult::Success {
                         "ok"
                     } else {
                         "FAILED"
                     },
-                    if r.result == "success" {
+                    if r.result == RunResult::Success {
                         String::new()
                     } else {
                         format!("exit {}", r.exit_status)
@@ -205,8 +201,8 @@ pub fn table(all: &[ArchiveStatus], colour: bool) -> String {
                     .map(|(n, _)| n.as_str())
                     .collect()
             };
-            let failed = names(&|d| !d.ok() && d.outcome != "not_sent");
-            let not_sent = names(&|d| d.outcome == "not_sent");
+            let failed = names(&|d| !d.ok() && d.outcome != DownstreamOutcome::NotSent);
+            let not_sent = names(&|d| d.outcome == DownstreamOutcome::NotSent);
             let mut text = format!("{ok}/{} ok", a.downstreams.len());
             if !failed.is_empty() {
                 text.push_str(&format!(", failed: {}", failed.join(",")));

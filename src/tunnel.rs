@@ -39,14 +39,9 @@ struct Options {
     check_hostname: bool,
 }
 
-/// Whether METHOD checks the host name; `None` for an unknown method. All methods use the
-/// built-in client; the names are the original's.
+/// Whether METHOD checks the host name; `None` for an unknown method.
 pub fn method_checks_hostname(method: &str) -> Option<bool> {
-    match method {
-        "stunnel" | "stunnel4" | "socat" => Some(true),
-        "stunnel-old" | "stunnel4-old" => Some(false),
-        _ => None,
-    }
+    tls::SslMethod::parse(method).checks_hostname()
 }
 
 /// What the command line asked for (`-C`, `-m`, `-p`, the host); rsync's `-l USER` and

@@ -5,6 +5,7 @@
 #   start_rsyncd WORK UPSTREAM   writes WORK/rsyncd.conf from rsyncd.conf.in,
 #                                starts `rsync --daemon --no-detach` on a free
 #                                port; sets RSYNCD_PORT and RSYNCD_PID
+#   start_rsyncd_with WORK CONF  the same with a config file of the caller's
 #   stop_rsyncd                  stops it (safe to call twice, or never started)
 
 RSYNCD_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,7 +18,7 @@ port_is_free() {
 }
 
 start_rsyncd() {
-    local work=$1 upstream=$2 conf tpl root_only="" attempt port i
+    local work=$1 upstream=$2 conf tpl root_only=""
     conf=$work/rsyncd.conf
     tpl=$(<"$RSYNCD_HERE/rsyncd.conf.in")
     if ((EUID == 0)); then
@@ -28,7 +29,11 @@ start_rsyncd() {
     tpl=${tpl//@UPSTREAM@/$upstream}
     tpl=${tpl//@ROOT_ONLY@/$root_only}
     printf '%s\n' "$tpl" >"$conf"
+    start_rsyncd_with "$work" "$conf"
+}
 
+start_rsyncd_with() {
+    local work=$1 conf=$2 attempt port i
     for ((attempt = 0; attempt < 20; attempt++)); do
         port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
         port_is_free "$port" || continue

@@ -70,6 +70,15 @@ fn has_our_configs(etc: &Path) -> bool {
 }
 
 impl Layout {
+    /// The config search path as messages name it: `DIR, DIR, DIR`.
+    pub fn searched(&self) -> String {
+        self.confdirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Variables the original defined before it sourced a config; configs refer to them.
     pub fn config_prelude(&self, name: &str, archive: &str) -> Vec<(&'static str, String)> {
         let path_str = |p: &Option<PathBuf>| {

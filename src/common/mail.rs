@@ -10,6 +10,56 @@ pub const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
 /// How long sendmail may take (MAILTIMEOUT) unless configured otherwise.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 
+/// Where a command that runs to its end in one go (ftpsync, ftpsync-cron) reports an error:
+/// its log, stderr, and a mail to MAILTO sent before going on (bounded by MAILTIMEOUT).
+/// runmirrors and its follower, which must not wait, use [`Outbox::error`].
+pub struct ErrorReports<'a> {
+    pub log: &'a crate::common::log::Logger,
+    pub program: &'a str,
+    pub to: &'a [String],
+    pub sendmail: &'a Path,
+    pub timeout: Duration,
+}
+
+impl ErrorReports<'_> {
+    /// `msg`, with `details` (rsync's last words) after it on the log line and stderr, and
+    /// one a line in the mail's body. The line goes to stderr too (unless the log already
+    /// echoes there): under ssh or cron that is all the operator sees at once. The subject
+    /// stays one bounded line.
+    pub fn report(&self, msg: &str, details: &[String]) {
+        let line = if details.is_empty() {
+            msg.to_string()
+        } else {
+            format!("{msg}: {}", details.join(" | "))
+        };
+        self.log.log(&line);
+        if !self.log.echoes() {
+            eprint!("{}", self.log.line(&line));
+        }
+        if self.to.is_empty() {
+            return;
+        }
+        let mut body = msg.to_string();
+        for d in details {
+            body.push_str("\n  ");
+            body.push_str(d);
+        }
+        let mut mail = Mail::error_report(self.program, self.to, &bounded(&line, 250), vec![]);
+        mail.bodies = vec![body];
+        if let Err(e) = mail.send(self.sendmail, self.timeout) {
+            self.log.log(format!("No mail could be sent: {e}"));
+        }
+    }
+}
+
+/// `text` cut at `max` characters (with `...`).
+pub fn bounded(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Mail {
     pub subject: String,

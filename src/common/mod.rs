@@ -7,6 +7,7 @@ pub mod dates;
 pub mod hooks;
 pub mod host;
 pub mod http;
+pub mod kinds;
 pub mod layout;
 pub mod lock;
 pub mod log;

@@ -4,6 +4,7 @@
 //! downstream. Writers take an flock on a sidecar file and replace the record atomically,
 //! so concurrent writers never lose each other's updates.
 
+use super::kinds::{DownstreamOutcome, PushKind, RunResult, Stage};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -35,8 +36,7 @@ pub struct SyncRun {
     pub pushed_from: Option<String>,
     /// `all`, `stage1`, `stage2`, with `+mhop` when asked.
     pub request: String,
-    /// `success` or `failure`.
-    pub result: String,
+    pub result: RunResult,
     pub exit_status: u8,
     pub stage1_seconds: u64,
     pub stage2_seconds: u64,
@@ -55,7 +55,7 @@ pub struct SyncRun {
 pub struct PushRun {
     pub started: i64,
     pub ended: i64,
-    pub kind: String,
+    pub kind: PushKind,
     pub from_ftpsync: bool,
     pub triggers: u64,
     pub delivered: u64,
@@ -73,13 +73,9 @@ pub struct PushRun {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Downstream {
     pub host: String,
-    /// `all`, `stage1` or `stage2`.
-    pub stage: String,
+    pub stage: Stage,
     pub words: Vec<String>,
-    /// `delivered` (ssh ended, not 255), `accepted` (session running in the background, or
-    /// done), `failed` (ssh 255 or not started), `timeout`, `dropped` (stopped while the
-    /// connection was being set up) or `not_sent` (the push was stopped before this one).
-    pub outcome: String,
+    pub outcome: DownstreamOutcome,
     /// ssh's exit status when it ended while we waited.
     pub exit_status: Option<i32>,
     pub duration_seconds: f64,
@@ -93,8 +89,10 @@ pub struct Downstream {
 
 impl Downstream {
     pub fn ok(&self) -> bool {
-        matches!(self.outcome.as_str(), "delivered" | "accepted")
-            && self.finished_exit_status != Some(255)
+        matches!(
+            self.outcome,
+            DownstreamOutcome::Delivered | DownstreamOutcome::Accepted
+        ) && self.finished_exit_status != Some(255)
     }
 }
 
@@ -204,6 +202,78 @@ fn keep_aside(path: &Path) -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record as the string-typed versions wrote it reads into the enums and is written
+    /// back byte for byte.
+    #[test]
+    fn records_of_earlier_versions_round_trip_unchanged() {
+        let old = r#"{
+  "schema": 1,
+  "name": "ftpsync",
+  "mirrorname": "hub.example",
+  "last_run": {
+    "started": 1700000000,
+    "ended": 1700000100,
+    "trigger": "ssh",
+    "pushed_from": "192.0.2.1",
+    "request": "all",
+    "result": "failure",
+    "exit_status": 3,
+    "stage1_seconds": 90,
+    "stage2_seconds": 0,
+    "bytes_received": 12345,
+    "archive_serial": "2026120101",
+    "passes": 1,
+    "uip_retries": 0,
+    "dry_run": false
+  },
+  "last_success": null,
+  "last_push": {
+    "started": 1700000000,
+    "ended": 1700000010,
+    "kind": "stage2",
+    "from_ftpsync": true,
+    "triggers": 3,
+    "delivered": 1,
+    "failed": 1,
+    "not_sent": [
+      "late"
+    ],
+    "interrupted": "SIGTERM"
+  },
+  "downstreams": {
+    "a": {
+      "host": "a.example",
+      "stage": "stage1",
+      "words": [
+        "sync:archive:",
+        "sync:stage1"
+      ],
+      "outcome": "accepted",
+      "exit_status": null,
+      "duration_seconds": 0.5,
+      "at": 1700000001,
+      "finished_exit_status": 0,
+      "finished_seconds": 20.0
+    },
+    "b": {
+      "host": "b.example",
+      "stage": "all",
+      "words": [],
+      "outcome": "not_sent",
+      "exit_status": null,
+      "duration_seconds": 0.0,
+      "at": 1700000002,
+      "finished_exit_status": null,
+      "finished_seconds": null
+    }
+  }
+}"#;
+        let st: State = serde_json::from_str(old).unwrap();
+        assert_eq!(st.last_run.as_ref().unwrap().result, RunResult::Failure);
+        assert_eq!(st.downstreams["b"].outcome, DownstreamOutcome::NotSent);
+        assert_eq!(serde_json::to_string_pretty(&st).unwrap(), old);
+    }
 
     #[test]
     fn concurrent_updates_are_not_lost() {

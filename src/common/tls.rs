@@ -141,6 +141,51 @@ impl ServerCertVerifier for AnyNameVerifier {
     }
 }
 
+/// RSYNC_SSL_METHOD: the original's names for its tunnel programs. All of them use the
+/// built-in TLS client; they differ in whether the certificate's host name is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SslMethod {
+    /// `stunnel` or `stunnel4`: host name checked.
+    Stunnel,
+    /// `stunnel-old` or `stunnel4-old`: the certificate is verified, the host name is not.
+    StunnelOld,
+    /// `socat`: host name checked.
+    Socat,
+    /// Anything else, kept as written: the tunnel refuses it when it runs (as the
+    /// original's did), check-config reports it.
+    Unknown(String),
+}
+
+impl SslMethod {
+    pub fn parse(s: &str) -> SslMethod {
+        match s {
+            "stunnel" | "stunnel4" => SslMethod::Stunnel,
+            "stunnel-old" | "stunnel4-old" => SslMethod::StunnelOld,
+            "socat" => SslMethod::Socat,
+            other => SslMethod::Unknown(other.to_string()),
+        }
+    }
+
+    /// The name handed to the tunnel in RSYNC_SSL_METHOD.
+    pub fn as_str(&self) -> &str {
+        match self {
+            SslMethod::Stunnel => "stunnel",
+            SslMethod::StunnelOld => "stunnel-old",
+            SslMethod::Socat => "socat",
+            SslMethod::Unknown(s) => s,
+        }
+    }
+
+    /// Whether the host name is checked; `None` for an unknown method.
+    pub fn checks_hostname(&self) -> Option<bool> {
+        match self {
+            SslMethod::Stunnel | SslMethod::Socat => Some(true),
+            SslMethod::StunnelOld => Some(false),
+            SslMethod::Unknown(_) => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

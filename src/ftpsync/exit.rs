@@ -3,6 +3,7 @@
 
 use super::run::Run;
 use crate::common::host;
+use crate::common::kinds::RunResult;
 use crate::common::log::savelog;
 use crate::common::mail::Mail;
 use crate::common::{rsync, state, trace};
@@ -46,7 +47,11 @@ impl Run {
                 .and_then(|c| c.split(' ').next().map(str::to_string))
                 .filter(|f| !f.is_empty()),
             request,
-            result: if code == 0 { "success" } else { "failure" }.into(),
+            result: if code == 0 {
+                RunResult::Success
+            } else {
+                RunResult::Failure
+            },
             exit_status: code,
             stage1_seconds: self.time1.get(),
             stage2_seconds: self.time2.get(),

@@ -7,6 +7,7 @@ mod callback;
 mod exit;
 pub mod progress;
 pub mod run;
+mod stage;
 
 mod upstream_check;
 pub mod words;

@@ -1,7 +1,8 @@
 //! One ftpsync run (SPEC §4): the Update-Required / Archive-Update-in-Progress protocol,
-//! both rsync stages, hooks, trace files and the HUB push. Its other parts have modules of
-//! their own: the exit path that always logs, records, mails, rotates and unlocks
-//! (exit.rs), the empty-upstream check (upstream_check.rs), the callback (callback.rs).
+//! the order of both rsync stages, hooks, trace files and the HUB push. Its other parts
+//! have modules of their own: running and judging one rsync stage (stage.rs), the exit
+//! path that always logs, records, mails, rotates and unlocks (exit.rs), the empty-upstream
+//! check (upstream_check.rs), the callback (callback.rs).
 //!
 //! Two locks, taken in this order and released in the reverse one:
 //! - the run lock `LOGDIR/NAME.run.lock` ([`Settings::run_lock_path`]), held from the start
@@ -27,16 +28,14 @@ use crate::common::hooks::{self, HookResult};
 use crate::common::layout::Layout;
 use crate::common::lock::{self, Acquired, RunLock};
 use crate::common::log::Logger;
-use crate::common::mail::Mail;
-use crate::common::process::{self, Cancel, Outcome};
-use crate::common::rsync::{self, Verdict};
+use crate::common::mail::{ErrorReports, Mail};
+use crate::common::process::Cancel;
 use crate::common::{dates, state, trace};
 use crate::runmirrors;
 use crate::settings::archive::Settings;
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::process::Command;
 
 /// The upstream's master trace, relative to TO or to the source.
 pub(super) const MASTER_TRACE: &str = "project/trace/master";
@@ -48,11 +47,6 @@ pub(super) struct Stop(pub(super) u8);
 /// `--timeout` bounds only silence on an open connection, not the connect itself (the OS
 /// gives up after minutes) nor an answer that trickles.
 pub(super) const CHECK_MARGIN_SECS: u64 = 5;
-
-/// Lines of rsync's error output quoted when a stage fails.
-const RSYNC_ERROR_LINES: usize = 5;
-/// How much of the end of rsync's error log is read for them.
-const RSYNC_ERROR_TAIL: u64 = 16 * 1024;
 
 use crate::common::process::signal_name;
 
@@ -256,34 +250,17 @@ impl Run {
         self.error_with(msg, &[]);
     }
 
-    /// [`Run::error`] with `details` (rsync's last words): on the log line and stderr after
-    /// `msg`, in the mail's body one a line. The line also goes to stderr (unless the log
-    /// already echoes there): under ssh or cron that is all the operator sees at once, and
-    /// an error is worth it; the subject stays one bounded line.
+    /// [`Run::error`] with `details` (rsync's last words), see [`ErrorReports::report`].
     pub(super) fn error_with(&self, msg: &str, details: &[String]) {
-        let line = if details.is_empty() {
-            msg.to_string()
-        } else {
-            format!("{msg}: {}", details.join(" | "))
-        };
-        self.log.log(&line);
-        if !self.log.echoes() {
-            eprint!("{}", self.log.line(&line));
-        }
         self.had_error.set(true);
-        let mut body = msg.to_string();
-        for d in details {
-            body.push_str("\n  ");
-            body.push_str(d);
+        ErrorReports {
+            log: &self.log,
+            program: &self.s.core.program,
+            to: &self.s.core.mailto,
+            sendmail: &self.s.core.sendmail,
+            timeout: self.s.core.mail_timeout,
         }
-        let mut mail = Mail::error_report(
-            &self.s.core.program,
-            &self.s.core.mailto,
-            &bounded(&line, 250),
-            vec![],
-        );
-        mail.bodies = vec![body];
-        self.mail(mail);
+        .report(msg, details);
     }
 
     /// Where `file` (a log of this run) is once the exit path has rotated it: what a log
@@ -521,105 +498,6 @@ impl Run {
         Ok(())
     }
 
-    /// The original's check_rsync for sync step `step`, with the exit status a failure maps
-    /// to. A failure says why: rsync's last words, and where the logs are after the run.
-    pub(super) fn check(&self, result: i32, step: u8, fail_code: u8) -> Result<(), Stop> {
-        let verdict = rsync::classify(result);
-        if verdict == Verdict::Success {
-            return Ok(());
-        }
-        if verdict == Verdict::RetryableIfPushed && self.update_required().exists() {
-            self.log.log(format!(
-                "We got error {result} from rsync, but a second push went in hence ignoring this error for now"
-            ));
-            return Ok(());
-        }
-        let s = &self.s;
-        let mut files = format!("Logfile: {}", self.after_rotation(&s.core.log).display());
-        if std::fs::metadata(&s.log_rsync_error).is_ok_and(|m| m.len() > 0) {
-            files.push_str(&format!(
-                ", rsync errors: {}",
-                self.after_rotation(&s.log_rsync_error).display()
-            ));
-        }
-        let mut msg = format!("Sync step {step} went wrong, got errorcode {result} ({files})");
-        if verdict == Verdict::RetryableIfPushed {
-            msg.push_str(", and no new push is pending that would retry it");
-        } else {
-            msg.insert_str(0, "ERROR: ");
-        }
-        let details = self.rsync_errors.borrow().clone();
-        self.error_with(&msg, &details);
-        Err(Stop(fail_code))
-    }
-
-    /// Another mirror's Archive-Update-in-Progress file arrived with stage 1: our upstream
-    /// was itself mid-update. Remove it (the next pull brings it back if still true).
-    pub(super) fn upstream_update_in_progress(&self) -> bool {
-        let ours = self.s.lock_name();
-        let Ok(entries) = std::fs::read_dir(&self.s.to) else {
-            return false;
-        };
-        let mut found = false;
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !name.starts_with("Archive-Update-in-Progress-") || name == ours {
-                continue;
-            }
-            found = true;
-            if e.file_type().map(|t| t.is_file()).unwrap_or(false) {
-                let _ = std::fs::remove_file(e.path());
-            } else {
-                self.log.log(format!(
-                    "AUIP file '{}' is not really a file, weird",
-                    e.path().display()
-                ));
-            }
-        }
-        found
-    }
-
-    pub(super) async fn rsync(&self, stage: &str, words: &[String]) -> Result<i32, Stop> {
-        self.log
-            .log(format!("Running {stage}: {}", rsync::display(words)));
-        let prog = words.first().cloned().unwrap_or_default();
-        let Some(cmd) = rsync::command(words, &self.s.rsync_env()) else {
-            return Ok(127);
-        };
-        let mut cmd = Command::from(cmd);
-        if let Err(e) = process::output_to(&mut cmd, &self.s.log_rsync_error) {
-            self.log.log(format!(
-                "cannot open {}: {e}; rsync output is discarded",
-                self.s.log_rsync_error.display()
-            ));
-        }
-        let errors_from = std::fs::metadata(&self.s.log_rsync_error)
-            .map(|m| m.len())
-            .unwrap_or(0);
-        let progress = super::progress::Progress::start(stage, &self.s.log_rsync, &self.s.to);
-        let outcome = process::run_tied(cmd, &self.cancel).await;
-        if let Some(p) = progress {
-            p.finish().await;
-        }
-        let code = match outcome {
-            Ok(Outcome::Exited(status)) => process::shell_code(&status),
-            Ok(Outcome::Interrupted(sig)) => return Err(self.interrupted(sig)),
-            // Not asked for (no deadline): rsync's own --timeout bounds it.
-            Ok(Outcome::TimedOut(_)) => 30,
-            Err(e) => {
-                self.log.log(format!("cannot run {prog}: {e}"));
-                127
-            }
-        };
-        // What rsync said about it, for the failure's message (this stage's lines only).
-        *self.rsync_errors.borrow_mut() = if code == 0 {
-            Vec::new()
-        } else {
-            rsync_error_tail(&self.s.log_rsync_error, errors_from)
-        };
-        Ok(code)
-    }
-
     pub(super) fn write_trace(&self, tracefile: &str) {
         let s = &self.s;
         let info = trace::TraceInfo {
@@ -644,33 +522,6 @@ impl Run {
         if let Err(e) = trace::write(&s.to, tracefile, &info) {
             self.error(&format!("Cannot write trace file {tracefile}: {e}"));
         }
-    }
-}
-
-/// The last lines rsync wrote to `path` after `from` (its length when the stage started),
-/// bounded: read from at most the last [`RSYNC_ERROR_TAIL`] bytes.
-pub(super) fn rsync_error_tail(path: &Path, from: u64) -> Vec<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = from.max(len.saturating_sub(RSYNC_ERROR_TAIL));
-    if start >= len || f.seek(SeekFrom::Start(start)).is_err() {
-        return Vec::new();
-    }
-    let mut data = Vec::new();
-    if f.take(RSYNC_ERROR_TAIL).read_to_end(&mut data).is_err() {
-        return Vec::new();
-    }
-    rsync::last_lines(&data, RSYNC_ERROR_LINES)
-}
-
-/// `text` cut at `max` characters (with `...`).
-pub(super) fn bounded(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => format!("{}...", &text[..i]),
-        None => text.to_string(),
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod prometheus;
 
+use crate::common::kinds::RunResult;
 use crate::common::lock;
 use crate::common::state::{self, State};
 use crate::common::trace;
@@ -121,7 +122,7 @@ pub fn gather(s: &Settings, max_age: u64) -> ArchiveStatus {
     let (health, problem) = match (&last_run, age) {
         (None, _) if unreadable.is_some() => (Health::Unknown, unreadable),
         (None, _) => (Health::Never, Some("no run recorded yet".to_string())),
-        (Some(r), _) if r.result != "success" => (
+        (Some(r), _) if r.result != RunResult::Success => (
             Health::Failed,
             Some(format!(
                 "the last run failed with exit status {}",

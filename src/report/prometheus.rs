@@ -2,6 +2,7 @@
 //! (for node_exporter's textfile collector).
 
 use super::{gather, ArchiveStatus, Health, DEFAULT_MAX_AGE};
+use crate::common::kinds::RunResult;
 use crate::settings::archive::Settings;
 use std::path::Path;
 
@@ -84,7 +85,7 @@ pub fn prometheus(all: &[ArchiveStatus]) -> String {
         };
         if let Some(r) = &a.last_run {
             put(0, "", r.ended.to_string());
-            put(1, "", u8::from(r.result == "success").to_string());
+            put(1, "", u8::from(r.result == RunResult::Success).to_string());
             put(2, "", r.exit_status.to_string());
             put(4, "stage=\"stage1\"", r.stage1_seconds.to_string());
             put(4, "stage=\"stage2\"", r.stage2_seconds.to_string());

@@ -22,6 +22,7 @@ use super::protocol::{self, Delivery, FromFollower, Job, Setup, StageJob, ToFoll
 use super::ssh::Stage;
 use super::state_writer::{record, round_ms, write_state, StateChange};
 use super::trigger::{self, Outcome, TriggerResult};
+use crate::common::kinds::DownstreamOutcome;
 use crate::common::log::Logger;
 use crate::common::mail::Outbox;
 use crate::common::process::{self, Cancel, Canceller};
@@ -310,7 +311,7 @@ impl Follower {
         }
         let _ = self.state.send(StateChange::Sent(
             job.name.clone(),
-            record(job, st, "not_sent", state::now()),
+            record(job, st, DownstreamOutcome::NotSent, state::now()),
         ));
     }
 
@@ -425,7 +426,7 @@ impl Follower {
         let at = state::now();
         let (result, session) =
             trigger::send(&st.args, mlog, deadline, &self.cancel, &self.orphans).await;
-        let mut d = record(job, st, result.state_word(), at);
+        let mut d = record(job, st, result.delivery(), at);
         d.exit_status = match result.outcome {
             Outcome::Exited(c) => Some(c),
             _ => None,
@@ -588,7 +589,7 @@ impl Follower {
         let _ = self.state.send(StateChange::Push(state::PushRun {
             started,
             ended: state::now(),
-            kind: self.setup.kind.clone(),
+            kind: self.setup.kind,
             from_ftpsync: self.setup.from_ftpsync,
             triggers: t.deliveries.len() as u64,
             delivered,

@@ -5,7 +5,7 @@
 //! that when runmirrors dies without a word (SIGKILL, OOM) the follower still knows what
 //! was handed to it and what was never sent, and finishes or reports it.
 
-use super::ssh::Stage;
+use super::ssh::{PushKind, Stage};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -31,8 +31,8 @@ pub struct Setup {
     pub pushdelay: u64,
     /// PUSHCONCURRENCY: triggers in connection setup at once; 0 is no bound.
     pub concurrency: usize,
-    /// `all`, `stage2` or `mhop`, and whether ftpsync runs us: for the state record.
-    pub kind: String,
+    /// The push kind, and whether ftpsync runs us: for the state record.
+    pub kind: PushKind,
     pub from_ftpsync: bool,
     /// Every mirror this run will hand over, in order.
     pub plan: Vec<String>,

@@ -287,7 +287,7 @@ impl Pusher {
             timeout: s.timeout,
             pushdelay: s.pushdelay,
             concurrency: s.concurrency,
-            kind: self.kind.as_str().into(),
+            kind: self.kind,
             from_ftpsync: self.from_ftpsync,
             plan,
             staged,

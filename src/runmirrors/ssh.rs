@@ -2,62 +2,8 @@
 //! upstream. Every ssh word is added here.
 
 use super::mirrorlist::{MirrorType, Target};
+pub use crate::common::kinds::{PushKind, Stage};
 use std::path::Path;
-
-/// Which of the original's push kinds runmirrors was asked for (`-k`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PushKind {
-    All,
-    Stage2,
-    Mhop,
-}
-
-impl PushKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PushKind::All => "all",
-            PushKind::Stage2 => "stage2",
-            PushKind::Mhop => "mhop",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<PushKind> {
-        match s {
-            "all" => Some(PushKind::All),
-            "stage2" => Some(PushKind::Stage2),
-            "mhop" => Some(PushKind::Mhop),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    All,
-    Stage1,
-    Stage2,
-}
-
-impl Stage {
-    /// How the original named each trigger in its logs.
-    pub fn label(self) -> &'static str {
-        match self {
-            Stage::All => "normal",
-            Stage::Stage1 => "first stage",
-            Stage::Stage2 => "second stage",
-        }
-    }
-
-    /// The name in the state record and `status --json`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::All => "all",
-            Stage::Stage1 => "stage1",
-            Stage::Stage2 => "stage2",
-        }
-    }
-}
 
 /// The words the downstream's forced command receives in SSH_ORIGINAL_COMMAND.
 /// `sync:archive:` always comes first, even empty: ftpsync reads it as the default archive,

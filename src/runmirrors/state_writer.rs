@@ -3,6 +3,7 @@
 //! locked by ftpsync delays no trigger and no barrier.
 
 use super::protocol::{Job, StageJob};
+use crate::common::kinds::DownstreamOutcome;
 use crate::common::log::Logger;
 use crate::common::state;
 use std::sync::Arc;
@@ -81,14 +82,14 @@ fn apply(st: &mut state::State, c: StateChange) {
                 d.finished_exit_status = exit;
                 d.finished_seconds = Some(round_ms(secs));
                 if timed_out {
-                    d.outcome = "timeout".into();
+                    d.outcome = DownstreamOutcome::Timeout;
                 }
             }
         }
         StateChange::Push(p) => st.last_push = Some(p),
         StateChange::NotSent(name) => {
             let d = st.downstreams.entry(name).or_default();
-            d.outcome = "not_sent".into();
+            d.outcome = DownstreamOutcome::NotSent;
             d.at = state::now();
             d.exit_status = None;
             d.finished_exit_status = None;
@@ -99,12 +100,12 @@ fn apply(st: &mut state::State, c: StateChange) {
 }
 
 /// The state record of one trigger sent (or not) at `at`.
-pub fn record(job: &Job, st: &StageJob, outcome: &str, at: i64) -> state::Downstream {
+pub fn record(job: &Job, st: &StageJob, outcome: DownstreamOutcome, at: i64) -> state::Downstream {
     state::Downstream {
         host: job.host.clone(),
-        stage: st.stage.as_str().into(),
+        stage: st.stage,
         words: st.words.clone(),
-        outcome: outcome.into(),
+        outcome,
         at,
         ..Default::default()
     }

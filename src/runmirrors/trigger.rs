@@ -3,6 +3,7 @@
 //! the downstream's own sync; orphans.rs finds it and tells when it ends.
 
 use super::orphans::{Orphans, Session};
+use crate::common::kinds::DownstreamOutcome;
 use crate::common::log::Logger;
 use crate::common::process::{self, Cancel};
 use std::process::Stdio;
@@ -49,13 +50,13 @@ impl TriggerResult {
     }
 
     /// The name of the outcome in the state record and `status --json`.
-    pub fn state_word(&self) -> &'static str {
+    pub fn delivery(&self) -> DownstreamOutcome {
         match self.outcome {
-            Outcome::Exited(255) | Outcome::Failed(_) => "failed",
-            Outcome::Exited(_) => "delivered",
-            Outcome::Accepted => "accepted",
-            Outcome::TimedOut => "timeout",
-            Outcome::Dropped(_) => "dropped",
+            Outcome::Exited(255) | Outcome::Failed(_) => DownstreamOutcome::Failed,
+            Outcome::Exited(_) => DownstreamOutcome::Delivered,
+            Outcome::Accepted => DownstreamOutcome::Accepted,
+            Outcome::TimedOut => DownstreamOutcome::Timeout,
+            Outcome::Dropped(_) => DownstreamOutcome::Dropped,
         }
     }
 }
@@ -147,7 +148,13 @@ mod tests {
         assert!(!r(Outcome::Exited(255)).delivered());
         assert!(!r(Outcome::TimedOut).delivered());
         assert!(!r(Outcome::Dropped(15)).delivered());
-        assert_eq!(r(Outcome::Exited(255)).state_word(), "failed");
-        assert_eq!(r(Outcome::Dropped(15)).state_word(), "dropped");
+        assert_eq!(
+            r(Outcome::Exited(255)).delivery(),
+            DownstreamOutcome::Failed
+        );
+        assert_eq!(
+            r(Outcome::Dropped(15)).delivery(),
+            DownstreamOutcome::Dropped
+        );
     }
 }

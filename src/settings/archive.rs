@@ -5,6 +5,7 @@ use crate::common::config::{self, Kind, RawConfig};
 use crate::common::host;
 use crate::common::layout::Layout;
 use crate::common::rsync::{self, Transport};
+use crate::common::tls::SslMethod;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -94,6 +95,27 @@ pub const HOOK_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=WEEK;
 /// (3 x 45 s) cover a dead network, this covers a remote command that never returns.
 pub const DEFAULT_CALLBACK_TIMEOUT: u64 = 600;
 
+/// CHECK_UPSTREAM: how ftpsync-cron learns the upstream's archive serial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckUpstream {
+    /// The upstream's trace file over HTTP(S) (UPSTREAM_TRACE_URL, or one made of RSYNC_HOST).
+    Http,
+    /// `project/trace/master` with rsync, the way the sync reaches the upstream.
+    Rsync,
+    /// Anything else, as written: ftpsync-cron reports it (logged and mailed) when it runs.
+    Unknown(String),
+}
+
+impl CheckUpstream {
+    pub fn parse(s: &str) -> CheckUpstream {
+        match s {
+            "http" => CheckUpstream::Http,
+            "rsync" => CheckUpstream::Rsync,
+            other => CheckUpstream::Unknown(other.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The keys every config has; `core.name` is `ftpsync` or `ftpsync-ARCHIVE`.
@@ -110,7 +132,7 @@ pub struct Settings {
     pub transport: Transport,
     pub ssl_port: String,
     pub ssl_capath: String,
-    pub ssl_method: String,
+    pub ssl_method: SslMethod,
     pub arch_include: Vec<String>,
     pub arch_exclude: Vec<String>,
     pub exclude: Vec<String>,
@@ -142,8 +164,8 @@ pub struct Settings {
     pub info_location: Option<String>,
     pub info_throughput: Option<String>,
     pub info_trigger: Option<String>,
-    /// ftpsync-cron: `http` (the upstream's trace over HTTP) or `rsync` (its master trace).
-    pub check_upstream: String,
+    /// ftpsync-cron: how the upstream's serial is fetched.
+    pub check_upstream: CheckUpstream,
     pub upstream_trace_url: Option<String>,
     pub check_timeout: u64,
     /// node_exporter textfile to rewrite after every run.
@@ -188,12 +210,7 @@ impl Settings {
                 code: config::EX_CONFIG,
                 message: format!(
                     "Can't read config file {name}.conf (searched {})!",
-                    layout
-                        .confdirs
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    layout.searched()
                 ),
             });
         };
@@ -310,7 +327,7 @@ impl Settings {
             transport,
             ssl_port: ssl_port.to_string(),
             ssl_capath: c.string_or("RSYNC_SSL_CAPATH", "/etc/ssl/certs"),
-            ssl_method: c.string_or("RSYNC_SSL_METHOD", "stunnel"),
+            ssl_method: SslMethod::parse(&c.string_or("RSYNC_SSL_METHOD", "stunnel")),
             arch_include,
             arch_exclude,
             exclude: c.words("EXCLUDE").unwrap_or_default(),
@@ -361,7 +378,7 @@ impl Settings {
             info_throughput: c.string("INFO_THROUGHPUT"),
             // -T and SSH_ORIGINAL_COMMAND decide; a config may still set it.
             info_trigger: trigger.or_else(|| c.string("INFO_TRIGGER")),
-            check_upstream: c.string_or("CHECK_UPSTREAM", "http"),
+            check_upstream: CheckUpstream::parse(&c.string_or("CHECK_UPSTREAM", "http")),
             upstream_trace_url: c.string("UPSTREAM_TRACE_URL"),
             check_timeout: c.u64_in("CHECK_TIMEOUT", 60, CHECK_TIMEOUT_RANGE)?,
             metrics_file: c.string("METRICS_FILE").map(PathBuf::from),
@@ -411,7 +428,7 @@ impl Settings {
                 Transport::Ssl(_) => vec![
                     ("RSYNC_SSL_PORT", self.ssl_port.clone()),
                     ("RSYNC_SSL_CAPATH", self.ssl_capath.clone()),
-                    ("RSYNC_SSL_METHOD", self.ssl_method.clone()),
+                    ("RSYNC_SSL_METHOD", self.ssl_method.as_str().to_string()),
                 ],
                 _ => vec![],
             },

@@ -6,13 +6,16 @@
 //! alternative for new setups. Either way the result is a flat map of key → value, and
 //! each command turns that into its own typed settings with its own defaults.
 
-use anyhow::{anyhow, Context, Result};
-use std::collections::{BTreeMap, BTreeSet};
+use anyhow::Result;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::num::IntErrorKind;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
+mod bash;
+mod toml_file;
+use bash::strip_crlf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -45,7 +48,7 @@ pub struct RawConfig {
     pub path: PathBuf,
     pub values: BTreeMap<String, Value>,
     pub warnings: Vec<String>,
-    text: String,
+    pub(super) text: String,
     toml: bool,
 }
 
@@ -130,191 +133,8 @@ pub fn load(
     Ok(cfg)
 }
 
-/// `text` with every line end `\r\n` (and a `\r` ending the last line) made `\n`, and the
-/// number of the first line that had one. Line numbers stay the same.
-fn strip_crlf(text: String) -> (String, Option<usize>) {
-    let first = text
-        .split_inclusive('\n')
-        .position(|l| l.trim_end_matches('\n').ends_with('\r'));
-    let Some(first) = first else {
-        return (text, None);
-    };
-    let stripped = text
-        .split_inclusive('\n')
-        .map(|l| match l.strip_suffix("\r\n") {
-            Some(body) => format!("{body}\n"),
-            None => l.strip_suffix('\r').unwrap_or(l).to_string(),
-        })
-        .collect();
-    (stripped, Some(first + 1))
-}
-
-/// Sources the config and reports on fd 3, without forking: the variable names before
-/// (`B`), the known keys that are set (`K`), and the names after (`A`) and exported (`E`).
-/// The difference, computed in Rust, is what the file defined.
-const BASH_READER: &str = r#"
-exec 3>&1 1>&2
-printf 'B\0' >&3; compgen -v >&3; printf '\0' >&3
-set -e
-if [[ -n $__ARCHVSYNC_FROM_STDIN ]]; then
-    . /dev/stdin
-else
-    . "$__ARCHVSYNC_FILE"
-fi
-set +e
-for __archvsync_k in $__ARCHVSYNC_KEYS; do
-    if [[ -v $__archvsync_k ]]; then
-        printf 'K%s\0%s\0' "$__archvsync_k" "${!__archvsync_k}" >&3
-    fi
-done
-printf 'A\0' >&3; compgen -v >&3; printf '\0' >&3
-printf 'E\0' >&3; compgen -e >&3; printf '\0' >&3
-"#;
-
 impl RawConfig {
-    /// `from_stdin`: source the (CRLF-stripped) text from bash's stdin instead of the file.
-    fn load_bash(
-        &mut self,
-        keys: &[(&str, Kind)],
-        prelude: &[(&str, String)],
-        from_stdin: bool,
-    ) -> Result<()> {
-        let key_list: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
-        let mut cmd = Command::new("bash");
-        cmd.args([
-            "--noprofile",
-            "--norc",
-            "-c",
-            BASH_READER,
-            "archvsync-config",
-        ])
-        .env("__ARCHVSYNC_FILE", &self.path)
-        .env("__ARCHVSYNC_KEYS", key_list.join(" "))
-        .stdin(if from_stdin {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        if from_stdin {
-            cmd.env("__ARCHVSYNC_FROM_STDIN", "1");
-        }
-        for (k, v) in prelude {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .spawn()
-            .context("cannot run bash to read the config (is bash installed?)")?;
-        // Written from a thread: bash reads all of it before it writes much, but a config
-        // larger than a pipe buffer must not deadlock against our reading its output.
-        let feeder = child.stdin.take().map(|mut stdin| {
-            let text = self.text.clone();
-            std::thread::spawn(move || {
-                let _ = std::io::Write::write_all(&mut stdin, text.as_bytes());
-            })
-        });
-        let out = child
-            .wait_with_output()
-            .context("cannot read what bash said about the config")?;
-        if let Some(f) = feeder {
-            let _ = f.join();
-        }
-        let path = self.path.display().to_string();
-        let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        // bash names the file it sourced: with the text on stdin that is /dev/stdin.
-        if from_stdin {
-            stderr = stderr.replace("/dev/stdin", &path);
-        }
-        if !out.status.success() {
-            return Err(anyhow!(
-                "{path}: the config failed to load (bash exit status {}): {}",
-                out.status.code().unwrap_or(-1),
-                stderr.trim()
-            ));
-        }
-        // Messages a config prints (echo, or a failing command it tolerates) are shown,
-        // not hidden: they are usually the operator's own diagnostics.
-        for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
-            self.warnings
-                .push(format!("{}: {}", self.path.display(), line));
-        }
-        let mut fields = out.stdout.split(|b| *b == 0);
-        let known: BTreeSet<&str> = key_list.iter().copied().collect();
-        let mut lists: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-        while let Some(field) = fields.next() {
-            let field = String::from_utf8_lossy(field);
-            if let Some(name) = field.strip_prefix('K') {
-                let value = fields
-                    .next()
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default();
-                self.values.insert(name.to_string(), Value::Str(value));
-            } else if let Some(tag) = ["B", "A", "E"].into_iter().find(|t| field == *t) {
-                let names = fields.next().unwrap_or_default();
-                lists.insert(
-                    tag,
-                    String::from_utf8_lossy(names)
-                        .lines()
-                        .map(str::to_string)
-                        .collect(),
-                );
-            }
-        }
-        let empty = BTreeSet::new();
-        let before = lists.get("B").unwrap_or(&empty);
-        let exported = lists.get("E").unwrap_or(&empty);
-        // Exported variables are meant for hooks and children, not typos of our keys.
-        let defined: Vec<String> = lists
-            .get("A")
-            .unwrap_or(&empty)
-            .iter()
-            .filter(|n| !before.contains(*n) && !exported.contains(*n))
-            .filter(|n| !known.contains(n.as_str()) && looks_like_key(n))
-            .cloned()
-            .collect();
-        for name in defined {
-            self.warn_unknown(&name, &key_list);
-        }
-        Ok(())
-    }
-
-    fn load_toml(&mut self, keys: &[(&str, Kind)]) -> Result<(), ConfigError> {
-        let table: BTreeMap<String, toml::Spanned<toml::Value>> = toml::from_str(&self.text)
-            .map_err(|e| ConfigError(format!("{}: {e}", self.path.display())))?;
-        let key_list: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
-        for (name, spanned) in &table {
-            let line = line_of_offset(&self.text, spanned.span().start);
-            let Some((_, kind)) = keys.iter().find(|(k, _)| k == name) else {
-                self.warn_unknown(name, &key_list);
-                continue;
-            };
-            let value = toml_value(spanned.get_ref(), *kind).ok_or_else(|| {
-                ConfigError(format!(
-                    "{}:{line}: {name} must be {}",
-                    self.path.display(),
-                    match kind {
-                        Kind::Bool => "true or false",
-                        Kind::Int => "a non-negative integer",
-                        Kind::List => "a string or an array of strings",
-                        Kind::Str => "a string",
-                    }
-                ))
-            })?;
-            self.values.insert(name.clone(), value);
-        }
-        // As with a sourced bash file, what the file leaves unset comes from the environment.
-        for (name, _) in keys {
-            if !self.values.contains_key(*name) {
-                if let Ok(v) = std::env::var(name) {
-                    self.values.insert(name.to_string(), Value::Str(v));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn warn_unknown(&mut self, name: &str, known: &[&str]) {
+    pub(super) fn warn_unknown(&mut self, name: &str, known: &[&str]) {
         let hint = did_you_mean(name, known)
             .map(|k| format!(" (did you mean {k}?)"))
             .unwrap_or_default();
@@ -450,22 +270,7 @@ impl RawConfig {
     }
 }
 
-fn toml_value(v: &toml::Value, kind: Kind) -> Option<Value> {
-    match (kind, v) {
-        (Kind::Bool, toml::Value::Boolean(b)) => Some(Value::Str(b.to_string())),
-        (Kind::Int, toml::Value::Integer(i)) if *i >= 0 => Some(Value::Str(i.to_string())),
-        (Kind::List, toml::Value::Array(a)) => a
-            .iter()
-            .map(|e| e.as_str().map(str::to_string))
-            .collect::<Option<Vec<_>>>()
-            .map(Value::List),
-        (Kind::List | Kind::Str, toml::Value::String(s)) => Some(Value::Str(s.clone())),
-        (Kind::Str, toml::Value::Integer(i)) => Some(Value::Str(i.to_string())),
-        _ => None,
-    }
-}
-
-fn looks_like_key(name: &str) -> bool {
+pub(super) fn looks_like_key(name: &str) -> bool {
     !name.starts_with("__archvsync")
         && name.starts_with(|c: char| c.is_ascii_uppercase())
         && name
@@ -473,7 +278,7 @@ fn looks_like_key(name: &str) -> bool {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn line_of_offset(text: &str, offset: usize) -> usize {
+pub(super) fn line_of_offset(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
         .filter(|b| **b == b'\n')
