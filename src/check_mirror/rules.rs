@@ -18,7 +18,8 @@
 //!   served the new Release before its master trace: no two-stage sync.
 
 use crate::common::dates::{self, TraceDateReader};
-use serde::{Deserialize, Serialize};
+pub use crate::report::downstream_checks::Level;
+use serde::Serialize;
 use time::OffsetDateTime;
 
 /// The redirector reads no more of a trace than this; a longer one is rejected.
@@ -30,33 +31,6 @@ pub const BAD_FTPSYNC_VERSION: u64 = 80486;
 
 pub const MIRROR_STATUS: &str = "mirror-status";
 pub const HTTP_REDIRECTOR: &str = "http-redirector";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Ok,
-    Warning,
-    Error,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Ok => "ok",
-            Level::Warning => "warning",
-            Level::Error => "error",
-        }
-    }
-
-    /// Nagios: 0 OK, 1 WARNING, 2 CRITICAL.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Level::Ok => 0,
-            Level::Warning => 1,
-            Level::Error => 2,
-        }
-    }
-}
 
 /// One rule's judgement.
 #[derive(Debug, Clone, Serialize)]

@@ -135,7 +135,7 @@ pub fn prometheus(all: &[ArchiveStatus]) -> String {
             out.push_str(&format!("{}{{{l}}} {v}\n", family.name));
         }
     }
-    let checks: Vec<(&str, &str, &crate::check_mirror::downstreams::Record)> = all
+    let checks: Vec<(&str, &str, &super::downstream_checks::Record)> = all
         .iter()
         .filter_map(|a| {
             let record = a.downstream_checks.as_ref()?;
@@ -146,9 +146,7 @@ pub fn prometheus(all: &[ArchiveStatus]) -> String {
             ))
         })
         .collect();
-    out.push_str(&crate::check_mirror::downstreams::prometheus(
-        &checks, escape,
-    ));
+    out.push_str(&super::downstream_checks::prometheus(&checks, escape));
     out
 }
 
