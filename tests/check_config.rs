@@ -5,17 +5,13 @@
 mod common;
 use common::*;
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `base/bin/archvsync`, so that the layout (BASEDIR = base) is the one `base/bin/ftpsync` gets.
 fn archvsync(m: &Mirror) -> PathBuf {
-    let p = m.base.join("bin/archvsync");
-    if !p.exists() {
-        symlink(BIN, &p).unwrap();
-    }
-    p
+    m.link_bin("archvsync")
 }
 
 fn check_config_cmd(m: &Mirror, args: &[&str]) -> Command {
@@ -539,14 +535,7 @@ fn ssh_lines_are_the_ones_runmirrors_runs() {
     // What runmirrors runs, recorded by a fake ssh.
     let (fakebin, rec) = fake_ssh(&m.dir);
     let mut cmd = m.command_prog(&archvsync(&m), &["runmirrors"]);
-    cmd.env(
-        "PATH",
-        format!(
-            "{}:{}",
-            fakebin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
-    );
+    cmd.env("PATH", path_with(&fakebin));
     let run = m.run_cmd(cmd);
     m.expect_code(&run, 0);
     wait_for(std::time::Duration::from_secs(30), "6 ssh calls", || {

@@ -91,7 +91,7 @@ impl Checked {
 }
 
 fn check_mirror_with(m: &Mirror, args: &[&str]) -> Checked {
-    let bin = archvsync_in(m);
+    let bin = m.link_bin("archvsync");
     let mut all = vec!["check-mirror", "--json", "--timeout", "10"];
     all.extend_from_slice(args);
     let out = m.run_cmd(m.command_prog(&bin, &all));
@@ -151,7 +151,7 @@ fn a_healthy_mirror_passes_every_rule_of_both_monitors() {
     // The same from the mirror's own config: MIRROR_URL, MIRRORNAME as the site; and the
     // table for people.
     s.m.write_conf(&s.m.conf(&s.up.url()).set("MIRROR_URL", s.url()));
-    let bin = archvsync_in(&s.m);
+    let bin = s.m.link_bin("archvsync");
     let out = s.m.run_cmd(s.m.command_prog(&bin, &["check-mirror"]));
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -334,7 +334,7 @@ fn an_unreachable_url_and_a_404_are_clear_errors() {
     assert!(reason.contains("404"), "{reason}");
 
     // The text says the same.
-    let bin = archvsync_in(&m);
+    let bin = m.link_bin("archvsync");
     let out = m.run_cmd(m.command_prog(&bin, &["check-mirror", &url]));
     assert_eq!(out.code, Some(2));
     assert!(out.stdout.contains(": ERROR\n"), "{}", out.stdout);
@@ -346,7 +346,7 @@ fn no_url_and_no_mirror_url_is_unknown() {
     let up = Upstream::v1();
     let m = Mirror::new();
     m.write_conf(&m.conf(&up.url()));
-    let bin = archvsync_in(&m);
+    let bin = m.link_bin("archvsync");
     let out = m.run_cmd(m.command_prog(&bin, &["check-mirror"]));
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(

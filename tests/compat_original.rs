@@ -8,18 +8,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn original(prog: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/original-ftpsync/usr/bin")
-        .join(prog);
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/setup-deps (it unpacks Debian's ftpsync package)",
-        p.display()
-    );
-    p
-}
-
 /// The original, packaged flavour: configs in ~/.config/ftpsync, logs in ~/.local/log/ftpsync.
 struct OriginalMirror {
     _tmp: tempfile::TempDir,

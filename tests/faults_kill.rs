@@ -4,29 +4,8 @@
 mod common;
 use common::*;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-fn rsync_descendants(pid: u32) -> Vec<u32> {
-    descendants(pid)
-        .into_iter()
-        .filter(|p| {
-            proc_cmdline(*p)
-                .and_then(|c| c.first().cloned())
-                .is_some_and(|a| a.ends_with("rsync"))
-        })
-        .collect()
-}
-
-fn alive(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            // state is the field after the `(comm)`
-            let state = s.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z')
-        })
-        .unwrap_or(false)
-}
 
 /// An upstream whose stage `stage` is slow: stage 1 gets a big .deb, stage 2 a big index
 /// file (Contents-* is left to stage 2), and only that stage is bandwidth-limited.
@@ -98,7 +77,7 @@ fn sigkill_ftpsync_during(stage: u8) {
         wait_for(
             Duration::from_secs(10),
             "rsync to die with its ftpsync",
-            || !alive(*k),
+            || !is_alive(*k),
         );
     }
     assert!(m.lock_path().exists(), "SIGKILL left no lock file?");
@@ -122,24 +101,11 @@ fn sigkill_during_stage2_then_rerun_heals() {
     sigkill_ftpsync_during(2);
 }
 
-fn sendmail_recorder(m: &Mirror) -> (PathBuf, PathBuf) {
-    let script = m.dir.join("sendmail");
-    let out = m.dir.join("mail.out");
-    write_script(
-        &script,
-        &format!(
-            "{{ echo '=== MAIL ==='; cat; echo '=== END ==='; }} >> {}\nexit 0",
-            shq(&out.to_string_lossy())
-        ),
-    );
-    (script, out)
-}
-
 #[test]
 fn sigterm_mid_rsync_mails_an_error_and_unlocks() {
     let up = slow_upstream(1);
     let m = Mirror::new();
-    let (sm, mail) = sendmail_recorder(&m);
+    let (sm, mail) = sendmail_recorder(&m.dir);
     m.write_conf(
         &slow_conf(&m, &up, 1)
             .set("MAILTO", "admin@example.org")
@@ -155,7 +121,7 @@ fn sigterm_mid_rsync_mails_an_error_and_unlocks() {
     let out = run.wait(Duration::from_secs(30));
     assert_eq!(out.code, Some(128 + 15), "{}", m.diagnostics(&out));
     for k in &kids {
-        wait_for(Duration::from_secs(10), "rsync stopped", || !alive(*k));
+        wait_for(Duration::from_secs(10), "rsync stopped", || !is_alive(*k));
     }
     assert!(!m.lock_path().exists(), "lock left behind");
     let log = m.log();
@@ -263,7 +229,7 @@ fn sigkill_during_the_upstream_check_takes_the_check_along() {
         wait_for(
             Duration::from_secs(5),
             "the upstream check to die with its ftpsync",
-            || !alive(*p),
+            || !is_alive(*p),
         );
     }
     drop(silent);

@@ -4,20 +4,23 @@
 mod common;
 use common::http::{trace_with_serial, HttpServer, Reply};
 use common::*;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn cron_bin(m: &Mirror) -> PathBuf {
-    let p = m.base.join("bin/ftpsync-cron");
-    if !p.exists() {
-        symlink(BIN, &p).unwrap();
-    }
-    p
+fn cron_cmd(m: &Mirror, args: &[&str]) -> Command {
+    m.command_prog(&m.link_bin("ftpsync-cron"), args)
 }
 
 fn cron(m: &Mirror, args: &[&str]) -> RunOutput {
-    m.run_cmd(m.command_prog(&cron_bin(m), args))
+    m.run_cmd(cron_cmd(m, args))
+}
+
+/// README: a fetch or parse error ends ftpsync-cron with exit status 1, and stderr says
+/// why (`why`).
+fn expect_check_error(m: &Mirror, out: &RunOutput, why: &str) {
+    m.expect_code(out, 1);
+    assert!(out.stderr.contains(why), "{}", out.stderr);
 }
 
 fn cron_log(m: &Mirror) -> String {
@@ -89,7 +92,7 @@ fn archive_argument_and_trace_url_override() {
 fn fetch_and_parse_errors_are_reported_and_sync_nothing() {
     let up = Upstream::v1();
     let m = Mirror::new();
-    let (sendmail, mails) = sshd::sendmail_recorder(&m.dir);
+    let (sendmail, mails) = sendmail_recorder(&m.dir);
     let base = m
         .conf(&up.url())
         .set("MAILTO", "ops@example.org")
@@ -99,36 +102,22 @@ fn fetch_and_parse_errors_are_reported_and_sync_nothing() {
     let url = format!("http://127.0.0.1:{}/trace", free_port());
     m.write_conf(&base.clone().set("UPSTREAM_TRACE_URL", url.clone()));
     let out = cron(&m, &[]);
-    // README: a fetch or parse error ends it with exit status 1.
-    m.expect_code(&out, 1);
-    assert!(
-        out.stderr.contains(&format!("Failed to retrieve {url}")),
-        "{}",
-        out.stderr
-    );
+    expect_check_error(&m, &out, &format!("Failed to retrieve {url}"));
     assert!(cron_log(&m).contains(&format!("Failed to retrieve {url}")));
 
     // An HTTP error.
     let http = HttpServer::start(Reply::Status(404));
     m.write_conf(&base.clone().set("UPSTREAM_TRACE_URL", http.url("/t")));
     let out = cron(&m, &[]);
-    // README: a fetch or parse error ends it with exit status 1.
-    m.expect_code(&out, 1);
-    assert!(out.stderr.contains("404"), "{}", out.stderr);
+    expect_check_error(&m, &out, "404");
 
     // A page without a serial.
     http.set(Reply::Ok("<html>mirror maintenance</html>".into()));
     let out = cron(&m, &[]);
-    // README: a fetch or parse error ends it with exit status 1.
-    m.expect_code(&out, 1);
-    assert!(
-        out.stderr.contains("Failed to parse archive serial"),
-        "{}",
-        out.stderr
-    );
+    expect_check_error(&m, &out, "Failed to parse archive serial");
 
     assert_eq!(syncs(&m), 0, "an error must not start a sync");
-    let mails = sshd::recorded_mails(&mails);
+    let mails = recorded_mails(&mails);
     assert_eq!(mails.len(), 3, "{mails:?}");
     assert!(mails[0].contains("Subject: [ftpsync-cron@"), "{}", mails[0]);
 }
@@ -146,11 +135,9 @@ fn a_hanging_server_is_cut_off_by_check_timeout() {
     let start = Instant::now();
     let out = cron(&m, &[]);
     let took = start.elapsed();
-    // README: a fetch or parse error ends it with exit status 1.
-    m.expect_code(&out, 1);
+    expect_check_error(&m, &out, "Failed to retrieve");
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(took >= Duration::from_secs(2), "took {took:?}");
-    assert!(out.stderr.contains("Failed to retrieve"), "{}", out.stderr);
     assert_eq!(syncs(&m), 0);
 }
 
@@ -181,13 +168,7 @@ fn rsync_check_uses_the_master_trace() {
     let dead = format!("rsync://127.0.0.1:{}/debian/", free_port());
     m.write_conf(&m.conf(&dead).set("CHECK_UPSTREAM", "rsync"));
     let out = cron(&m, &[]);
-    // README: a fetch or parse error ends it with exit status 1.
-    m.expect_code(&out, 1);
-    assert!(
-        out.stderr.contains("Failed to retrieve rsync://"),
-        "{}",
-        out.stderr
-    );
+    expect_check_error(&m, &out, "Failed to retrieve rsync://");
     assert_eq!(syncs(&m), 2);
 }
 
@@ -203,9 +184,7 @@ fn nothing_happens_while_a_sync_runs() {
             .set("HOOK1", hook.to_string_lossy()),
     );
     let mut running = m.spawn(&[], &[]);
-    wait_for(Duration::from_secs(30), "the sync to reach HOOK1", || {
-        started.exists() || running.try_done()
-    });
+    running.reaches(&started, "HOOK1");
     let out = cron(&m, &[]);
     m.expect_code(&out, 0);
     assert!(
@@ -250,13 +229,7 @@ fn https_check_is_verified_against_rsync_ssl_capath() {
     http.set(Reply::Ok(trace_with_serial(SERIAL_V2)));
     m.write_conf(&conf.set("RSYNC_SSL_CAPATH", other.capath.to_string_lossy()));
     let out = cron(&m, &[]);
-    // README: a fetch or parse error ends it with exit status 1.
-    m.expect_code(&out, 1);
-    assert!(
-        out.stderr.contains(&format!("Failed to retrieve {url}")),
-        "{}",
-        out.stderr
-    );
+    expect_check_error(&m, &out, &format!("Failed to retrieve {url}"));
     assert_eq!(syncs(&m), 1);
     assert_eq!(http.requests().len(), 1);
 }
@@ -330,7 +303,7 @@ exec "$REAL" "$@""#,
             .set("CHECK_UPSTREAM", "rsync")
             .set("RSYNC", w.to_string_lossy()),
     );
-    let mut cmd = m.command_prog(&cron_bin(&m), &[]);
+    let mut cmd = cron_cmd(&m, &[]);
     cmd.env("TMPDIR", &tmp);
     let out = m.run_cmd(cmd);
     m.expect_code(&out, 0);
@@ -375,12 +348,11 @@ fn rsync_check_with_a_flood_on_stderr_fails_fast() {
     let start = Instant::now();
     let out = cron(&m, &[]);
     let took = start.elapsed();
-    m.expect_code(&out, 1);
+    expect_check_error(&m, &out, "rsync exited with 5");
     assert!(
         took < Duration::from_secs(15),
         "took {took:?}: rsync's stderr was not read while it ran"
     );
-    assert!(out.stderr.contains("rsync exited with 5"), "{}", out.stderr);
     assert!(out.stderr.contains("the last word"), "{}", out.stderr);
     assert!(
         out.stderr.len() < 20_000,
@@ -399,7 +371,7 @@ fn cron_runs_ignore_ssh_original_command() {
     let http = HttpServer::start(Reply::Ok(trace_with_serial(SERIAL_V1)));
     let host = format!("127.0.0.1:{}", http.port);
     m.write_conf(&m.conf(&up.url()).set("RSYNC_HOST", host));
-    let mut cmd = m.command_prog(&cron_bin(&m), &[]);
+    let mut cmd = cron_cmd(&m, &[]);
     cmd.env("SSH_ORIGINAL_COMMAND", "sync:stage1 sync:archive:other");
     let out = m.run_cmd(cmd);
     m.expect_code(&out, 0);

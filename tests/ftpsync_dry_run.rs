@@ -65,8 +65,7 @@ fn dry_run_leaves_the_tree_alone_and_a_real_run_then_syncs() {
     build_archive(&up.root, &ArchiveSpec::v2());
     let before = snapshot(&m.to);
     let trace_mtime = fs::metadata(m.trace_path()).unwrap().modified().unwrap();
-    let archvsync = m.base.join("bin/archvsync");
-    std::os::unix::fs::symlink(BIN, &archvsync).unwrap();
+    let archvsync = m.link_bin("archvsync");
     let out = m.run_cmd(m.command_prog(&archvsync, &["ftpsync", "--dry-run"]));
     m.expect_code(&out, 0);
     assert_eq!(

@@ -8,22 +8,14 @@ use common::*;
 fn callback_runs_ssh_with_the_original_options() {
     let up = Upstream::v1();
     let mut m = Mirror::new();
-    let fakebin = m.dir.join("fakebin");
-    std::fs::create_dir_all(&fakebin).unwrap();
     let record = m.dir.join("ssh.args");
-    write_script(
-        &fakebin.join("ssh"),
+    m.fake_program(
+        "ssh",
         &format!(
             "printf '%s\\n' \"$@\" > {}\nexit 0",
             shq(&record.to_string_lossy())
         ),
     );
-    let path = format!(
-        "{}:{}",
-        fakebin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    m.env.push(("PATH".into(), path));
     m.write_conf(
         &m.conf(&up.url())
             .set("CALLBACKHOST", "upstream.example")
@@ -161,14 +153,7 @@ fn hub_push_failure_says_why_in_ftpsyncs_log() {
 fn a_callback_past_callbacktimeout_is_killed() {
     let up = Upstream::v1();
     let mut m = Mirror::new();
-    let fakebin = m.dir.join("fakebin");
-    write_script(&fakebin.join("ssh"), "exec sleep 619");
-    let path = format!(
-        "{}:{}",
-        fakebin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    m.env.push(("PATH".into(), path));
+    m.fake_program("ssh", "exec sleep 619");
     m.write_conf(
         &m.conf(&up.url())
             .set("CALLBACKHOST", "upstream.example")

@@ -8,14 +8,31 @@ use std::path::Path;
 use std::time::Duration;
 
 fn wait_started(run: &mut Running, started: &Path, m: &Mirror) {
-    wait_for(Duration::from_secs(30), "HOOK1 of the first run", || {
-        started.exists() || run.try_done()
-    });
     assert!(
-        started.exists(),
+        run.reaches(started, "HOOK1"),
         "first run ended before reaching HOOK1; log:\n{}",
         m.log()
     );
+}
+
+/// Run A is held at a point of its run (`started` exists) until `release` is made. The
+/// upstream moves to v2 and a push (B) arrives: B meets the lock (exit 1), and A goes round
+/// for it once released: the tree is v2, and each rotated log is one whole run, A's two
+/// passes in order.
+fn push_meets_held_run(m: &Mirror, up: &Upstream, a: Running, release: &Path) {
+    build_archive(&up.root, &ArchiveSpec::v2());
+    let b = m.spawn(&["sync:all"], &[]).wait(Duration::from_secs(60));
+    fs::write(release, "").unwrap();
+    let a = a.wait(RUN_TIMEOUT);
+    m.expect_code(&a, 0);
+    m.expect_code(&b, 1);
+    assert!(b.stdout.contains("lock file still exists"), "{}", b.stdout);
+    // Not lost: A synced again, and the tree is v2.
+    assert_same_tree(&up.root, &m.to, &m.name);
+    assert_eq!(m.trace().req("Archive serial"), SERIAL_V2);
+    // Not rotated away.
+    assert!(!m.logdir().join("ftpsync.log").exists());
+    assert_one_whole_run_each(m, &["ftpsync.log.0", "ftpsync.log.1"]);
 }
 
 #[test]
@@ -176,9 +193,10 @@ exit 0"#,
 
 #[test]
 fn upstream_update_in_progress_retries_then_fails_with_4() {
-    let mut spec = ArchiveSpec::v1();
-    spec.upstream_uip = true;
-    let up = Upstream::new(spec);
+    let up = Upstream::new(ArchiveSpec {
+        upstream_uip: true,
+        ..ArchiveSpec::v1()
+    });
     let m = Mirror::new();
     m.write_conf(
         &m.conf(&up.url())
@@ -226,9 +244,10 @@ fn upstream_update_in_progress_retries_then_fails_with_4() {
 
 #[test]
 fn upstream_update_in_progress_then_finished_succeeds() {
-    let mut spec = ArchiveSpec::v1();
-    spec.upstream_uip = true;
-    let up = Upstream::new(spec);
+    let up = Upstream::new(ArchiveSpec {
+        upstream_uip: true,
+        ..ArchiveSpec::v1()
+    });
     let m = Mirror::new();
     let hook = m.dir.join("hook2.sh");
     write_script(
@@ -321,12 +340,7 @@ fn lock_failure_does_not_rotate_logs_or_send_mail() {
     let up = Upstream::v1();
     let m = Mirror::new();
     let (hook, started, release) = waiting_hook(&m.dir);
-    let sendmail = m.dir.join("sendmail");
-    let mail_out = m.dir.join("mail.out");
-    write_script(
-        &sendmail,
-        &format!("cat >> {}\nexit 0", shq(&mail_out.to_string_lossy())),
-    );
+    let (sendmail, mail_out) = sendmail_recorder(&m.dir);
     m.write_conf(
         &m.conf(&up.url())
             .set("HOOK1", hook.to_string_lossy())
@@ -453,24 +467,12 @@ fn a_push_during_the_exit_path_waits_for_it_and_is_not_lost() {
             .set("SENDMAIL", sendmail.to_string_lossy()),
     );
     let mut a = m.spawn(&["sync:all"], &[]);
-    wait_for(Duration::from_secs(30), "A's mail", || {
-        started.exists() || a.try_done()
-    });
-    assert!(started.exists(), "A never mailed:\n{}", m.log());
-    build_archive(&up.root, &ArchiveSpec::v2());
-
-    let b = m.spawn(&["sync:all"], &[]).wait(Duration::from_secs(60));
-    fs::write(&release, "").unwrap();
-    let a = a.wait(RUN_TIMEOUT);
-    m.expect_code(&a, 0);
-    m.expect_code(&b, 1);
-    assert!(b.stdout.contains("lock file still exists"), "{}", b.stdout);
-    // Not lost: A synced again, and the tree is v2.
-    assert_same_tree(&up.root, &m.to, &m.name);
-    assert_eq!(m.trace().req("Archive serial"), SERIAL_V2);
-    // Not rotated away: each rotated log is one whole run, A's two passes in order.
-    assert!(!m.logdir().join("ftpsync.log").exists());
-    assert_one_whole_run_each(&m, &["ftpsync.log.0", "ftpsync.log.1"]);
+    assert!(
+        a.reaches(&started, "A's mail"),
+        "A never mailed:\n{}",
+        m.log()
+    );
+    push_meets_held_run(&m, &up, a, &release);
     assert!(!m.logdir().join("ftpsync.log.2").exists());
     assert!(!m.lock_path().exists() && !m.update_required_path().exists());
 }
@@ -499,23 +501,14 @@ fn during_the_hub_step_the_lock_file_is_gone_and_a_push_waits() {
             .set("HOOK5", hook.to_string_lossy()),
     );
     let mut a = m.spawn(&["sync:all"], &[]);
-    wait_for(Duration::from_secs(30), "A's HOOK5", || {
-        started.exists() || a.try_done()
-    });
-    assert!(started.exists(), "A never reached HOOK5:\n{}", m.log());
+    assert!(
+        a.reaches(&started, "A's HOOK5"),
+        "A never reached HOOK5:\n{}",
+        m.log()
+    );
     assert!(
         !m.lock_path().exists(),
         "downstreams see the lock file during the HUB step"
     );
-    build_archive(&up.root, &ArchiveSpec::v2());
-    let b = m.spawn(&["sync:all"], &[]).wait(Duration::from_secs(60));
-    fs::write(&release, "").unwrap();
-    let a = a.wait(RUN_TIMEOUT);
-    m.expect_code(&a, 0);
-    m.expect_code(&b, 1);
-    assert!(b.stdout.contains("lock file still exists"), "{}", b.stdout);
-    assert_same_tree(&up.root, &m.to, &m.name);
-    assert_eq!(m.trace().req("Archive serial"), SERIAL_V2);
-    assert_one_whole_run_each(&m, &["ftpsync.log.0", "ftpsync.log.1"]);
-    assert!(!m.logdir().join("ftpsync.log").exists());
+    push_meets_held_run(&m, &up, a, &release);
 }

@@ -216,40 +216,26 @@ impl Mail {
     }
 }
 
-fn sendmail_recorder(m: &Mirror) -> (PathBuf, PathBuf) {
-    let script = m.dir.join("sendmail");
-    let out = m.dir.join("mail.out");
-    write_script(
-        &script,
-        &format!(
-            "{{ echo '=== MAIL ==='; echo \"ARGV: $*\"; cat; echo; echo '=== END ==='; }} >> {}\nexit 0",
-            shq(&out.to_string_lossy())
-        ),
-    );
-    (script, out)
-}
-
 fn mails(out: &std::path::Path) -> Vec<Mail> {
-    let text = read_string(out);
-    let mut v = Vec::new();
-    for chunk in text.split("=== MAIL ===\n").skip(1) {
-        let chunk = chunk.split("\n=== END ===").next().unwrap();
-        let (argv_line, rest) = chunk.split_once('\n').unwrap_or((chunk, ""));
-        let (headers, body) = parse_headers(rest);
-        v.push(Mail {
-            argv: argv_line.trim_start_matches("ARGV: ").to_string(),
-            headers,
-            body,
-        });
-    }
-    v
+    recorded_mails(out)
+        .iter()
+        .map(|chunk| {
+            let (argv_line, rest) = chunk.split_once('\n').unwrap_or((chunk, ""));
+            let (headers, body) = parse_headers(rest);
+            Mail {
+                argv: argv_line.trim_start_matches("ARGV: ").to_string(),
+                headers,
+                body,
+            }
+        })
+        .collect()
 }
 
 #[test]
 fn success_mail_when_errorsonly_false() {
     let up = Upstream::v1();
     let m = Mirror::new();
-    let (sm, mail_out) = sendmail_recorder(&m);
+    let (sm, mail_out) = sendmail_recorder(&m.dir);
     m.write_conf(
         &m.conf(&up.url())
             .set("SENDMAIL", sm.to_string_lossy())
@@ -304,7 +290,7 @@ fn success_mail_when_errorsonly_false() {
 fn no_success_mail_by_default_and_no_rsync_log_without_fulllogs() {
     let up = Upstream::v1();
     let m = Mirror::new();
-    let (sm, mail_out) = sendmail_recorder(&m);
+    let (sm, mail_out) = sendmail_recorder(&m.dir);
     m.write_conf(
         &m.conf(&up.url())
             .set("SENDMAIL", sm.to_string_lossy())
@@ -336,7 +322,7 @@ fn no_success_mail_by_default_and_no_rsync_log_without_fulllogs() {
 #[test]
 fn error_mail_on_failure() {
     let m = Mirror::new();
-    let (sm, mail_out) = sendmail_recorder(&m);
+    let (sm, mail_out) = sendmail_recorder(&m.dir);
     m.write_conf(
         &m.conf(&format!("rsync://127.0.0.1:{}/debian/", free_port()))
             .set("SENDMAIL", sm.to_string_lossy())
@@ -383,7 +369,7 @@ fn missing_sendmail_does_not_change_result() {
 fn empty_mailto_sends_nothing() {
     let up = Upstream::v1();
     let m = Mirror::new();
-    let (sm, mail_out) = sendmail_recorder(&m);
+    let (sm, mail_out) = sendmail_recorder(&m.dir);
     m.write_conf(
         &m.conf(&up.url())
             .set("SENDMAIL", sm.to_string_lossy())
@@ -410,7 +396,7 @@ fn empty_mailto_sends_nothing() {
 fn rsync_stderr_output_is_mailed_even_with_errorsonly() {
     let up = Upstream::v1();
     let m = Mirror::new();
-    let (sm, mail_out) = sendmail_recorder(&m);
+    let (sm, mail_out) = sendmail_recorder(&m.dir);
     let w = m.dir.join("noisy-rsync");
     write_script(
         &w,
@@ -475,7 +461,7 @@ fn the_reason_of_a_failed_stage_reaches_log_mail_and_stderr() {
         ModuleSpec::new("debian", &root).with_auth("syncuser", "the-right-one")
     ]);
     let m = Mirror::new();
-    let (sm, mail_out) = sendmail_recorder(&m);
+    let (sm, mail_out) = sendmail_recorder(&m.dir);
     m.write_conf(
         &m.conf(&format!("rsync://syncuser@127.0.0.1:{}/debian/", d.port))
             .set("RSYNC_PASSWORD", "a-wrong-one")

@@ -5,17 +5,6 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-fn rsync_children(pid: u32) -> Vec<u32> {
-    descendants(pid)
-        .into_iter()
-        .filter(|p| {
-            proc_cmdline(*p)
-                .and_then(|c| c.first().cloned())
-                .is_some_and(|a| a.ends_with("rsync"))
-        })
-        .collect()
-}
-
 fn signal_during_rsync(sig: &str, signum: i32) {
     let up = Upstream::new(ArchiveSpec {
         // 4 MB at 100 KiB/s: rsync is busy for far longer than the test waits.
@@ -37,11 +26,11 @@ fn signal_during_rsync(sig: &str, signum: i32) {
         "rsync to start under ftpsync",
         || {
             (std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("Running stage1"))
-                && !rsync_children(pid).is_empty())
+                && !rsync_descendants(pid).is_empty())
                 || run.try_done()
         },
     );
-    let kids = rsync_children(pid);
+    let kids = rsync_descendants(pid);
     assert!(!kids.is_empty(), "rsync never ran; log:\n{}", m.log());
     assert!(m.lock_path().exists(), "no lock while rsync runs");
 

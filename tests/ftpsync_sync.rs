@@ -13,17 +13,19 @@ fn assert_log_line_format(log: &str, message: &str, pid: u32) {
         .lines()
         .find(|l| l.ends_with(&format!(": {message}")))
         .unwrap_or_else(|| panic!("no log line ending in {message:?}:\n{log}"));
-    let (stamp, rest) = line.split_at(15.min(line.len()));
+    let stamp = head(line, 15);
+    let rest = &line[stamp.len()..];
     let months = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     assert!(
-        months.contains(&&stamp[0..3]),
+        months.contains(&head(stamp, 3)),
         "log line {line:?}: no month"
     );
     let b = stamp.as_bytes();
     assert!(
-        b[3] == b' '
+        b.len() == 15
+            && b[3] == b' '
             && (b[4] == b' ' || b[4].is_ascii_digit())
             && b[5].is_ascii_digit()
             && b[6] == b' '

@@ -10,12 +10,12 @@ use std::time::Duration;
 /// A classic layout with `base/bin/runmirrors`, nothing configured.
 fn bare() -> Mirror {
     let m = Mirror::new();
-    std::os::unix::fs::symlink(BIN, m.base.join("bin/runmirrors")).unwrap();
+    m.link_bin("runmirrors");
     m
 }
 
 fn rm(m: &Mirror, args: &[&str]) -> RunOutput {
-    m.run_cmd(m.command_prog(&m.base.join("bin/runmirrors"), args))
+    m.run_cmd(m.command_prog(&m.link_bin("runmirrors"), args))
 }
 
 fn all_output(m: &Mirror, out: &RunOutput) -> String {
@@ -157,13 +157,7 @@ fn relative_keyfile_is_used_for_the_push() {
     pusher.write_runmirrors_conf(&pusher.runmirrors_conf().set("KEYFILE", rel));
     pusher.write_mirrors(&[leaf.host_line("all", "leaf")]);
     let out = pusher.runmirrors(&["-k", "all"]);
-    assert_eq!(
-        out.code,
-        Some(0),
-        "{}\n{}",
-        pusher.m.diagnostics(&out),
-        all_diagnostics(&[&pusher, &leaf])
-    );
+    pusher.expect_code(&out, 0, &[&pusher, &leaf]);
     wait_synced(&leaf, Duration::from_secs(30), &[&pusher, &leaf]);
     assert_same_tree(&up.root, &leaf.m.to, leaf.name());
     let rl = pusher.runmirrors_log();

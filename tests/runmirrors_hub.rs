@@ -152,13 +152,8 @@ fn push_to_busy_downstream_is_queued() {
     let all = [&pusher, &leaf];
 
     let mut a = leaf.m.spawn(&["sync:all"], &[]);
-    wait_for(
-        Duration::from_secs(30),
-        "the local run to reach HOOK2",
-        || started.exists() || a.try_done(),
-    );
     assert!(
-        started.exists(),
+        a.reaches(&started, "HOOK2"),
         "local run ended before HOOK2\n{}",
         all_diagnostics(&all)
     );
@@ -169,13 +164,7 @@ fn push_to_busy_downstream_is_queued() {
 
     let t0 = Instant::now();
     let out = pusher.runmirrors(&[]);
-    assert_eq!(
-        out.code,
-        Some(0),
-        "{}\n{}",
-        pusher.m.diagnostics(&out),
-        all_diagnostics(&all)
-    );
+    pusher.expect_code(&out, 0, &all);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !pusher.push_log("leaf").contains("finished: exit status") {
         assert!(

@@ -16,31 +16,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-fn original(prog: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/original-ftpsync/usr/bin")
-        .join(prog);
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/setup-deps (it unpacks Debian's ftpsync package)",
-        p.display()
-    );
-    p
-}
-
-/// A log with its rotated copies, oldest first.
-fn log_with_rotated(dir: &Path, file: &str) -> String {
-    let mut s = String::new();
-    for i in (0..15).rev() {
-        let p = dir.join(format!("{file}.{i}"));
-        if p.exists() {
-            s.push_str(&read_string(&p));
-        }
-    }
-    s.push_str(&read_string(&dir.join(file)));
-    s
-}
-
 /// The original runmirrors, packaged flavour: config in ~/.config/ftpsync, logs in
 /// ~/.local/log/ftpsync.
 struct OrigPusher {
@@ -83,7 +58,11 @@ impl OrigPusher {
         self.m.command_prog(&original("runmirrors"), args)
     }
     fn log(&self) -> String {
-        log_with_rotated(&self.m.home.join(".local/log/ftpsync"), "runmirrors.log")
+        log_with_rotated(
+            &self.m.home.join(".local/log/ftpsync"),
+            "runmirrors.log",
+            15,
+        )
     }
 }
 
@@ -119,7 +98,7 @@ impl OrigLeaf {
         OrigLeaf { m, sshd }
     }
     fn log(&self) -> String {
-        log_with_rotated(&self.m.home.join(".local/log/ftpsync"), "ftpsync.log")
+        log_with_rotated(&self.m.home.join(".local/log/ftpsync"), "ftpsync.log", 15)
     }
     fn synced(&self) -> bool {
         self.m.trace_path().exists() && !self.m.lock_path().exists()
@@ -132,7 +111,7 @@ impl OrigLeaf {
             "===== original leaf {} =====\n--- log ---\n{}\n--- rsync errors ---\n{}\n--- sshd ---\n{}\n",
             self.m.name,
             self.log(),
-            log_with_rotated(&self.m.home.join(".local/log/ftpsync"), "rsync-ftpsync.error"),
+            log_with_rotated(&self.m.home.join(".local/log/ftpsync"), "rsync-ftpsync.error", 15),
             self.sshd.log()
         )
     }
@@ -402,7 +381,7 @@ fn original_hub_runs_our_runmirrors_for_original_and_archvsync_leaves() {
         leaf_a.host_line("all", "leafA"),
         leaf_b.host_line("staged", "leafB"),
     ]);
-    let hub_log = || log_with_rotated(&hub.m.home.join(".local/log/ftpsync"), "ftpsync.log");
+    let hub_log = || log_with_rotated(&hub.m.home.join(".local/log/ftpsync"), "ftpsync.log", 15);
     let diag = || {
         format!(
             "--- original hub log ---\n{}\n{}{}",

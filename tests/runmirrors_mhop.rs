@@ -7,51 +7,12 @@ use common::sshd::*;
 use common::*;
 use std::time::Duration;
 
-#[derive(Debug)]
-struct Event {
-    tier: String,
-    hook: u32,
-    t: f64,
-    words: String,
-}
-
-fn read_events(path: &std::path::Path) -> Vec<Event> {
-    read_string(path)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let mut it = l.splitn(4, ' ');
-            Event {
-                tier: it.next().unwrap().to_string(),
-                hook: it.next().unwrap().parse().unwrap(),
-                t: it.next().unwrap().parse().unwrap(),
-                words: it.next().unwrap_or("").to_string(),
-            }
-        })
-        .collect()
-}
-
-fn has_word(e: &Event, w: &str) -> bool {
-    e.words.split(' ').any(|x| x == w)
-}
-
 #[test]
 fn mhop_three_tiers() {
     let up = Upstream::v1();
     let master = Downstream::builder("master.test").pusher().start();
-    let events = master.m.dir.join("events");
-    let hook = master.m.dir.join("hook.sh");
-    write_script(
-        &hook,
-        &format!(
-            "printf '%s %s %s %s\\n' \"$1\" \"$2\" \"$(date +%s.%N)\" \"$SSH_ORIGINAL_COMMAND\" >> {}\nexit 0",
-            shq(&events.to_string_lossy())
-        ),
-    );
-    let hooks = |b: DownstreamBuilder, tier: &str| {
-        b.set("HOOK1", format!("{} {tier} 1", hook.display()))
-            .set("HOOK4", format!("{} {tier} 4", hook.display()))
-    };
+    let (hook, events) = hook_recorder(&master.m.dir, "");
+    let hooks = |b: DownstreamBuilder, tier: &str| b.record_hooks(&hook, tier, &[1, 4]);
     let a = hooks(Downstream::builder("tierA.test"), "A")
         .source(&up.url())
         .hub()
@@ -73,13 +34,7 @@ fn mhop_three_tiers() {
 
     // kind defaults to mhop
     let out = master.runmirrors(&[]);
-    assert_eq!(
-        out.code,
-        Some(0),
-        "{}\n{}",
-        master.m.diagnostics(&out),
-        all_diagnostics(&all)
-    );
+    master.expect_code(&out, 0, &all);
     wait_synced(&c, Duration::from_secs(60), &all);
     wait_synced(&b, Duration::from_secs(10), &all);
     wait_synced(&a, Duration::from_secs(10), &all);
@@ -126,13 +81,13 @@ fn mhop_three_tiers() {
 
     // the words each tier received, and stage 2 nowhere before stage 1 everywhere
     wait_for(Duration::from_secs(10), "all six runs' HOOK4", || {
-        read_events(&events).iter().filter(|e| e.hook == 4).count() >= 6
+        hook_events(&events).iter().filter(|e| e.hook == 4).count() >= 6
     });
-    let ev = read_events(&events);
-    let run = |tier: &str, hook: u32, stage: &str| -> &Event {
-        let v: Vec<&Event> = ev
+    let ev = hook_events(&events);
+    let run = |tier: &str, hook: u32, stage: &str| -> &HookEvent {
+        let v: Vec<&HookEvent> = ev
             .iter()
-            .filter(|e| e.tier == tier && e.hook == hook && has_word(e, stage))
+            .filter(|e| e.mirror == tier && e.hook == hook && e.has_word(stage))
             .collect();
         assert_eq!(v.len(), 1, "tier {tier} HOOK{hook} {stage}: {ev:#?}");
         v[0]
@@ -144,8 +99,8 @@ fn mhop_three_tiers() {
     ] {
         assert_eq!(run(tier, 1, "sync:stage1").words, words, "tier {tier}");
         let s2 = run(tier, 1, "sync:stage2");
-        assert!(has_word(s2, "sync:archive:"), "tier {tier}: {s2:?}");
-        assert!(!has_word(s2, "sync:stage1"), "tier {tier}: {s2:?}");
+        assert!(s2.has_word("sync:archive:"), "tier {tier}: {s2:?}");
+        assert!(!s2.has_word("sync:stage1"), "tier {tier}: {s2:?}");
     }
     assert_eq!(
         ev.iter().filter(|e| e.hook == 1).count(),

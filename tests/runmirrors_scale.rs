@@ -85,13 +85,11 @@ fn state(pusher: &Downstream) -> Value {
 }
 
 fn diag(pusher: &Downstream, sshd: &Sshd) -> String {
-    let l = sshd.log();
-    let tail = if l.len() > 4000 {
-        l[l.len() - 4000..].to_string()
-    } else {
-        l
-    };
-    format!("{}--- sshd log ---\n{tail}\n", pusher.diagnostics())
+    format!(
+        "{}--- sshd log ---\n{}\n",
+        pusher.diagnostics(),
+        tail(&sshd.log(), 4000)
+    )
 }
 
 fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
@@ -212,6 +210,22 @@ fn forced_script(dir: &Path, body: &str) -> PathBuf {
     let p = dir.join("downstream.sh");
     write_script(&p, body);
     p
+}
+
+/// A forced command in `dir` that appends the words it got to `dir/got` and exits with
+/// `status`, a shell expression over `$a`, the archive word with `sync:archive:` taken
+/// off. Returns (script, `dir/got`).
+fn recording_downstream(dir: &Path, status: &str) -> (PathBuf, PathBuf) {
+    let got = dir.join("got");
+    let script = forced_script(
+        dir,
+        &format!(
+            "echo \"$SSH_ORIGINAL_COMMAND\" >> {}\na=${{SSH_ORIGINAL_COMMAND%% *}}\n\
+             a=${{a#sync:archive:}}\nexit {status}",
+            shq(&got.to_string_lossy())
+        ),
+    );
+    (script, got)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -479,17 +493,10 @@ fn two_pushes_at_once_reach_each_downstream_once_per_push() {
 fn two_hundred_detached_triggers_one_follower() {
     const N: usize = 200;
     let dir = tempdir();
-    let got = dir.path().join("got");
     let pusher = pusher(&[]);
-    // The session's exit status is the mirror's number modulo 5 (`1$a - 1000`: no octal).
-    let script = forced_script(
-        dir.path(),
-        &format!(
-            "echo \"$SSH_ORIGINAL_COMMAND\" >> {}\na=${{SSH_ORIGINAL_COMMAND%% *}}\n\
-             a=${{a#sync:archive:m}}\nexit $(( (1$a - 1000) % 5 ))",
-            shq(&got.to_string_lossy())
-        ),
-    );
+    // The session's exit status is the mirror's number (`mNNN`) modulo 5 (`1NNN - 1000`:
+    // no octal).
+    let (script, got) = recording_downstream(dir.path(), "$(( (1${a#m} - 1000) % 5 ))");
     let sshd = Sshd::start_with_config(
         &forced_command_line(&script, pusher.key()),
         "MaxStartups 1000:30:1000\nMaxSessions 1000",
@@ -679,12 +686,6 @@ fn children_of(pid: u32) -> Vec<u32> {
     v
 }
 
-/// The state letter of /proc/PID/stat (`Z` for a zombie).
-fn proc_state(pid: u32) -> Option<char> {
-    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    st[st.rfind(')')? + 1..].trim_start().chars().next()
-}
-
 fn signal(pid: u32, sig: &str) {
     let _ = std::process::Command::new("kill")
         .args([sig, &pid.to_string()])
@@ -763,17 +764,9 @@ fn a_downstream_that_ends_at_once_still_gets_its_final_status() {
     // distinct within a round, different from one round to the next.
     const BASES: [usize; 6] = [0, 3, 7, 5, 1, 9];
     let dir = tempdir();
-    let got = dir.path().join("got");
     let pusher = pusher(&[]);
     // The archive word `rR-eE` carries the status the session exits with.
-    let script = forced_script(
-        dir.path(),
-        &format!(
-            "echo \"$SSH_ORIGINAL_COMMAND\" >> {}\na=${{SSH_ORIGINAL_COMMAND%% *}}\n\
-             exit \"${{a##*-e}}\"",
-            shq(&got.to_string_lossy())
-        ),
-    );
+    let (script, got) = recording_downstream(dir.path(), "\"${a##*-e}\"");
     let sshd = Sshd::start_with_config(&forced_command_line(&script, pusher.key()), "");
     let watch = FollowerWatch::start(&pusher.m.home);
     let d = || diag(&pusher, &sshd);

@@ -318,8 +318,7 @@ fn sigkill_before_every_trigger_was_handed_over_is_recorded_and_shown() {
     );
     assert_eq!(v["downstreams"]["late1"]["outcome"], "not_sent", "{state}");
     assert_eq!(v["downstreams"]["early"]["outcome"], "accepted", "{state}");
-    let bin = pusher.m.base.join("bin/archvsync");
-    std::os::unix::fs::symlink(BIN, &bin).unwrap();
+    let bin = pusher.m.link_bin("archvsync");
     let st = pusher.m.run_cmd(pusher.m.command_prog(&bin, &["status"]));
     assert!(
         st.stdout.contains("1/3 ok, not sent: late1,late2"),

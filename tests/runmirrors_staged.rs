@@ -10,39 +10,6 @@ use common::*;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// One hook invocation on a leaf.
-#[derive(Debug, Clone)]
-struct Event {
-    leaf: String,
-    hook: u32,
-    t: f64,
-    words: String,
-}
-
-fn read_events(path: &std::path::Path) -> Vec<Event> {
-    read_string(path)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let mut it = l.splitn(4, ' ');
-            let leaf = it.next().unwrap().to_string();
-            let hook = it.next().unwrap().parse().unwrap();
-            let t = it.next().unwrap().parse().unwrap();
-            let words = it.next().unwrap_or("").to_string();
-            Event {
-                leaf,
-                hook,
-                t,
-                words,
-            }
-        })
-        .collect()
-}
-
-fn is_stage(e: &Event, stage: &str) -> bool {
-    e.words.split(' ').any(|w| w == format!("sync:{stage}"))
-}
-
 fn secs(d: &[Duration]) -> String {
     d.iter()
         .map(|x| format!("{:.3}", x.as_secs_f64()))
@@ -54,27 +21,19 @@ fn secs(d: &[Duration]) -> String {
 fn staged_leaves_get_stage2_only_after_all_stage1() {
     let up = Upstream::v1();
     let pusher = Downstream::builder("pusher.test").pusher().start();
-    let events = pusher.m.dir.join("events");
-    let hook = pusher.m.dir.join("hook.sh");
     // HOOK1 (start of a run) and HOOK4 (after the trace, the end of a run) record
     // `LEAF HOOK EPOCH.NS WORDS`; the slow leaf's stage-1 run lingers 2 s in HOOK1.
-    write_script(
-        &hook,
-        &format!(
-            "printf '%s %s %s %s\\n' \"$1\" \"$2\" \"$(date +%s.%N)\" \"$SSH_ORIGINAL_COMMAND\" >> {ev}\n\
-             case \"$1 $2 $SSH_ORIGINAL_COMMAND\" in\n\
-             \"slow 1 \"*sync:stage1*) sleep 2 ;;\n\
-             esac\n\
-             exit 0",
-            ev = shq(&events.to_string_lossy())
-        ),
+    let (hook, events) = hook_recorder(
+        &pusher.m.dir,
+        "case \"$1 $2 $SSH_ORIGINAL_COMMAND\" in\n\
+         \"slow 1 \"*sync:stage1*) sleep 2 ;;\n\
+         esac",
     );
     let leaf = |short: &str| {
         Downstream::builder(&format!("{short}.test"))
             .source(&up.url())
             .pushed_by(pusher.key())
-            .set("HOOK1", format!("{} {short} 1", hook.display()))
-            .set("HOOK4", format!("{} {short} 4", hook.display()))
+            .record_hooks(&hook, short, &[1, 4])
             .start()
     };
     let fast1 = leaf("fast1");
@@ -112,42 +71,29 @@ printf 'S %s %s\\n' \"$EPOCHREALTIME\" \"$*\" >> {f}
     )
     .unwrap();
     let mut cmd = pusher.runmirrors_cmd(&[]);
-    cmd.env(
-        "PATH",
-        format!(
-            "{}:{}",
-            stampbin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
-    );
+    cmd.env("PATH", path_with(&stampbin));
     let t0 = Instant::now();
     let out = pusher.m.run_cmd(cmd);
     let took = t0.elapsed();
-    assert_eq!(
-        out.code,
-        Some(0),
-        "{}\n{}",
-        pusher.m.diagnostics(&out),
-        all_diagnostics(&all)
-    );
+    pusher.expect_code(&out, 0, &all);
     for l in [&fast1, &slow, &fast2] {
         wait_synced(l, Duration::from_secs(30), &all);
     }
     // HOOK4 of the last stage-2 run comes just before its lock goes away
     wait_for(Duration::from_secs(10), "all six runs' HOOK4", || {
-        read_events(&events).iter().filter(|e| e.hook == 4).count() >= 6
+        hook_events(&events).iter().filter(|e| e.hook == 4).count() >= 6
     });
-    let ev = read_events(&events);
+    let ev = hook_events(&events);
 
     let names = ["fast1", "slow", "fast2"];
     let mut s1_end: BTreeMap<&str, f64> = BTreeMap::new();
     let mut s2_start: BTreeMap<&str, f64> = BTreeMap::new();
     for n in names {
-        let mine: Vec<&Event> = ev.iter().filter(|e| e.leaf == n).collect();
-        let pick = |hook: u32, stage: &str| -> Vec<&Event> {
+        let mine: Vec<&HookEvent> = ev.iter().filter(|e| e.mirror == n).collect();
+        let pick = |hook: u32, stage: &str| -> Vec<&HookEvent> {
             mine.iter()
                 .copied()
-                .filter(|e| e.hook == hook && is_stage(e, stage))
+                .filter(|e| e.hook == hook && e.has_word(&format!("sync:{stage}")))
                 .collect()
         };
         let s1_starts = pick(1, "stage1");
@@ -161,7 +107,7 @@ printf 'S %s %s\\n' \"$EPOCHREALTIME\" \"$*\" >> {f}
             "{n}: the stage-1 trigger's words"
         );
         assert!(
-            !mine.iter().any(|e| is_stage(e, "all")),
+            !mine.iter().any(|e| e.has_word("sync:all")),
             "{n} got sync:all: {ev:#?}"
         );
         s1_end.insert(n, s1_ends[0].t);

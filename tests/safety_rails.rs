@@ -167,23 +167,10 @@ fn empty_dir(root: &std::path::Path) {
     }
 }
 
-fn sendmail_recorder(m: &Mirror) -> (PathBuf, PathBuf) {
-    let script = m.dir.join("sendmail");
-    let out = m.dir.join("mail.out");
-    write_script(
-        &script,
-        &format!(
-            "{{ echo '=== MAIL ==='; cat; echo '=== END ==='; }} >> {}\nexit 0",
-            shq(&out.to_string_lossy())
-        ),
-    );
-    (script, out)
-}
-
 fn empty_upstream_case(lose_only_master: bool) {
     let up = Upstream::v1();
     let m = Mirror::new();
-    let (sm, mail) = sendmail_recorder(&m);
+    let (sm, mail) = sendmail_recorder(&m.dir);
     let conf = m
         .conf(&up.url())
         .set("MAILTO", "admin@example.org")
@@ -317,9 +304,7 @@ fn an_upstream_check_past_its_deadline_is_killed() {
         },
     );
     assert!(!seen.is_empty(), "no upstream check seen:\n{}", m.log());
-    wait_for(std::time::Duration::from_secs(30), "HOOK3", || {
-        started.exists() || run.try_done()
-    });
+    run.reaches(&started, "HOOK3");
     let log = m.log();
     assert!(log.contains("took longer than"), "{log}");
     let left: Vec<u32> = seen

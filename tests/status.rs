@@ -6,18 +6,13 @@ mod common;
 use common::sshd::*;
 use common::*;
 use serde_json::Value;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn status(m: &Mirror, args: &[&str]) -> RunOutput {
-    let bin = m.base.join("bin/archvsync");
-    if !bin.exists() {
-        symlink(BIN, &bin).unwrap();
-    }
     let mut all = vec!["status"];
     all.extend_from_slice(args);
-    m.run_cmd(m.command_prog(&bin, &all))
+    m.run_cmd(m.command_prog(&m.link_bin("archvsync"), &all))
 }
 
 fn json(m: &Mirror) -> (Option<i32>, Vec<Value>) {
@@ -189,9 +184,7 @@ fn status_after_success_failure_and_during_a_run() {
     let (hook, started, release) = waiting_hook(&m.dir);
     m.write_conf(&m.conf(&up.url()).set("HOOK1", hook.to_string_lossy()));
     let mut running = m.spawn(&[], &[]);
-    wait_for(Duration::from_secs(30), "the run to reach HOOK1", || {
-        started.exists() || running.try_done()
-    });
+    running.reaches(&started, "HOOK1");
     let (code, v) = json(&m);
     assert_eq!(code, Some(2));
     assert_eq!(v[0]["in_progress"]["pid"], running.pid().to_string());

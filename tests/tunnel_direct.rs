@@ -53,6 +53,20 @@ fn assert_module_list(out: &TunnelOutput, what: &str, stunnel: &Stunnel) {
     assert!(out.stderr.is_empty(), "{what}: stderr: {}", out.stderr);
 }
 
+/// The run (with `method`) was refused before any data passed: exit 1, nothing on stdout,
+/// one line on stderr, which is returned.
+fn refusal_line<'a>(out: &'a TunnelOutput, method: &str) -> &'a str {
+    assert_eq!(out.code, Some(1), "{method}: {out:?}");
+    assert!(out.stdout.is_empty(), "{method}: data got through: {out:?}");
+    let line = out.stderr.trim_end();
+    assert_eq!(
+        line.lines().count(),
+        1,
+        "{method}: one line expected: {line}"
+    );
+    line
+}
+
 #[test]
 fn relays_the_rsync_daemon_protocol_with_a_hashed_ca_directory() {
     let x = rsync_behind_stunnel(&["DNS:localhost"]);
@@ -225,14 +239,7 @@ fn a_certificate_from_another_ca_is_refused() {
             &[],
             LIST_MODULES,
         );
-        assert_eq!(out.code, Some(1), "{method}: {out:?}");
-        assert!(out.stdout.is_empty(), "{method}: data got through: {out:?}");
-        let line = out.stderr.trim_end();
-        assert_eq!(
-            line.lines().count(),
-            1,
-            "{method}: one line expected: {line}"
-        );
+        let line = refusal_line(&out, method);
         assert!(
             line.starts_with(&format!(
                 "rsync-ssl-tunnel: TLS to localhost:{port} failed: "
@@ -254,14 +261,7 @@ fn the_host_name_is_checked_except_by_the_old_methods() {
             &[],
             LIST_MODULES,
         );
-        assert_eq!(out.code, Some(1), "{method}: {out:?}");
-        assert!(out.stdout.is_empty(), "{method}: data got through: {out:?}");
-        let line = out.stderr.trim_end();
-        assert_eq!(
-            line.lines().count(),
-            1,
-            "{method}: one line expected: {line}"
-        );
+        let line = refusal_line(&out, method);
         assert!(
             line.contains(&format!("TLS to localhost:{port} failed"))
                 && line.contains("not valid for name \"localhost\"")

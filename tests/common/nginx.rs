@@ -2,9 +2,12 @@
 //! 127.0.0.1 and a free port, serving mirror trees the way a mirror's web server does:
 //! static files with Last-Modified (and If-Unmodified-Since answered), directory listings
 //! (autoindex). Its config, pid file, logs and temp dirs live in a temp dir of its own;
-//! the whole process group is killed on drop, also when the test fails.
+//! it runs as one process (no workers), killed and reaped on drop, also when the test fails.
 
 use super::*;
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 pub const NGINX: &str = "/usr/sbin/nginx";
 
@@ -23,14 +26,8 @@ impl Nginx {
         );
         let dir = tempdir();
         let d = dir.path().to_path_buf();
-        for sub in [
-            "tmp/client",
-            "tmp/proxy",
-            "tmp/fastcgi",
-            "tmp/uwsgi",
-            "tmp/scgi",
-        ] {
-            fs::create_dir_all(d.join(sub)).unwrap();
+        for sub in ["client", "proxy", "fastcgi", "uwsgi", "scgi"] {
+            fs::create_dir_all(d.join("tmp").join(sub)).unwrap();
         }
         let mut served = String::new();
         for (prefix, path) in locations {
@@ -39,69 +36,54 @@ impl Nginx {
                 path.display()
             ));
         }
-        for attempt in 0..8 {
-            let port = free_port();
-            let conf = d.join("nginx.conf");
-            // As root the workers would run as nobody, who cannot enter the 0700 temp dirs.
-            let user = if is_root() { "user root root;\n" } else { "" };
-            fs::write(
-                &conf,
+        let conf = d.join("nginx.conf");
+        let (child, port) = start_on_free_port(
+            "nginx",
+            |attempt, port| {
+                // One process (no master and workers): killing it stops the server, and it
+                // keeps our user, so it can enter the 0700 temp dirs as root too.
+                fs::write(
+                    &conf,
+                    format!(
+                        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\n\
+                         error_log {d}/error.log info;\n\
+                         events {{\n    worker_connections 64;\n}}\n\
+                         http {{\n    access_log {d}/access.log;\n    default_type text/plain;\n\
+                         \x20   client_body_temp_path {d}/tmp/client;\n    proxy_temp_path {d}/tmp/proxy;\n\
+                         \x20   fastcgi_temp_path {d}/tmp/fastcgi;\n    uwsgi_temp_path {d}/tmp/uwsgi;\n\
+                         \x20   scgi_temp_path {d}/tmp/scgi;\n\
+                         \x20   server {{\n        listen 127.0.0.1:{port};\n{served}    }}\n}}\n",
+                        d = d.display()
+                    ),
+                )
+                .unwrap();
+                let out = fs::File::create(d.join(format!("nginx-{attempt}.out"))).unwrap();
+                let err = out.try_clone().unwrap();
+                Command::new(NGINX)
+                    .arg("-p")
+                    .arg(&d)
+                    .arg("-c")
+                    .arg(&conf)
+                    .stdin(Stdio::null())
+                    .stdout(out)
+                    .stderr(err)
+                    .spawn()
+                    .expect("spawn nginx")
+            },
+            accepts,
+            |attempt| {
                 format!(
-                    "{user}daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
-                     error_log {d}/error.log info;\n\
-                     events {{\n    worker_connections 64;\n}}\n\
-                     http {{\n    access_log {d}/access.log;\n    default_type text/plain;\n\
-                     \x20   client_body_temp_path {d}/tmp/client;\n    proxy_temp_path {d}/tmp/proxy;\n\
-                     \x20   fastcgi_temp_path {d}/tmp/fastcgi;\n    uwsgi_temp_path {d}/tmp/uwsgi;\n\
-                     \x20   scgi_temp_path {d}/tmp/scgi;\n\
-                     \x20   server {{\n        listen 127.0.0.1:{port};\n{served}    }}\n}}\n",
-                    d = d.display()
-                ),
-            )
-            .unwrap();
-            let out = fs::File::create(d.join(format!("nginx-{attempt}.out"))).unwrap();
-            let err = out.try_clone().unwrap();
-            let mut child = Command::new(NGINX)
-                .arg("-p")
-                .arg(&d)
-                .arg("-c")
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .process_group(0)
-                .spawn()
-                .expect("spawn nginx");
-            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    // Most likely the port was taken meanwhile: a fresh one.
-                    break;
-                }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    return Nginx {
-                        child: Some(child),
-                        port,
-                        dir,
-                    };
-                }
-                if Instant::now() > deadline {
-                    kill_group(child.id());
-                    let _ = child.wait();
-                    panic!(
-                        "nginx did not accept connections on port {port} within 10 s:\n{}",
-                        read_string(&d.join("error.log"))
-                    );
-                }
-                sleep(Duration::from_millis(20));
-            }
-        }
-        panic!(
-            "could not start nginx after 8 attempts:\n{}\n{}",
-            read_string(&d.join("error.log")),
-            read_string(&d.join("nginx-7.out"))
+                    "{}{}",
+                    read_string(&d.join("error.log")),
+                    read_string(&d.join(format!("nginx-{attempt}.out")))
+                )
+            },
         );
+        Nginx {
+            child: Some(child),
+            port,
+            dir,
+        }
     }
 
     /// `http://127.0.0.1:PORT` + `path`.
@@ -122,8 +104,6 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            // Master and worker share the group the master leads.
-            kill_group(c.id());
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -180,13 +160,4 @@ pub fn synced_mirror(up: &Upstream, name: &str, extra: &[(&str, &str)]) -> Mirro
     m.write_conf(&conf);
     m.expect_code(&m.run(&["sync:all"]), 0);
     m
-}
-
-/// `m`'s `base/bin/archvsync`, a link to the binary (so BASEDIR is `m.base`).
-pub fn archvsync_in(m: &Mirror) -> PathBuf {
-    let bin = m.base.join("bin/archvsync");
-    if !bin.exists() {
-        symlink(BIN, &bin).unwrap();
-    }
-    bin
 }

@@ -11,10 +11,10 @@
 //!
 //! Every wait here is bounded; the daemons are killed in Drop.
 
-use super::{free_port, read_string, tempdir, BIN};
+use super::{accepts, read_string, start_on_free_port, tempdir, BIN};
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,6 +41,27 @@ pub fn openssl(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `openssl req HOW -newkey ec (P-256) -nodes -keyout KEY -out OUT REST`: a new key and a
+/// request or certificate for it.
+fn req_with_new_key(dir: &Path, how: &[&str], key: &Path, out: &Path, rest: &[&str]) {
+    let (key, out) = (key.to_string_lossy(), out.to_string_lossy());
+    let mut args = vec!["req"];
+    args.extend_from_slice(how);
+    args.extend_from_slice(&[
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &out,
+    ]);
+    args.extend_from_slice(rest);
+    openssl(dir, &args);
 }
 
 fn unique_serial() -> String {
@@ -85,27 +106,12 @@ impl Ca {
         fs::create_dir_all(&store).unwrap();
         let cert = store.join(format!("{name}.crt"));
         let key = d.join("ca.key");
-        openssl(
+        req_with_new_key(
             d,
-            &[
-                "req",
-                "-x509",
-                "-config",
-                "ca.cnf",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key.to_string_lossy(),
-                "-out",
-                &cert.to_string_lossy(),
-                "-days",
-                "3",
-                "-set_serial",
-                &unique_serial(),
-            ],
+            &["-x509", "-config", "ca.cnf"],
+            &key,
+            &cert,
+            &["-days", "3", "-set_serial", &unique_serial()],
         );
         let capath = d.join("capath");
         fs::create_dir_all(&capath).unwrap();
@@ -144,24 +150,7 @@ impl Ca {
             .and_then(|s| s.split_once(':'))
             .map(|(_, v)| v.to_string())
             .unwrap_or_else(|| "server".into());
-        openssl(
-            d,
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key.to_string_lossy(),
-                "-out",
-                &csr.to_string_lossy(),
-                "-subj",
-                &format!("/CN={cn}"),
-            ],
-        );
+        req_with_new_key(d, &["-new"], &key, &csr, &["-subj", &format!("/CN={cn}")]);
         openssl(
             d,
             &[
@@ -241,61 +230,47 @@ impl Stunnel {
     pub fn start(cert: &ServerCert, backend_port: u16) -> Stunnel {
         let dir = tempdir();
         let d = dir.path().to_path_buf();
-        for attempt in 0..8 {
-            let port = free_port();
-            let conf = d.join(format!("stunnel-{attempt}.conf"));
-            fs::write(
-                &conf,
+        let (child, port) = start_on_free_port(
+            "stunnel",
+            |attempt, port| {
+                let conf = d.join(format!("stunnel-{attempt}.conf"));
+                fs::write(
+                    &conf,
+                    format!(
+                        "foreground = yes\npid = {pid}\noutput = {log}\ndebug = info\n\n\
+                         [rsync]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{backend_port}\n\
+                         cert = {cert}\nkey = {key}\n",
+                        pid = d.join("stunnel.pid").display(),
+                        log = d.join("stunnel.log").display(),
+                        cert = cert.cert.display(),
+                        key = cert.key.display(),
+                    ),
+                )
+                .unwrap();
+                let out = fs::File::create(d.join(format!("stunnel-{attempt}.out"))).unwrap();
+                let err = out.try_clone().unwrap();
+                Command::new(stunnel_bin())
+                    .arg(&conf)
+                    .stdin(Stdio::null())
+                    .stdout(out)
+                    .stderr(err)
+                    .spawn()
+                    .expect("spawn stunnel (package stunnel4; scripts/setup-deps installs it)")
+            },
+            accepts,
+            |attempt| {
                 format!(
-                    "foreground = yes\npid = {pid}\noutput = {log}\ndebug = info\n\n\
-                     [rsync]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{backend_port}\n\
-                     cert = {cert}\nkey = {key}\n",
-                    pid = d.join("stunnel.pid").display(),
-                    log = d.join("stunnel.log").display(),
-                    cert = cert.cert.display(),
-                    key = cert.key.display(),
-                ),
-            )
-            .unwrap();
-            let out = fs::File::create(d.join(format!("stunnel-{attempt}.out"))).unwrap();
-            let err = out.try_clone().unwrap();
-            let mut child = Command::new(stunnel_bin())
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .expect("spawn stunnel (package stunnel4; scripts/setup-deps installs it)");
-            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // most likely the port got taken: retry on a fresh one
-                }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    return Stunnel {
-                        child: Some(child),
-                        port,
-                        dir,
-                    };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "stunnel did not accept connections on port {port} within 10s:\n{}\n{}",
-                        read_string(&d.join(format!("stunnel-{attempt}.out"))),
-                        read_string(&d.join("stunnel.log"))
-                    );
-                }
-                sleep(Duration::from_millis(20));
-            }
-        }
-        panic!(
-            "could not start stunnel after 8 attempts:\n{}\n{}",
-            read_string(&d.join("stunnel-7.out")),
-            read_string(&d.join("stunnel.log"))
+                    "{}\n{}",
+                    read_string(&d.join(format!("stunnel-{attempt}.out"))),
+                    read_string(&d.join("stunnel.log"))
+                )
+            },
         );
+        Stunnel {
+            child: Some(child),
+            port,
+            dir,
+        }
     }
 
     pub fn log(&self) -> String {
