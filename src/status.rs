@@ -231,29 +231,13 @@ pub fn table(all: &[ArchiveStatus], colour: bool) -> String {
             ],
         ));
     }
-    let mut widths = header.map(str::len);
-    for (_, r) in &rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
+    let cells: Vec<Vec<String>> = rows.iter().map(|(_, r)| r.to_vec()).collect();
+    let mut out = crate::common::term::columns(&header, &cells, |row, col, padded| {
+        match (row.checked_sub(1).map(|r| rows[r].0), col) {
+            (Some(h), 1) => paint(h, padded),
+            _ => padded,
         }
-    }
-    let line = |cells: &[String], health: Option<Health>| -> String {
-        let mut out = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let padded = format!("{c:<w$}", w = widths[i]);
-            let padded = match (i, health) {
-                (1, Some(h)) => paint(h, padded),
-                _ => padded,
-            };
-            out.push_str(&padded);
-            out.push_str(if i + 1 < cells.len() { "  " } else { "" });
-        }
-        out.trim_end().to_string() + "\n"
-    };
-    let mut out = line(&header.map(String::from), None);
-    for (h, r) in &rows {
-        out.push_str(&line(r, Some(*h)));
-    }
+    });
     for a in all {
         if let Some(p) = &a.problem {
             let name = if a.archive.is_empty() {

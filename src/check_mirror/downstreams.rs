@@ -156,17 +156,6 @@ fn summarize(
 
 /// The downstreams' table under status' own.
 pub fn table(archive: &str, record: &Record, colour: bool) -> String {
-    let paint = |l: Level, text: String| -> String {
-        if !colour {
-            return text;
-        }
-        let code = match l {
-            Level::Ok => "32",
-            Level::Warning => "33",
-            Level::Error => "31",
-        };
-        format!("\x1b[{code}m{text}\x1b[0m")
-    };
     let name = if archive.is_empty() {
         "(default)"
     } else {
@@ -180,53 +169,36 @@ pub fn table(archive: &str, record: &Record, colour: bool) -> String {
         "AGE",
         "URL",
     ];
-    let rows: Vec<(Level, [String; 6])> = record
+    let rows: Vec<Vec<String>> = record
         .downstreams
         .iter()
         .map(|d| {
-            (
-                d.status,
-                [
-                    d.name.clone(),
-                    d.status.as_str().to_string(),
-                    format!(
-                        "{}/{}",
-                        d.serial.as_deref().unwrap_or("-"),
-                        d.our_serial.as_deref().unwrap_or("-")
-                    ),
-                    age_words_or_dash(d.serial_lag_seconds),
-                    age_words_or_dash(d.age_seconds),
-                    d.url.clone(),
-                ],
-            )
+            vec![
+                d.name.clone(),
+                d.status.as_str().to_string(),
+                format!(
+                    "{}/{}",
+                    d.serial.as_deref().unwrap_or("-"),
+                    d.our_serial.as_deref().unwrap_or("-")
+                ),
+                age_words_or_dash(d.serial_lag_seconds),
+                age_words_or_dash(d.age_seconds),
+                d.url.clone(),
+            ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for (_, r) in &rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: &[String], level: Option<Level>| -> String {
-        let mut out = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let padded = format!("{c:<w$}", w = widths[i]);
-            out.push_str(&match (i, level) {
-                (1, Some(l)) => paint(l, padded),
-                _ => padded,
-            });
-            out.push_str(if i + 1 < cells.len() { "  " } else { "" });
-        }
-        out.trim_end().to_string() + "\n"
-    };
     let mut out = format!("\nDownstreams of {name}, as Debian's monitors see them:\n");
     if rows.is_empty() {
         out.push_str("(none with an http line)\n");
     } else {
-        out.push_str(&line(&header.map(String::from), None));
-        for (l, r) in &rows {
-            out.push_str(&line(r, Some(*l)));
-        }
+        out.push_str(&crate::common::term::columns(
+            &header,
+            &rows,
+            |row, col, padded| match (row.checked_sub(1), col) {
+                (Some(r), 1) => record.downstreams[r].status.paint(padded, colour),
+                _ => padded,
+            },
+        ));
     }
     for d in &record.downstreams {
         if let Some(p) = &d.problem {

@@ -210,7 +210,7 @@ pub fn check(
 
 /// An age in words, `-` when unknown.
 pub fn age_words_or_dash(secs: Option<i64>) -> String {
-    secs.map_or_else(|| "-".to_string(), rules::age_words)
+    secs.map_or_else(|| "-".to_string(), crate::report::human_age)
 }
 
 /// The exit status of several checks: CRITICAL over UNKNOWN over WARNING over OK.
@@ -224,17 +224,7 @@ pub fn worst_exit(codes: impl IntoIterator<Item = u8>) -> u8 {
 
 /// A table of the rules, one block per mirror.
 pub fn render(reports: &[Report], colour: bool) -> String {
-    let paint = |l: Level, text: String| -> String {
-        if !colour {
-            return text;
-        }
-        let code = match l {
-            Level::Ok => "32",
-            Level::Warning => "33",
-            Level::Error => "31",
-        };
-        format!("\x1b[{code}m{text}\x1b[0m")
-    };
+    let paint = |l: Level, text: String| l.paint(text, colour);
     let mut out = String::new();
     for r in reports {
         let site = match (&r.site, &r.site_from) {

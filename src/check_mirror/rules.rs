@@ -19,6 +19,7 @@
 
 use crate::common::dates::{self, TraceDateReader};
 pub use crate::report::downstream_checks::Level;
+use crate::report::human_age as age_words;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -304,29 +305,22 @@ pub fn marker_rule(rule: &'static str, answer: &MarkerAnswer, now: OffsetDateTim
 pub fn redirector_rules(site: &RedirectorTrace, master: Option<&RedirectorTrace>) -> Vec<Verdict> {
     let mut out = Vec::new();
     if let Some(m) = master {
-        out.push(if site.date < m.date {
-            verdict(
-                HTTP_REDIRECTOR,
-                "site trace not older than master",
-                Level::Error,
-                format!(
-                    "old site trace: {} is older than the master trace's {}",
-                    dates::date_u(site.date),
-                    dates::date_u(m.date)
-                ),
-            )
+        let (level, lead) = if site.date < m.date {
+            (Level::Error, "old site trace: ")
         } else {
-            verdict(
-                HTTP_REDIRECTOR,
-                "site trace not older than master",
-                Level::Ok,
-                format!(
-                    "{} is not older than the master trace's {}",
-                    dates::date_u(site.date),
-                    dates::date_u(m.date)
-                ),
-            )
-        });
+            (Level::Ok, "")
+        };
+        out.push(verdict(
+            HTTP_REDIRECTOR,
+            "site trace not older than master",
+            level,
+            format!(
+                "{lead}{} is {}older than the master trace's {}",
+                dates::date_u(site.date),
+                if level == Level::Ok { "not " } else { "" },
+                dates::date_u(m.date)
+            ),
+        ));
     }
     out.push(ftpsync_version_rule(&site.software));
     out.push(match &site.architectures {
@@ -421,17 +415,6 @@ pub fn two_stage_rule(url: &str, since: &str, answer: &Result<u16, String>) -> V
         Err(e) => (Level::Warning, format!("not tested: {e}")),
     };
     verdict(HTTP_REDIRECTOR, rule, level, reason)
-}
-
-/// `1d02h`, `3h05m`, `12m`, `40s`.
-pub fn age_words(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m", s / 60),
-        3600..=86399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
-    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,20 @@ impl Level {
         }
     }
 
+    /// `text` in the level's colour (green, yellow, red) when `colour`.
+    pub fn paint(self, text: String, colour: bool) -> String {
+        let code = match self {
+            Level::Ok => "32",
+            Level::Warning => "33",
+            Level::Error => "31",
+        };
+        if colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text
+        }
+    }
+
     /// Nagios: 0 OK, 1 WARNING, 2 CRITICAL.
     pub fn exit_code(self) -> u8 {
         match self {
