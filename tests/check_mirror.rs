@@ -342,6 +342,37 @@ fn an_unreachable_url_and_a_404_are_clear_errors() {
 }
 
 #[test]
+fn over_https_the_certificate_is_verified() {
+    let up = upstream_dated(SERIAL_V1, now_epoch() - HOUR);
+    let m = synced_mirror(&up, MIRRORNAME, &[]);
+    let ca = common::tls::Ca::new("archvsync-check-mirror-test-ca");
+    let web = Nginx::start_tls(&[("/debian/", &m.to)], &ca.issue(&["IP:127.0.0.1"]));
+    let url = web.url("/debian/");
+    let capath = ca.capath.to_string_lossy().into_owned();
+    let c = check_mirror_with(&m, &["--ca", &capath, &url]);
+    assert_eq!(c.code, Some(0), "{}\n{}", c.stdout, c.stderr);
+    assert!(c.not_ok().is_empty(), "{:?}", c.not_ok());
+    // The system's CAs do not know this one: the first request fails, and says why.
+    let c = check_mirror_with(&m, &["--ca", "/etc/ssl/certs", &url]);
+    assert_eq!(c.code, Some(2), "{}", c.stdout);
+    let (level, reason) = c.rule("mirror-status", "master trace");
+    assert_eq!(level, "error");
+    assert!(
+        reason.contains("cannot fetch") && reason.to_lowercase().contains("certificate"),
+        "{reason}"
+    );
+    // From the config, RSYNC_SSL_CAPATH is the CA it trusts (as the TLS transport does).
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("MIRROR_URL", url.clone())
+            .set("RSYNC_SSL_CAPATH", capath.clone()),
+    );
+    let bin = m.link_bin("archvsync");
+    let out = m.run_cmd(m.command_prog(&bin, &["check-mirror"]));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+}
+
+#[test]
 fn no_url_and_no_mirror_url_is_unknown() {
     let up = Upstream::v1();
     let m = Mirror::new();

@@ -14,12 +14,22 @@ pub const NGINX: &str = "/usr/sbin/nginx";
 pub struct Nginx {
     child: Option<Child>,
     pub port: u16,
+    tls: bool,
     dir: tempfile::TempDir,
 }
 
 impl Nginx {
     /// Serve each (URL prefix, directory), e.g. `("/debian/", mirror.to)`.
     pub fn start(locations: &[(&str, &Path)]) -> Nginx {
+        Nginx::start_with(locations, None)
+    }
+
+    /// The same over HTTPS, with this certificate.
+    pub fn start_tls(locations: &[(&str, &Path)], cert: &super::tls::ServerCert) -> Nginx {
+        Nginx::start_with(locations, Some(cert))
+    }
+
+    fn start_with(locations: &[(&str, &Path)], tls: Option<&super::tls::ServerCert>) -> Nginx {
         assert!(
             Path::new(NGINX).exists(),
             "{NGINX} is missing: run scripts/setup-deps (it installs nginx)"
@@ -36,6 +46,17 @@ impl Nginx {
                 path.display()
             ));
         }
+        let (ssl, certificate) = match tls {
+            Some(c) => (
+                " ssl",
+                format!(
+                    "        ssl_certificate {};\n        ssl_certificate_key {};\n",
+                    c.cert.display(),
+                    c.key.display()
+                ),
+            ),
+            None => ("", String::new()),
+        };
         let conf = d.join("nginx.conf");
         let (child, port) = start_on_free_port(
             "nginx",
@@ -52,7 +73,7 @@ impl Nginx {
                          \x20   client_body_temp_path {d}/tmp/client;\n    proxy_temp_path {d}/tmp/proxy;\n\
                          \x20   fastcgi_temp_path {d}/tmp/fastcgi;\n    uwsgi_temp_path {d}/tmp/uwsgi;\n\
                          \x20   scgi_temp_path {d}/tmp/scgi;\n\
-                         \x20   server {{\n        listen 127.0.0.1:{port};\n{served}    }}\n}}\n",
+                         \x20   server {{\n        listen 127.0.0.1:{port}{ssl};\n{certificate}{served}    }}\n}}\n",
                         d = d.display()
                     ),
                 )
@@ -82,13 +103,15 @@ impl Nginx {
         Nginx {
             child: Some(child),
             port,
+            tls: tls.is_some(),
             dir,
         }
     }
 
-    /// `http://127.0.0.1:PORT` + `path`.
+    /// `http://127.0.0.1:PORT` + `path` (`https://` when started with TLS).
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}{path}", self.port)
     }
 
     /// The requests it answered, one line each.
