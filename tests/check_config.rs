@@ -1,6 +1,11 @@
 //! `archvsync check-config`: config problems are reported with their location, refusals and
 //! unusable paths are errors, and the rsync and ssh command lines printed are the ones a
 //! real run uses, word for word.
+//!
+//! Longer than the ~650 lines a file should keep to, on purpose: the ftpsync and the
+//! runmirrors halves compare check-config's output with real runs through the same helpers
+//! (check_config_cmd, assert_problem, the recorded runs), and split they would need them
+//! in the harness for this one command.
 
 mod common;
 use common::*;

@@ -283,22 +283,8 @@ fn delay_proxy_delays_each_way_without_throttling() {
     let rst = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let rst_addr = rst.local_addr().unwrap();
     std::thread::spawn(move || {
-        use std::os::fd::AsRawFd;
         if let Ok((c, _)) = rst.accept() {
-            let l = libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            };
-            // SAFETY: a valid socket and a correctly sized linger struct
-            unsafe {
-                libc::setsockopt(
-                    c.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_LINGER,
-                    &l as *const libc::linger as *const libc::c_void,
-                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
-                );
-            }
+            archvsync::common::system::reset_on_close(&c);
             drop(c);
         }
     });

@@ -9,6 +9,9 @@
 //!   state record;
 //! - downstreams whose session ends at once (before the follower may have looked for it)
 //!   still get the right final status, round after round.
+//!
+//! Longer than the ~650 lines a file should keep to, on purpose: three long real-sshd
+//! scenarios whose follower and /proc probes (below) are of no use to any other test.
 
 mod common;
 use common::sshd::*;

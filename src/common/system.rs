@@ -110,6 +110,26 @@ pub fn set_socket_option(
     }
 }
 
+/// Makes closing `socket` reset the connection (SO_LINGER with a zero timeout) instead of
+/// ending it in order: how a crashed or firewalled peer looks to the other side.
+pub fn reset_on_close(socket: &impl std::os::fd::AsRawFd) -> bool {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor is an open socket borrowed for the call; the linger struct
+    // outlives the call, and its size is passed along.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        ) == 0
+    }
+}
+
 /// The child `cmd` starts gets SIGTERM when the thread that started it dies, however it
 /// dies (PR_SET_PDEATHSIG; Linux only).
 pub fn die_with_parent(cmd: &mut std::process::Command) {
