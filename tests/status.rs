@@ -446,6 +446,15 @@ fn status_downstreams_checks_each_http_downstream_for_lag_and_age() {
     let down1 = synced_mirror(&up, "down1.test.example", &[]);
     let down2 = synced_mirror(&up_old, "down2.test.example", &[]);
     let web = Nginx::start(&[("/down1/", &down1.to), ("/down2/", &down2.to)]);
+    // A mirror that pushes nobody has nothing to check, which is no problem.
+    let out = status(&hub, &["--downstreams"]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("no runmirrors config, so no downstreams to check"),
+        "{}",
+        out.stdout
+    );
     let nobody_there = format!("http://127.0.0.1:{}/debian/", free_port());
     hub.write_raw("runmirrors.conf", "MAILTO=\"\"\nKEYFILE=/nonexistent/key\n");
     hub.write_raw(

@@ -38,9 +38,13 @@ pub fn refresh(layout: &crate::common::layout::Layout, s: &Settings, timeout: Du
         ..Record::default()
     };
     let targets = match downstream_urls(layout, &s.archive) {
-        Ok((t, problems)) => {
+        Ok(Some((t, problems))) => {
             record.problems = problems;
             t
+        }
+        Ok(None) => {
+            record.note = Some("no runmirrors config, so no downstreams to check".into());
+            Vec::new()
         }
         Err(why) => {
             record.problems.push(why);
@@ -99,15 +103,24 @@ pub fn refresh(layout: &crate::common::layout::Layout, s: &Settings, timeout: Du
 /// (SHORTNAME, URL, SITE) of every mirror with an http line, and the list's bad lines.
 type Targets = Vec<(String, String, Option<String>)>;
 
+/// None: a mirror that pushes nobody (no runmirrors config, or no mirror list).
 fn downstream_urls(
     layout: &crate::common::layout::Layout,
     archive: &str,
-) -> Result<(Targets, Vec<String>), String> {
+) -> Result<Option<(Targets, Vec<String>)>, String> {
+    let name = if archive.is_empty() {
+        "runmirrors".to_string()
+    } else {
+        crate::common::config::sanitize_name(&format!("runmirrors-{archive}"))
+    };
+    if crate::common::config::find(&layout.confdirs, &name).is_none() {
+        return Ok(None);
+    }
     let push = crate::settings::push::Settings::load(layout, archive)
-        .map_err(|r| format!("no downstreams to check: {}", r.message))?;
-    let list = push
-        .mirrors
-        .ok_or_else(|| format!("no downstreams to check: no {}.mirror", push.core.name))?;
+        .map_err(|r| format!("no downstreams checked: {}", r.message))?;
+    let Some(list) = push.mirrors else {
+        return Ok(None);
+    };
     let (entries, errors) =
         mirrorlist::read(&list).map_err(|e| format!("cannot read {}: {e}", list.display()))?;
     let problems = errors
@@ -125,7 +138,7 @@ fn downstream_urls(
         })
         .filter(|(_, url, _)| is_http_url(url))
         .collect();
-    Ok((targets, problems))
+    Ok(Some((targets, problems)))
 }
 
 fn summarize(
@@ -205,7 +218,7 @@ pub fn table(archive: &str, record: &Record, colour: bool) -> String {
             out.push_str(&format!("{}: {}: {p}\n", d.name, d.status.as_str()));
         }
     }
-    for p in &record.problems {
+    for p in record.note.iter().chain(&record.problems) {
         out.push_str(&format!("{name}: {p}\n"));
     }
     out

@@ -77,9 +77,13 @@ pub struct Record {
     /// When (Unix seconds).
     pub checked_at: i64,
     pub downstreams: Vec<DownstreamCheck>,
-    /// Why some or all downstreams could not be checked (no runmirrors config, bad lines).
+    /// Why some or all downstreams could not be checked (a broken runmirrors config, bad
+    /// lines in its mirror list, the CA certificates, the record itself).
     #[serde(default)]
     pub problems: Vec<String>,
+    /// Why there was nothing to check (no runmirrors config), which is no problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Record {
