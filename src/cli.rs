@@ -177,6 +177,35 @@ Environment:
        them use the built-in TLS client.
 ";
 
+const CHECK_MIRROR_ABOUT: &str = "\
+Fetch a mirror's trace files over HTTP(S), project/trace/master and project/trace/SITE, and
+judge them by the rules Debian's monitors apply. mirror-status: both traces' first line is a
+`date -u` date, the mirror's age (the older trace) scores +5 up to 4 h, +1 up to 12 h, 0 up
+to 24 h, -5 up to 48 h, -30 beyond (stale), and the age of Archive-Update-in-Progress-SITE
+and Archive-Update-Required-SITE. http-redirector: every trace line is `Key: value` within
+1024 bytes, the site trace is not older than the master trace, `Used ftpsync version:` is
+digits only, Architectures lists source, and a HEAD of dists/SUITE/Release with
+If-Unmodified-Since set to the master trace's date does not answer 412 (new Release files
+before the master trace: no two-stage sync). Each rule says ok, warning or error and why.
+
+SITE is found in the listing of project/trace/ (the host name, else the last line of
+_hierarchy, else the only trace besides master) unless --site names it. Without a URL, the
+mirror's own MIRROR_URL is checked, with MIRRORNAME as the site.";
+
+const CHECK_MIRROR_HELP: &str = "\
+Exit status:
+  0    Every rule is ok.
+  1    A rule warns, none fails.
+  2    A rule fails: the mirror cannot be reached, a trace is missing or unreadable, it is
+       stale (older than 48 h), or the monitors would reject or disable it.
+  3    Nothing to check: no URL and no MIRROR_URL, or no usable config.
+  64   Bad usage (a URL that is not http:// or https://).
+
+Files:
+  ftpsync.conf, ftpsync-ARCHIVE.conf
+       Without a URL: MIRROR_URL, MIRRORNAME and RSYNC_SSL_CAPATH are read from it.
+";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "archvsync",
@@ -207,7 +236,8 @@ pub enum Command {
     #[command(long_about = TUNNEL_ABOUT, after_long_help = TUNNEL_HELP)]
     RsyncSslTunnel(TunnelArgs),
     /// What the last runs did, per archive (a table, --json, or --prometheus); a
-    /// Nagios-style check: exit 0 OK, 2 failed or stale, 3 unknown.
+    /// Nagios-style check: exit 0 OK, 1 a downstream warns (--downstreams), 2 failed or
+    /// stale, 3 unknown.
     Status(StatusArgs),
     /// Load the configs as a run would, report problems, and print the exact rsync and ssh
     /// command lines a run would use, without running them.
@@ -220,6 +250,10 @@ pub enum Command {
     /// for rsync started as root (inetd, systemd socket) or as this account.
     #[command(long_about = RSYNCD_CONFIG_ABOUT, after_long_help = RSYNCD_CONFIG_HELP)]
     RsyncdConfig(RsyncdConfigArgs),
+    /// Judge a mirror over HTTP(S) by the rules of Debian's monitors (mirror-status and the
+    /// http-redirector); a Nagios-style check: exit 0 OK, 1 warning, 2 error, 3 unknown.
+    #[command(long_about = CHECK_MIRROR_ABOUT, after_long_help = CHECK_MIRROR_HELP)]
+    CheckMirror(CheckMirrorArgs),
     /// Write man pages (roff) for every command into a directory.
     Manpages(ManpagesArgs),
     /// Print a shell completion script.
@@ -373,6 +407,38 @@ pub struct StatusArgs {
     /// Age of the last success beyond which the mirror counts as stale: 90m, 36h, 2d, or seconds.
     #[arg(long, value_name = "AGE", default_value = "2d", value_parser = crate::report::parse_age)]
     pub max_age: u64,
+    /// Also check every downstream that has an `http` line in runmirrors.mirror, as
+    /// check-mirror does, and show its serial lag and age (recorded for METRICS_FILE).
+    #[arg(long)]
+    pub downstreams: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckMirrorArgs {
+    /// The mirror's top directory (where project/trace/ is), http:// or https:// (default:
+    /// MIRROR_URL of the ftpsync config).
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+    /// The site's trace file, project/trace/SITE (default: from the directory listing, or
+    /// MIRRORNAME with MIRROR_URL).
+    #[arg(long, value_name = "SITE")]
+    pub site: Option<String>,
+    /// Without URL: take MIRROR_URL from ftpsync-ARCHIVE.conf.
+    #[arg(short = 'a', long, value_name = "ARCHIVE")]
+    pub archive: Option<String>,
+    /// The suite whose Release the two-stage test asks for.
+    #[arg(long, value_name = "SUITE", default_value = crate::check_mirror::DEFAULT_SUITE)]
+    pub suite: String,
+    /// Machine-readable output: an array, one object per URL.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds each request may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::check_mirror::DEFAULT_TIMEOUT,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// CA directory (hashed) or file for https:// [default: RSYNC_SSL_CAPATH, /etc/ssl/certs].
+    #[arg(long, value_name = "CAPATH")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -448,6 +514,21 @@ impl From<StatusArgs> for crate::status::Options {
             json: a.json,
             prometheus: a.prometheus,
             max_age: a.max_age,
+            downstreams: a.downstreams,
+        }
+    }
+}
+
+impl From<CheckMirrorArgs> for crate::check_mirror::Options {
+    fn from(a: CheckMirrorArgs) -> Self {
+        crate::check_mirror::Options {
+            urls: a.urls,
+            site: a.site,
+            archive: a.archive,
+            suite: a.suite,
+            json: a.json,
+            timeout: std::time::Duration::from_secs(a.timeout),
+            ca: a.ca,
         }
     }
 }

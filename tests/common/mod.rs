@@ -36,6 +36,7 @@ pub mod filters;
 pub mod http;
 pub mod mail;
 pub mod mirror;
+pub mod nginx;
 pub mod process;
 pub mod push;
 pub mod sshd;
