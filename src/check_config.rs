@@ -403,6 +403,9 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
     for entry in &entries {
         match entry {
             Entry::Mirror(t) => {
+                if let Some(h) = &t.http {
+                    r.info(format!("{} http: {} (status --downstreams)", t.name, h.url));
+                }
                 if let Some(key) = &t.keyfile {
                     check_key(
                         r,

@@ -7,7 +7,7 @@ use crate::common::layout::Layout;
 use crate::common::log::{savelog, Logger};
 use crate::common::mail::ErrorReports;
 use crate::common::private_dir::PrivateDir;
-use crate::common::{lock, rsync as rsync_words, tls, trace};
+use crate::common::{http, lock, rsync as rsync_words, trace};
 use crate::settings::archive::{CheckUpstream, Settings};
 use std::path::Path;
 
@@ -136,36 +136,27 @@ impl Cron<'_> {
 
     fn fetch_http(&self, url: &str) -> Result<String, String> {
         let timeout = Duration::from_secs(self.s.check_timeout);
-        let mut config = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .user_agent(concat!(
-                "archvsync-ftpsync-cron/",
-                env!("CARGO_PKG_VERSION")
-            ));
-        if url.starts_with("https:") {
-            // The same CAs the TLS transport trusts.
-            let ca = Path::new(&self.s.ssl_capath);
-            let certs = tls::load_ca(ca).map_err(|e| format!("Failed to retrieve {url}: {e:#}"))?;
-            let certs: Vec<ureq::tls::Certificate<'static>> = certs
-                .iter()
-                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
-                .collect();
-            config = config.tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-                    .build(),
-            );
-        }
-        let agent: ureq::Agent = config.build().into();
+        let fail = |e: String| format!("Failed to retrieve {url}: {e}");
+        // The same CAs the TLS transport trusts.
+        let ca = url
+            .starts_with("https:")
+            .then(|| Path::new(&self.s.ssl_capath));
+        let agent = http::agent(
+            timeout,
+            concat!("archvsync-ftpsync-cron/", env!("CARGO_PKG_VERSION")),
+            ca,
+            false,
+        )
+        .map_err(fail)?;
         let mut resp = agent
             .get(url)
             .call()
-            .map_err(|e| format!("Failed to retrieve {url}: {e}"))?;
+            .map_err(|e| fail(http::describe(&e, timeout)))?;
         resp.body_mut()
             .with_config()
             .limit(1 << 20)
             .read_to_string()
-            .map_err(|e| format!("Failed to retrieve {url}: {e}"))
+            .map_err(|e| fail(http::describe(&e, timeout)))
     }
 
     /// Fetch one file with rsync, the same way the sync would reach the upstream (transport,

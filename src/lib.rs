@@ -3,6 +3,7 @@
 //! module over the shared pieces in `common`.
 
 pub mod check_config;
+pub mod check_mirror;
 pub mod cli;
 pub mod common;
 pub mod cron;

@@ -69,6 +69,7 @@ fn main() -> ExitCode {
                 Command::RsyncdConfig(a) => {
                     archvsync::downstream::rsyncd_conf::main(&layout, a.into_options())
                 }
+                Command::CheckMirror(a) => archvsync::check_mirror::main(&layout, a.into()),
                 Command::Manpages(a) => archvsync::docs::manpages(a),
                 Command::Completions(a) => archvsync::docs::completions(a),
             },

@@ -4,6 +4,7 @@
 //! Its exit status makes it a Nagios/Icinga check: 0 OK, 2 CRITICAL (the last run failed or
 //! the last success is older than --max-age), 3 UNKNOWN (no run recorded, or no config).
 
+use crate::check_mirror::downstreams;
 use crate::common::config;
 use crate::common::kinds::{DownstreamOutcome, RunResult, SyncKind};
 use crate::common::layout::Layout;
@@ -11,6 +12,7 @@ use crate::common::state;
 use crate::report::{gather, human_age, prometheus::prometheus, ArchiveStatus, Health, Serials};
 use crate::settings::archive::Settings;
 use std::io::IsTerminal;
+use std::time::Duration;
 
 /// What `status` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +23,8 @@ pub struct Options {
     pub prometheus: bool,
     /// Seconds since the last success beyond which the mirror is stale.
     pub max_age: u64,
+    /// Check the downstreams with an http line as check-mirror does (and record it).
+    pub downstreams: bool,
 }
 
 pub fn main(layout: &Layout, args: Options) -> u8 {
@@ -33,6 +37,7 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
     for a in &archives {
         let a = if a == "default" { "" } else { a.as_str() };
         match Settings::load(layout, a, None) {
+            Ok(s) if args.downstreams => all.push(with_downstreams(layout, &s, args.max_age)),
             Ok(s) => all.push(gather(&s, args.max_age)),
             Err(refusal) => all.push(ArchiveStatus {
                 name: if a.is_empty() {
@@ -56,6 +61,7 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
                 last_success: None,
                 last_push: None,
                 downstreams: Default::default(),
+                downstream_checks: None,
             }),
         }
     }
@@ -77,17 +83,35 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
     } else if args.prometheus {
         print!("{}", prometheus(&all));
     } else {
-        print!("{}", table(&all, std::io::stdout().is_terminal()));
+        let colour = std::io::stdout().is_terminal();
+        print!("{}", table(&all, colour));
+        for a in all.iter().filter(|_| args.downstreams) {
+            if let Some(record) = &a.downstream_checks {
+                print!("{}", downstreams::table(&a.archive, record, colour));
+            }
+        }
     }
-    // The worst wins: CRITICAL over UNKNOWN over OK.
-    let codes: Vec<u8> = all.iter().map(|a| a.health.exit_code()).collect();
-    if codes.contains(&2) {
-        2
-    } else if codes.contains(&3) {
-        3
-    } else {
-        0
+    // The worst wins: CRITICAL over UNKNOWN over WARNING (a downstream's) over OK.
+    let checks = all
+        .iter()
+        .filter(|_| args.downstreams)
+        .filter_map(|a| a.downstream_checks.as_ref())
+        .map(|r| r.level().exit_code());
+    crate::check_mirror::worst_exit(all.iter().map(|a| a.health.exit_code()).chain(checks))
+}
+
+/// `status --downstreams`: check the downstreams now; METRICS_FILE shows it at once.
+fn with_downstreams(layout: &Layout, s: &Settings, max_age: u64) -> ArchiveStatus {
+    let record = downstreams::refresh(layout, s, Duration::from_secs(s.check_timeout));
+    if let Some(m) = &s.metrics_file {
+        if let Err(e) = crate::report::prometheus::write_metrics_file(m, s) {
+            eprintln!("cannot write METRICS_FILE {}: {e}", m.display());
+        }
     }
+    let mut a = gather(s, max_age);
+    // What was just found, also when it could not be recorded.
+    a.downstream_checks = Some(record);
+    a
 }
 
 fn date(unix: i64) -> String {
@@ -222,29 +246,13 @@ pub fn table(all: &[ArchiveStatus], colour: bool) -> String {
             ],
         ));
     }
-    let mut widths = header.map(str::len);
-    for (_, r) in &rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
+    let cells: Vec<Vec<String>> = rows.iter().map(|(_, r)| r.to_vec()).collect();
+    let mut out = crate::common::term::columns(&header, &cells, |row, col, padded| {
+        match (row.checked_sub(1).map(|r| rows[r].0), col) {
+            (Some(h), 1) => paint(h, padded),
+            _ => padded,
         }
-    }
-    let line = |cells: &[String], health: Option<Health>| -> String {
-        let mut out = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let padded = format!("{c:<w$}", w = widths[i]);
-            let padded = match (i, health) {
-                (1, Some(h)) => paint(h, padded),
-                _ => padded,
-            };
-            out.push_str(&padded);
-            out.push_str(if i + 1 < cells.len() { "  " } else { "" });
-        }
-        out.trim_end().to_string() + "\n"
-    };
-    let mut out = line(&header.map(String::from), None);
-    for (h, r) in &rows {
-        out.push_str(&line(r, Some(*h)));
-    }
+    });
     for a in all {
         if let Some(p) = &a.problem {
             let name = if a.archive.is_empty() {

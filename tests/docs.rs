@@ -37,6 +37,7 @@ const PAGES: &[(&str, &str)] = &[
     ("archvsync-check-config.1", "archvsync\\-check\\-config"),
     ("archvsync-downstream.1", "archvsync\\-downstream"),
     ("archvsync-rsyncd-config.1", "archvsync\\-rsyncd\\-config"),
+    ("archvsync-check-mirror.1", "archvsync\\-check\\-mirror"),
     ("archvsync-manpages.1", "archvsync\\-manpages"),
     ("archvsync-completions.1", "archvsync\\-completions"),
     ("ftpsync.1", "ftpsync"),

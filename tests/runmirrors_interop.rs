@@ -247,6 +247,10 @@ fn words_match_the_original(args: &[&str]) {
             "staged s2 h-s2 root -o Compression=no".to_string(),
             "mhop m1 h-m1 root".to_string(),
             format!("mhop m2 h-m2 root 2 {}", key.path.display()),
+            // archvsync's http lines (status --downstreams), before and after their
+            // mirror's line: the original must take them for URLs it does not push
+            "http a1 http://a1.example.org/debian/".to_string(),
+            "http s2 https://s2.example.org/debian/ s2.example.org".to_string(),
         ]
     };
     ours.write_mirrors(&mirrors(ours.key()));
@@ -314,6 +318,18 @@ fn words_match_the_original(args: &[&str]) {
         "runmirrors {args:?}: trigger words differ from the original's (left: ours)\n{}",
         diag()
     );
+    // It read the http lines and skipped them (unless only staged lines were read).
+    if args != ["-f", "-k", "mhop"] {
+        for host in ["a1.example.org", "s2.example.org"] {
+            assert!(
+                orig.log()
+                    .contains(&format!("{host} have wrong scheme, ignoring")),
+                "{}",
+                diag()
+            );
+        }
+    }
+    assert!(!orig.log().contains("I don't know what"), "{}", diag());
 }
 
 #[test]

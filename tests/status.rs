@@ -483,3 +483,124 @@ fn status_and_metrics_say_how_a_run_synced() {
         "{text}"
     );
 }
+
+/// `status --downstreams`: every downstream of runmirrors.mirror with an http line is
+/// checked as check-mirror does, against a real nginx serving mirrors archvsync synced;
+/// the table and JSON show each one's serial lag and age, METRICS_FILE gets the same.
+#[test]
+fn status_downstreams_checks_each_http_downstream_for_lag_and_age() {
+    use common::nginx::*;
+    let hour = 3600;
+    // We and down1 carry the master trace of an hour ago; down2 one of seven hours ago.
+    let t0 = now_epoch();
+    let up = upstream_dated(SERIAL_V2, t0 - hour);
+    let up_old = upstream_dated(SERIAL_V1, t0 - 7 * hour);
+    let hub = Mirror::new();
+    let metrics = hub.dir.join("archvsync.prom");
+    hub.write_conf(
+        &hub.conf(&up.url())
+            .set("METRICS_FILE", metrics.to_string_lossy()),
+    );
+    hub.expect_code(&hub.run(&["sync:all"]), 0);
+    let down1 = synced_mirror(&up, "down1.test.example", &[]);
+    let down2 = synced_mirror(&up_old, "down2.test.example", &[]);
+    let web = Nginx::start(&[("/down1/", &down1.to), ("/down2/", &down2.to)]);
+    // A mirror that pushes nobody has nothing to check, which is no problem.
+    let out = status(&hub, &["--downstreams"]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("no runmirrors config, so no downstreams to check"),
+        "{}",
+        out.stdout
+    );
+    let nobody_there = format!("http://127.0.0.1:{}/debian/", free_port());
+    hub.write_raw("runmirrors.conf", "MAILTO=\"\"\nKEYFILE=/nonexistent/key\n");
+    hub.write_raw(
+        "runmirrors.mirror",
+        &format!(
+            "all down1 down1.test.example mirror\n\
+             http down1 {}\n\
+             staged down2 ssh+ftpsync://mirror@down2.test.example\n\
+             http down2 {} down2.test.example\n\
+             all down3 down3.test.example mirror\n\
+             http down3 {nobody_there}\n\
+             all down4 down4.test.example mirror\n",
+            web.url("/down1/"),
+            web.url("/down2/")
+        ),
+    );
+
+    let out = status(&hub, &["--downstreams"]);
+    // down3 cannot be reached: CRITICAL.
+    assert_eq!(out.code, Some(2), "{}\n{}", out.stdout, out.stderr);
+    let row = |name: &str| -> Vec<String> {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{}", out.stdout))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        row("down1")[..4],
+        ["down1", "ok", &format!("{SERIAL_V2}/{SERIAL_V2}"), "0s"],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        row("down2")[..4],
+        ["down2", "ok", &format!("{SERIAL_V1}/{SERIAL_V2}"), "6h00m"],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(row("down3")[1], "error", "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("down3: error: mirror-status master trace: cannot fetch")
+            && out.stdout.contains("Connection refused"),
+        "{}",
+        out.stdout
+    );
+    // Without an http line a downstream is pushed but not checked.
+    assert!(!out.stdout.contains("down4"), "{}", out.stdout);
+
+    // Recorded: status --json shows the last checks without checking again.
+    let (_, v) = json(&hub);
+    let checks = v[0]["downstream_checks"]["downstreams"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{:#}", v[0]));
+    let by_name = |n: &str| checks.iter().find(|c| c["name"] == n).unwrap().clone();
+    let (d1, d2, d3) = (by_name("down1"), by_name("down2"), by_name("down3"));
+    assert_eq!(d1["serial_lag_seconds"], 0);
+    assert_eq!(d2["serial_lag_seconds"], 6 * hour);
+    assert_eq!(d2["serial"], SERIAL_V1);
+    assert_eq!(d2["our_serial"], SERIAL_V2);
+    assert_eq!(d2["site"], "down2.test.example");
+    assert_eq!(d1["site"], "down1.test.example");
+    let age = d2["age_seconds"].as_i64().unwrap();
+    assert!((7 * hour - 60..7 * hour + 600).contains(&age), "{d2:#}");
+    assert_eq!(d3["status"], "error");
+    assert!(d3["serial_lag_seconds"].is_null());
+
+    // METRICS_FILE has the same per downstream, as Prometheus reads it.
+    let text = read_string(&metrics);
+    check_prometheus(&text);
+    for want in [
+        "archvsync_downstream_check_status{name=\"ftpsync\",mirror=\"mirror.test.example\",downstream=\"down1\"} 0".to_string(),
+        "archvsync_downstream_check_status{name=\"ftpsync\",mirror=\"mirror.test.example\",downstream=\"down3\"} 2".to_string(),
+        format!("archvsync_downstream_serial_lag_seconds{{name=\"ftpsync\",mirror=\"mirror.test.example\",downstream=\"down2\"}} {}", 6 * hour),
+        format!("archvsync_downstream_archive_serial{{name=\"ftpsync\",mirror=\"mirror.test.example\",downstream=\"down2\"}} {SERIAL_V1}"),
+    ] {
+        assert!(text.contains(&want), "{want} missing:\n{text}");
+    }
+    // ... and keeps it across the next run's METRICS_FILE write.
+    hub.expect_code(&hub.run(&["sync:all"]), 0);
+    let text = read_string(&metrics);
+    assert!(
+        text.contains("archvsync_downstream_age_seconds{name=\"ftpsync\",mirror=\"mirror.test.example\",downstream=\"down2\"}"),
+        "{text}"
+    );
+    check_prometheus(&text);
+}

@@ -1,10 +1,11 @@
 //! Date formats the mirror network parses: `date -u` (first trace line), `date -R`
-//! (RFC 2822 trace fields) and the syslog-like stamp of log lines.
+//! (RFC 2822 trace fields), HTTP dates (Last-Modified, If-Unmodified-Since) and the
+//! syslog-like stamp of log lines.
 
 use std::sync::OnceLock;
 use time::format_description::well_known::Rfc2822;
 use time::macros::format_description;
-use time::{OffsetDateTime, UtcOffset};
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 static LOCAL_OFFSET: OnceLock<UtcOffset> = OnceLock::new();
 
@@ -42,6 +43,110 @@ pub fn log_stamp(t: OffsetDateTime) -> String {
     t.format(&fmt).unwrap_or_default()
 }
 
+/// Whose reading of a trace file's first line: Debian's two monitors differ in details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceDateReader {
+    /// mirror-status (dmt): Python's `strptime` with `%a %b %d %H:%M:%S UTC %Y` or the same
+    /// with `GMT`: names and zone in any case, 1 or 2 digits for day and time fields.
+    MirrorStatus,
+    /// http-redirector (`Mirror::Trace`): `^\w{3}\s+\w{3}\s+\d{1,2}\s+(\d{2}:){2}\d{2}\s+
+    /// (UTC|GMT)\s+\d{4}$`, then `Date::Parse`: two-digit time fields, the zone in upper case.
+    HttpRedirector,
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn digits(s: &str, min: usize, max: usize) -> Option<u32> {
+    (s.len() >= min && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// The first line of a trace file (`date -u`, e.g. `Sun Nov  1 09:05:07 UTC 2026`) as
+/// `reader` accepts it. Neither checks that the weekday fits the date, and neither allows
+/// white space before or after the date, so neither do we.
+pub fn parse_trace_date(line: &str, reader: TraceDateReader) -> Result<OffsetDateTime, String> {
+    let redirector = reader == TraceDateReader::HttpRedirector;
+    let bad = |why: &str| Err(format!("{line:?} is not a `date -u` date ({why})"));
+    if line.trim() != line || line.is_empty() {
+        return bad("white space around it, or empty");
+    }
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let [wd, mon, day, hms, zone, year] = f[..] else {
+        return bad("not six fields: WEEKDAY MONTH DAY HH:MM:SS UTC YEAR");
+    };
+    if !WEEKDAYS.contains(&wd.to_ascii_lowercase().as_str()) {
+        return bad("no weekday");
+    }
+    let Some(month) = MONTHS
+        .iter()
+        .position(|m| *m == mon.to_ascii_lowercase())
+        .and_then(|i| Month::try_from(i as u8 + 1).ok())
+    else {
+        return bad("no month");
+    };
+    let zone_ok = if redirector {
+        zone == "UTC" || zone == "GMT"
+    } else {
+        zone.eq_ignore_ascii_case("UTC") || zone.eq_ignore_ascii_case("GMT")
+    };
+    if !zone_ok {
+        return bad("the zone is not UTC or GMT");
+    }
+    let min_digits = if redirector { 2 } else { 1 };
+    let hms: Vec<&str> = hms.split(':').collect();
+    let [h, m, s] = hms[..] else {
+        return bad("the time is not HH:MM:SS");
+    };
+    let (Some(h), Some(m), Some(s)) = (
+        digits(h, min_digits, 2),
+        digits(m, min_digits, 2),
+        digits(s, min_digits, 2),
+    ) else {
+        return bad("the time is not HH:MM:SS");
+    };
+    let (Some(day), Some(year)) = (digits(day, 1, 2), digits(year, 4, 4)) else {
+        return bad("day or year are not numbers");
+    };
+    let date = Date::from_calendar_date(year as i32, month, day as u8)
+        .map_err(|e| format!("{line:?}: {e}"))?;
+    let time = Time::from_hms(h as u8, m as u8, s as u8).map_err(|e| format!("{line:?}: {e}"))?;
+    Ok(PrimitiveDateTime::new(date, time).assume_utc())
+}
+
+/// An HTTP date (RFC 9110 IMF-fixdate), e.g. `Sun, 01 Nov 2026 09:05:07 GMT`: what
+/// If-Unmodified-Since carries and Last-Modified answers.
+pub fn http_date(t: OffsetDateTime) -> String {
+    let fmt = format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.to_offset(UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_else(|_| String::from("unknown"))
+}
+
+/// A Last-Modified value as mirror-status reads it (`%a, %d %b %Y %H:%M:%S %Z`, the zone
+/// GMT or UTC).
+pub fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
+    let (_weekday, rest) = s.trim().split_once(", ")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let [day, mon, year, hms, zone] = f[..] else {
+        return None;
+    };
+    if !(zone.eq_ignore_ascii_case("GMT") || zone.eq_ignore_ascii_case("UTC")) {
+        return None;
+    }
+    // The same fields as a trace's first line, in another order.
+    parse_trace_date(
+        &format!("Mon {mon} {day} {hms} UTC {year}"),
+        TraceDateReader::MirrorStatus,
+    )
+    .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +158,46 @@ mod tests {
         assert_eq!(date_u(t), "Sun Nov  1 09:05:07 UTC 2026");
         assert_eq!(rfc2822_utc(t), "Sun, 01 Nov 2026 09:05:07 +0000");
         assert_eq!(log_stamp(t), "Nov 01 09:05:07");
+        assert_eq!(http_date(t), "Sun, 01 Nov 2026 09:05:07 GMT");
+        assert_eq!(parse_http_date(&http_date(t)), Some(t));
+    }
+
+    #[test]
+    fn trace_dates_as_each_monitor_reads_them() {
+        use TraceDateReader::*;
+        let t = datetime!(2026-11-01 09:05:07 UTC);
+        for reader in [MirrorStatus, HttpRedirector] {
+            assert_eq!(parse_trace_date(&date_u(t), reader), Ok(t));
+            assert_eq!(
+                parse_trace_date("Sun Nov 01 09:05:07 GMT 2026", reader),
+                Ok(t)
+            );
+            // ftpsync before 2012 wrote GMT; the weekday is not checked by either.
+            assert_eq!(
+                parse_trace_date("Tue Oct 30 03:25:38 GMT 2012", reader),
+                Ok(datetime!(2012-10-30 03:25:38 UTC))
+            );
+            for bad in [
+                "",
+                " Sun Nov  1 09:05:07 UTC 2026",
+                "Sun Nov  1 09:05:07 UTC 2026\r",
+                "Sun Nov  1 09:05:07 CET 2026",
+                "Sun Nov  1 09:05:07 +0000 2026",
+                "Sun, 01 Nov 2026 09:05:07 +0000",
+                "Sun Nov 31 09:05:07 UTC 2026",
+                "Sun Nov  1 24:05:07 UTC 2026",
+                "Sun Nox  1 09:05:07 UTC 2026",
+                "Sun Nov  1 09:05:07 UTC 26",
+            ] {
+                assert!(parse_trace_date(bad, reader).is_err(), "{reader:?} {bad:?}");
+            }
+        }
+        // Where they differ: Python's strptime ignores case and takes 1-digit fields.
+        assert_eq!(
+            parse_trace_date("sun nov  1 9:5:7 utc 2026", MirrorStatus),
+            Ok(t)
+        );
+        assert!(parse_trace_date("sun nov  1 9:5:7 utc 2026", HttpRedirector).is_err());
+        assert!(parse_trace_date("Sun Nov  1 09:05:07 utc 2026", HttpRedirector).is_err());
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod dates;
 pub mod hooks;
 pub mod host;
+pub mod http;
 pub mod kinds;
 pub mod layout;
 pub mod lock;

@@ -58,3 +58,36 @@ pub fn eprint(text: &str) {
     }
     let _ = err.flush();
 }
+
+/// Columns padded to their widest cell, two spaces apart, trailing blanks cut: the tables
+/// of `status` and `check-mirror`. `paint(row, column, padded)` may colour a cell (row 0 is
+/// the header); padding first keeps the escape codes out of the widths.
+pub fn columns(
+    header: &[&str],
+    rows: &[Vec<String>],
+    paint: impl Fn(usize, usize, String) -> String,
+) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let mut out = String::new();
+    for (n, cells) in std::iter::once(&header).chain(rows).enumerate() {
+        let mut line = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let w = widths.get(i).copied().unwrap_or(0);
+            line.push_str(&paint(n, i, format!("{c:<w$}")));
+            if i + 1 < cells.len() {
+                line.push_str("  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

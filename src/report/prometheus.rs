@@ -156,6 +156,18 @@ pub fn prometheus(all: &[ArchiveStatus]) -> String {
             out.push_str(&format!("{}{{{l}}} {v}\n", family.name));
         }
     }
+    let checks: Vec<(&str, &str, &super::downstream_checks::Record)> = all
+        .iter()
+        .filter_map(|a| {
+            let record = a.downstream_checks.as_ref()?;
+            Some((
+                a.name.as_str(),
+                a.mirrorname.as_deref().unwrap_or(""),
+                record,
+            ))
+        })
+        .collect();
+    out.push_str(&super::downstream_checks::prometheus(&checks, escape));
     out
 }
 

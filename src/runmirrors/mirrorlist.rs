@@ -1,6 +1,11 @@
 //! The `runmirrors.mirror` file: who we push, and how (SPEC §7). This is the only place its
 //! lines are parsed. A bad line is an error for that line alone: the caller reports it and
 //! still pushes every other mirror.
+//!
+//! archvsync adds one kind of line, `http SHORTNAME URL [SITE]`: where the mirror named
+//! SHORTNAME serves the archive over HTTP(S), for `status --downstreams`. Debian's
+//! runmirrors reads it as a mirror whose URL has another scheme than ssh+ftpsync, logs
+//! "have wrong scheme, ignoring" and pushes nothing for it, so one file serves both.
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +57,17 @@ pub struct Target {
     pub ssh_options: Vec<String>,
     /// A per-mirror archive from an `ssh+ftpsync://.../ARCHIVE` URL.
     pub archive: Option<String>,
+    /// Where the mirror serves the archive over HTTP(S), from its `http` line.
+    pub http: Option<HttpUrl>,
+}
+
+/// An `http SHORTNAME URL [SITE]` line: the mirror's public URL (the archive's top, where
+/// `project/trace/` is) and, when given, the name of its trace file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub line: usize,
+    pub url: String,
+    pub site: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,18 +103,76 @@ pub fn read(path: &Path) -> std::io::Result<(Vec<Entry>, Vec<LineError>)> {
 pub fn parse(text: &str) -> (Vec<Entry>, Vec<LineError>) {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
+    let mut urls: Vec<(String, HttpUrl)> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let trimmed = raw.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        match parse_line(line, trimmed) {
-            Ok(e) => entries.push(e),
-            Err(message) => errors.push(LineError { line, message }),
+        let parsed = if fields(trimmed, 1).0.first() == Some(&"http") {
+            parse_http(line, trimmed).map(|u| urls.push(u))
+        } else {
+            parse_line(line, trimmed).map(|e| entries.push(e))
+        };
+        if let Err(message) = parsed {
+            errors.push(LineError { line, message });
         }
     }
+    // An `http` line may come before or after its mirror's line.
+    for (name, url) in urls {
+        let target = entries.iter_mut().find_map(|e| match e {
+            Entry::Mirror(t) if t.name == name => Some(t),
+            _ => None,
+        });
+        let message = match target {
+            None => format!("http line for {name:?}, which no mirror line names"),
+            Some(t) => match &t.http {
+                Some(first) => format!(
+                    "a second http line for {name:?} (the first is line {})",
+                    first.line
+                ),
+                None => {
+                    t.http = Some(url);
+                    continue;
+                }
+            },
+        };
+        errors.push(LineError {
+            line: url.line,
+            message,
+        });
+    }
+    errors.sort_by_key(|e| e.line);
     (entries, errors)
+}
+
+/// `http SHORTNAME URL [SITE]`.
+fn parse_http(line: usize, s: &str) -> Result<(String, HttpUrl), String> {
+    let f: Vec<&str> = s.split_whitespace().collect();
+    let (name, url, site) = match f[..] {
+        [_, name, url] => (name, url, None),
+        [_, name, url, site] => (name, url, Some(site)),
+        _ => return Err("an http line is `http SHORTNAME URL [SITE]`".into()),
+    };
+    if !crate::common::http::is_http_url(url) {
+        return Err(format!("{url:?} is not an http:// or https:// URL"));
+    }
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("no host in URL {url:?}"));
+    }
+    if let Some(site) = site.filter(|x| x.contains('/') || x.starts_with('.')) {
+        return Err(format!("{site:?} cannot name a trace file"));
+    }
+    Ok((
+        name.to_string(),
+        HttpUrl {
+            line,
+            url: url.to_string(),
+            site: site.map(str::to_string),
+        },
+    ))
 }
 
 /// Splits off the first `n` white-space separated fields; the rest of the line stays whole
@@ -168,6 +242,7 @@ fn parse_line(line: usize, s: &str) -> Result<Entry, String> {
         keyfile: None,
         ssh_options: Vec::new(),
         archive: None,
+        http: None,
     };
 
     if let Some((scheme, after)) = host.split_once("://") {
@@ -334,6 +409,47 @@ mod tests {
         let lines: Vec<usize> = errs.iter().map(|x| x.line).collect();
         assert_eq!(lines, vec![4, 5, 6, 7, 8, 9, 10]);
         assert!(errs[0].message.contains("unknown mirror type \"bogus\""));
+    }
+
+    #[test]
+    fn http_lines_give_their_mirror_a_url() {
+        let (e, errs) = parse(
+            "http eu https://eu.example.org/debian/\n\
+             all eu eu.example.org m\n\
+             staged us us.example.org m\n\
+             http us http://us.example.org/debian/ us-mirror\n",
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        let urls: Vec<Option<HttpUrl>> = e
+            .iter()
+            .map(|e| match e {
+                Entry::Mirror(t) => t.http.clone(),
+                _ => panic!("{e:?}"),
+            })
+            .collect();
+        assert_eq!(
+            urls,
+            vec![
+                Some(HttpUrl {
+                    line: 1,
+                    url: "https://eu.example.org/debian/".into(),
+                    site: None
+                }),
+                Some(HttpUrl {
+                    line: 4,
+                    url: "http://us.example.org/debian/".into(),
+                    site: Some("us-mirror".into())
+                }),
+            ]
+        );
+        let (e, errs) = parse(
+            "all eu h m\nhttp nobody http://x/\nhttp eu ftp://x/\nhttp eu http://x/\n\
+             http eu http://y/\nhttp eu\nhttp eu http:///path\nhttp eu http://x/ ../t\n",
+        );
+        assert_eq!(e.len(), 1);
+        let lines: Vec<usize> = errs.iter().map(|x| x.line).collect();
+        assert_eq!(lines, vec![2, 3, 5, 6, 7, 8], "{errs:?}");
+        assert!(errs[2].message.contains("the first is line 4"), "{errs:?}");
     }
 
     #[test]

@@ -71,6 +71,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("UPSTREAM_TRACE_URL", Kind::Str),
     ("CHECK_TIMEOUT", Kind::Int),
     ("METRICS_FILE", Kind::Str),
+    ("MIRROR_URL", Kind::Str),
     ("ALLOW_EMPTY_UPSTREAM", Kind::Bool),
     ("JOURNAL", Kind::Bool),
     ("FULL_SYNC_INTERVAL", Kind::Int),
@@ -189,6 +190,8 @@ pub struct Settings {
     pub check_timeout: u64,
     /// node_exporter textfile to rewrite after every run.
     pub metrics_file: Option<PathBuf>,
+    /// Our own public URL (the directory holding project/trace/), for check-mirror.
+    pub mirror_url: Option<String>,
     /// Let stage 2 run (and delete) even when the upstream has no `project/trace/master`
     /// while we do: the empty-upstream rail is off.
     pub allow_empty_upstream: bool,
@@ -321,6 +324,17 @@ impl Settings {
         let tracehost = c.name("TRACEHOST", "is a field of project/trace/_hierarchy")?;
         let ssl_port = c.u64_in("RSYNC_SSL_PORT", 1873, PORT_RANGE)?;
         let logdir = core.logdir.clone();
+        let mirror_url = c.string("MIRROR_URL");
+        if let Some(u) = mirror_url
+            .as_deref()
+            .filter(|u| !crate::common::http::is_http_url(u))
+        {
+            let msg = format!(
+                "{}: warning: MIRROR_URL={u} is not an http:// or https:// URL; check-mirror cannot use it",
+                c.location("MIRROR_URL")
+            );
+            c.warnings.push(msg);
+        }
         let s = Settings {
             archive: archive.to_string(),
             mirrorname: mirrorname.unwrap_or_else(hostname_default),
@@ -389,6 +403,7 @@ impl Settings {
             upstream_trace_url: c.string("UPSTREAM_TRACE_URL"),
             check_timeout: c.u64_in("CHECK_TIMEOUT", 60, CHECK_TIMEOUT_RANGE)?,
             metrics_file: c.string("METRICS_FILE").map(PathBuf::from),
+            mirror_url,
             allow_empty_upstream: c.bool_or("ALLOW_EMPTY_UPSTREAM", false),
             journal: JournalKeys {
                 enabled: c.bool_or("JOURNAL", true),

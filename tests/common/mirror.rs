@@ -246,17 +246,7 @@ impl Mirror {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let n = RUN_COUNTER.fetch_add(1, Ordering::SeqCst);
-        let out = self.dir.join(format!("run-{n}.stdout"));
-        let err = self.dir.join(format!("run-{n}.stderr"));
-        cmd.stdout(fs::File::create(&out).unwrap());
-        cmd.stderr(fs::File::create(&err).unwrap());
-        let child = cmd.spawn().expect("spawn ftpsync");
-        Running {
-            child: Some(child),
-            out,
-            err,
-        }
+        Running::start(cmd, &self.dir)
     }
 
     pub fn run(&self, args: &[&str]) -> RunOutput {
@@ -320,6 +310,21 @@ pub struct Running {
 }
 
 impl Running {
+    /// Start `cmd` with its stdout and stderr in files under `dir`.
+    pub fn start(mut cmd: Command, dir: &Path) -> Running {
+        let n = RUN_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let out = dir.join(format!("run-{n}.stdout"));
+        let err = dir.join(format!("run-{n}.stderr"));
+        cmd.stdout(fs::File::create(&out).unwrap());
+        cmd.stderr(fs::File::create(&err).unwrap());
+        let child = cmd.spawn().expect("spawn");
+        Running {
+            child: Some(child),
+            out,
+            err,
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
@@ -351,7 +356,7 @@ impl Running {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "ftpsync (pid {pid}) did not finish within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                    "pid {pid} did not finish within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
                     read_string(&self.out),
                     read_string(&self.err)
                 );

@@ -22,6 +22,8 @@
 //!   wired into push trees (both reached through `common::sshd`).
 //! - [`tls`]: rsync-ssl-tunnel's other end: a throwaway CA, stunnel, direct tunnel runs.
 //! - [`http`]: a tiny HTTP server; [`delay`]: a TCP proxy that delays every chunk.
+//! - [`setup_commands`]: the setup commands run to their end, what they print, the files
+//!   they leave and their modes (reached through `common::setup_commands`).
 //! - [`users`]: throwaway system accounts (useradd/userdel) for what only a real non-root
 //!   account shows (reached through `common::users`).
 //!
@@ -36,8 +38,10 @@ pub mod filters;
 pub mod http;
 pub mod mail;
 pub mod mirror;
+pub mod nginx;
 pub mod process;
 pub mod push;
+pub mod setup_commands;
 pub mod sshd;
 pub mod text;
 pub mod tls;
