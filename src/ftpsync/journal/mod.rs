@@ -39,7 +39,7 @@ use crate::common::kinds::SyncKind;
 use crate::common::process::{self, Outcome};
 use crate::common::rsync::{self, Probe, Verdict};
 use crate::common::{state, trace};
-use crate::settings::archive::Settings;
+use crate::settings::archive::{Settings, JOURNAL_MAX_BYTES_RANGE};
 use format::{Changes, Journal};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -519,7 +519,15 @@ impl Run {
                 ),
             );
         }
-        let data = match std::fs::read(dest.join(format::NAME)) {
+        let copy = dest.join(format::NAME);
+        // Larger than any journal may be (JOURNAL_MAX_BYTES at most): not read into memory.
+        if std::fs::metadata(&copy).is_ok_and(|m| m.len() > *JOURNAL_MAX_BYTES_RANGE.end()) {
+            return fail(
+                "corrupt",
+                "the upstream's journal is larger than any journal may be".into(),
+            );
+        }
+        let data = match std::fs::read(&copy) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return fail("none", "the upstream publishes no journal".into())
