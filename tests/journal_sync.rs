@@ -260,6 +260,12 @@ impl Changer {
         self.stamp(p);
     }
 
+    /// One of `files`, if the pick is a regular file.
+    fn regular_file(&mut self, files: &[PathBuf]) -> Option<PathBuf> {
+        let f = self.rng.pick(files)?.clone();
+        fs::symlink_metadata(&f).unwrap().is_file().then_some(f)
+    }
+
     fn rel(&self, p: &Path) -> String {
         format!("{:?}", p.strip_prefix(&self.root).unwrap())
     }
@@ -272,12 +278,9 @@ impl Changer {
         let what = self.rng.below(13);
         let done = match what {
             0 | 1 => {
-                let Some(f) = self.rng.pick(&files).cloned() else {
+                let Some(f) = self.regular_file(&files) else {
                     return;
                 };
-                if fs::symlink_metadata(&f).unwrap().file_type().is_symlink() {
-                    return;
-                }
                 self.write(&f);
                 format!("modify {}", self.rel(&f))
             }
@@ -311,12 +314,9 @@ impl Changer {
                 format!("symlink {} -> {target:?}", self.rel(&p))
             }
             7 => {
-                let Some(f) = self.rng.pick(&files).cloned() else {
+                let Some(f) = self.regular_file(&files) else {
                     return;
                 };
-                if !fs::symlink_metadata(&f).unwrap().is_file() {
-                    return;
-                }
                 let p = self.new_name(&dir);
                 fs::hard_link(&f, &p).unwrap();
                 format!("hard link {} => {}", self.rel(&p), self.rel(&f))
@@ -357,12 +357,9 @@ impl Changer {
                 format!("empty dir {}", self.rel(&p))
             }
             11 => {
-                let Some(f) = self.rng.pick(&files).cloned() else {
+                let Some(f) = self.regular_file(&files) else {
                     return;
                 };
-                if !fs::symlink_metadata(&f).unwrap().is_file() {
-                    return;
-                }
                 let mode = *self.rng.pick(&[0o600, 0o640, 0o644, 0o755]).unwrap();
                 fs::set_permissions(&f, fs::Permissions::from_mode(mode)).unwrap();
                 format!("chmod {mode:o} {}", self.rel(&f))
