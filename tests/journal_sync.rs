@@ -10,6 +10,9 @@
 //! The random changes come from a seeded generator: a failure prints the seed, and
 //! `JOURNAL_SEED=N cargo test --test journal_sync` replays it (`JOURNAL_ROUNDS` sets the
 //! number of rounds).
+//!
+//! Longer than the ~650 lines a file should keep to, on purpose: the chain of nodes and the
+//! random changer below (about half the file) serve only these scenarios.
 
 mod common;
 use common::*;

@@ -29,125 +29,22 @@
 //! whatever changed upstream meanwhile is in a later entry. A journal stage that fails is
 //! run again in full, at once.
 
+mod fetch;
 pub mod filter;
 pub mod format;
 pub mod plan;
 pub mod record;
+mod store;
 
-use super::run::{Run, Stop, CHECK_MARGIN_SECS};
+use super::run::{Run, Stop};
 use crate::common::kinds::SyncKind;
-use crate::common::process::{self, Outcome};
-use crate::common::rsync::{self, Probe, Verdict};
-use crate::common::{state, trace};
-use crate::settings::archive::{Settings, JOURNAL_MAX_BYTES_RANGE};
+use crate::common::rsync::{self, Verdict};
+use crate::common::state;
+use crate::settings::archive::Settings;
 use format::{Changes, Journal};
-use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-/// Where we stand in the upstream's journal: the state our tree was last brought to.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Position {
-    /// The upstream's MIRRORNAME and TRACEHOST, from its journal.
-    pub mirror: String,
-    pub host: String,
-    pub state: String,
-    /// Of our stage commands (filters, source, options) at the time.
-    pub fingerprint: String,
-    /// Unix seconds of the last successful full stage 2.
-    pub last_full: i64,
-}
-
-/// The journal's private directory, `LOGDIR/NAME.journal/`.
-#[derive(Debug, Clone)]
-pub struct Store {
-    dir: PathBuf,
-}
-
-impl Store {
-    pub fn of(s: &Settings) -> Store {
-        Store {
-            dir: s.core.logdir.join(format!("{}.journal", s.core.name)),
-        }
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-    /// Our own journal, as last published.
-    pub fn own(&self) -> Result<Option<Journal>, String> {
-        match std::fs::read(self.path("own")) {
-            Ok(d) => Journal::parse(&d).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-    pub fn position(&self) -> Option<Position> {
-        let data = std::fs::read(self.path("position.json")).ok()?;
-        serde_json::from_slice(&data).ok()
-    }
-    fn set_position(&self, p: &Position) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(p).map_err(std::io::Error::other)?;
-        crate::common::atomic::write(&self.path("position.json"), &json)
-    }
-    /// Why the next published journal must start afresh, if a run left that behind.
-    fn dirty(&self) -> Option<String> {
-        std::fs::read(self.path("dirty"))
-            .ok()
-            .map(|d| String::from_utf8_lossy(&d).trim().to_string())
-    }
-    fn set_dirty(&self, why: &str) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        crate::common::atomic::write(&self.path("dirty"), why.as_bytes())
-    }
-    fn append_pending(&self, changes: &Changes) -> std::io::Result<()> {
-        let mut data = Vec::new();
-        for (p, k) in changes {
-            data.push(k.code());
-            data.push(b' ');
-            format::escape_into(p, &mut data);
-            data.push(b'\n');
-        }
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path("pending"))?
-            .write_all(&data)
-    }
-    /// The changes recorded since the last publication; an error when they cannot be
-    /// trusted (a line we did not write, more than `max_bytes`).
-    fn pending(&self, max_bytes: u64) -> Result<Changes, String> {
-        let path = self.path("pending");
-        let data = match std::fs::metadata(&path) {
-            Ok(m) if m.len() > max_bytes => {
-                return Err(format!(
-                    "the sync changed more than JOURNAL_MAX_BYTES ({max_bytes}) can hold"
-                ))
-            }
-            Ok(_) => std::fs::read(&path).map_err(|e| e.to_string())?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Changes::new()),
-            Err(e) => return Err(e.to_string()),
-        };
-        let mut out = Changes::new();
-        for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let parsed = line.split_first().and_then(|(&k, rest)| {
-                let kind = format::Kind::from_code(k)?;
-                Some((format::unescape(rest.strip_prefix(b" ")?)?, kind))
-            });
-            let Some((p, k)) = parsed else {
-                return Err(format!("{} holds a line we did not write", path.display()));
-            };
-            out.insert(p, k);
-        }
-        Ok(out)
-    }
-    /// Start over: forget our journal and our place in the upstream's (JOURNAL=false).
-    fn clear(&self) {
-        for f in ["own", "pending", "dirty", "position.json"] {
-            let _ = std::fs::remove_file(self.path(f));
-        }
-    }
-}
+pub use store::{Position, Store};
 
 /// Why a stage runs in full: a short code (state record, metrics) and the log's words.
 #[derive(Debug, Clone)]
@@ -455,113 +352,6 @@ impl Run {
             full: None,
             head,
         }
-    }
-
-    /// The upstream's journal, if it has a usable one: whole, and its own.
-    async fn fetch_upstream_journal(&self) -> Result<Result<Journal, FullReason>, Stop> {
-        let s = &self.s;
-        let store = self.journal.borrow().store.clone();
-        let dest = store.path("upstream");
-        let list = store.path("fetch.list");
-        let err_file = store.path("fetch.err");
-        let fail = |code, why: String| Ok(Err(FullReason { code, why }));
-        let prepared = std::fs::create_dir_all(&dest).and_then(|()| {
-            let names = [format::NAME, trace::HIERARCHY].map(|n| n.as_bytes().to_vec());
-            std::fs::write(&list, plan::nul_list(&names))?;
-            std::fs::File::create(&err_file).map(drop)
-        });
-        if let Err(e) = prepared {
-            return fail(
-                "fetch",
-                format!("cannot prepare {}: {e}", store.dir.display()),
-            );
-        }
-        let dest_arg = format!("{}/", dest.to_string_lossy());
-        let words = rsync::probe_words(
-            &s.rsync,
-            &s.rsync_extra,
-            s.check_timeout,
-            &s.transport,
-            Probe::Files {
-                source: &s.rsync_source,
-                list: &list,
-                dest: &dest_arg,
-            },
-        );
-        let Some(cmd) = rsync::command(&words, &s.rsync_env()) else {
-            return fail("fetch", "RSYNC is empty".into());
-        };
-        let mut cmd = tokio::process::Command::from(cmd);
-        let _ = process::output_to(&mut cmd, &err_file);
-        let limit = Duration::from_secs(s.check_timeout.max(1) + CHECK_MARGIN_SECS);
-        let outcome = process::run_tied_within(cmd, &self.cancel, Some(limit)).await;
-        let code = match outcome {
-            Ok(Outcome::Exited(st)) => process::shell_code(&st),
-            Ok(Outcome::Interrupted(sig)) => return Err(self.interrupted(sig)),
-            Ok(Outcome::TimedOut(l)) => {
-                return fail(
-                    "fetch",
-                    format!(
-                        "fetching the upstream's journal took longer than {}s",
-                        l.as_secs()
-                    ),
-                )
-            }
-            Err(e) => return fail("fetch", format!("cannot run rsync: {e}")),
-        };
-        if code != 0 {
-            let said = std::fs::read(&err_file).unwrap_or_default();
-            return fail(
-                "fetch",
-                format!(
-                    "fetching the upstream's journal failed (rsync exit {code}: {})",
-                    rsync::last_lines(&said, 2).join(" | ")
-                ),
-            );
-        }
-        let copy = dest.join(format::NAME);
-        // Larger than any journal may be (JOURNAL_MAX_BYTES at most): not read into memory.
-        if std::fs::metadata(&copy).is_ok_and(|m| m.len() > *JOURNAL_MAX_BYTES_RANGE.end()) {
-            return fail(
-                "corrupt",
-                "the upstream's journal is larger than any journal may be".into(),
-            );
-        }
-        let data = match std::fs::read(&copy) {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return fail("none", "the upstream publishes no journal".into())
-            }
-            Err(e) => return fail("fetch", format!("cannot read the upstream's journal: {e}")),
-        };
-        let up = match Journal::parse(&data) {
-            Ok(j) => j,
-            Err(why) => {
-                return fail(
-                    "corrupt",
-                    format!("the upstream's journal is unusable: {why}"),
-                )
-            }
-        };
-        // The last `_hierarchy` line is the upstream's own: `TRACE MIRRORNAME HOST UPSTREAM`.
-        let hierarchy = std::fs::read(dest.join(trace::HIERARCHY)).unwrap_or_default();
-        let hierarchy = String::from_utf8_lossy(&hierarchy);
-        let last = hierarchy.lines().rev().find(|l| !l.trim().is_empty());
-        let fields: Vec<&str> = last
-            .map(|l| l.split_whitespace().collect())
-            .unwrap_or_default();
-        if fields.get(1..3) != Some(&[up.mirror.as_str(), up.host.as_str()][..]) {
-            return fail(
-                "copied",
-                format!(
-                    "the upstream's journal was written by {} ({}), but the upstream is {}: a copy, which need not match its tree",
-                    up.mirror,
-                    up.host,
-                    fields.get(1).copied().unwrap_or("unknown")
-                ),
-            );
-        }
-        Ok(Ok(up))
     }
 
     /// A stage's rsync, with what it changed recorded for our journal.

@@ -1,0 +1,120 @@
+//! Fetching the upstream's journal and `_hierarchy` before a stage, the way the stages reach
+//! the upstream (same RSYNC, transport, password, TLS), bounded like the upstream check.
+
+use super::{format, plan, FullReason};
+use crate::common::process::{self, Outcome};
+use crate::common::rsync::{self, Probe};
+use crate::common::trace;
+use crate::ftpsync::run::{Run, Stop, CHECK_MARGIN_SECS};
+use crate::settings::archive::JOURNAL_MAX_BYTES_RANGE;
+use format::Journal;
+use std::time::Duration;
+
+impl Run {
+    /// The upstream's journal, if it has a usable one: whole, and its own.
+    pub(super) async fn fetch_upstream_journal(&self) -> Result<Result<Journal, FullReason>, Stop> {
+        let s = &self.s;
+        let store = self.journal.borrow().store.clone();
+        let dest = store.path("upstream");
+        let list = store.path("fetch.list");
+        let err_file = store.path("fetch.err");
+        let fail = |code, why: String| Ok(Err(FullReason { code, why }));
+        let prepared = std::fs::create_dir_all(&dest).and_then(|()| {
+            let names = [format::NAME, trace::HIERARCHY].map(|n| n.as_bytes().to_vec());
+            std::fs::write(&list, plan::nul_list(&names))?;
+            std::fs::File::create(&err_file).map(drop)
+        });
+        if let Err(e) = prepared {
+            return fail(
+                "fetch",
+                format!("cannot prepare {}: {e}", store.dir.display()),
+            );
+        }
+        let dest_arg = format!("{}/", dest.to_string_lossy());
+        let words = rsync::probe_words(
+            &s.rsync,
+            &s.rsync_extra,
+            s.check_timeout,
+            &s.transport,
+            Probe::Files {
+                source: &s.rsync_source,
+                list: &list,
+                dest: &dest_arg,
+            },
+        );
+        let Some(cmd) = rsync::command(&words, &s.rsync_env()) else {
+            return fail("fetch", "RSYNC is empty".into());
+        };
+        let mut cmd = tokio::process::Command::from(cmd);
+        let _ = process::output_to(&mut cmd, &err_file);
+        let limit = Duration::from_secs(s.check_timeout.max(1) + CHECK_MARGIN_SECS);
+        let outcome = process::run_tied_within(cmd, &self.cancel, Some(limit)).await;
+        let code = match outcome {
+            Ok(Outcome::Exited(st)) => process::shell_code(&st),
+            Ok(Outcome::Interrupted(sig)) => return Err(self.interrupted(sig)),
+            Ok(Outcome::TimedOut(l)) => {
+                return fail(
+                    "fetch",
+                    format!(
+                        "fetching the upstream's journal took longer than {}s",
+                        l.as_secs()
+                    ),
+                )
+            }
+            Err(e) => return fail("fetch", format!("cannot run rsync: {e}")),
+        };
+        if code != 0 {
+            let said = std::fs::read(&err_file).unwrap_or_default();
+            return fail(
+                "fetch",
+                format!(
+                    "fetching the upstream's journal failed (rsync exit {code}: {})",
+                    rsync::last_lines(&said, 2).join(" | ")
+                ),
+            );
+        }
+        let copy = dest.join(format::NAME);
+        // Larger than any journal may be (JOURNAL_MAX_BYTES at most): not read into memory.
+        if std::fs::metadata(&copy).is_ok_and(|m| m.len() > *JOURNAL_MAX_BYTES_RANGE.end()) {
+            return fail(
+                "corrupt",
+                "the upstream's journal is larger than any journal may be".into(),
+            );
+        }
+        let data = match std::fs::read(&copy) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return fail("none", "the upstream publishes no journal".into())
+            }
+            Err(e) => return fail("fetch", format!("cannot read the upstream's journal: {e}")),
+        };
+        let up = match Journal::parse(&data) {
+            Ok(j) => j,
+            Err(why) => {
+                return fail(
+                    "corrupt",
+                    format!("the upstream's journal is unusable: {why}"),
+                )
+            }
+        };
+        // The last `_hierarchy` line is the upstream's own: `TRACE MIRRORNAME HOST UPSTREAM`.
+        let hierarchy = std::fs::read(dest.join(trace::HIERARCHY)).unwrap_or_default();
+        let hierarchy = String::from_utf8_lossy(&hierarchy);
+        let last = hierarchy.lines().rev().find(|l| !l.trim().is_empty());
+        let fields: Vec<&str> = last
+            .map(|l| l.split_whitespace().collect())
+            .unwrap_or_default();
+        if fields.get(1..3) != Some(&[up.mirror.as_str(), up.host.as_str()][..]) {
+            return fail(
+                "copied",
+                format!(
+                    "the upstream's journal was written by {} ({}), but the upstream is {}: a copy, which need not match its tree",
+                    up.mirror,
+                    up.host,
+                    fields.get(1).copied().unwrap_or("unknown")
+                ),
+            );
+        }
+        Ok(Ok(up))
+    }
+}
