@@ -502,7 +502,7 @@ impl Follower {
         let Some(mut s) = session else {
             // ssh returned without leaving a session behind (a multiplexing client).
             mlog.log(format!(
-                "{label} trigger finished after {:.2} s (exit status unknown)",
+                "{label} trigger finished after {:.2} s (exit status unknown: ssh left no session behind that we could find)",
                 since(deadline, timeout)
             ));
             return (None, false);

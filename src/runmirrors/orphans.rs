@@ -18,7 +18,7 @@
 
 use crate::common::private_dir::PrivateDir;
 use crate::common::system;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,12 +45,15 @@ pub struct Program {
     pub name: Option<String>,
 }
 
+/// Processes are known by pid *and* start time: pids are reused (pid_max may be 32768, and a
+/// busy hub wraps it), and between another trigger's ssh being reaped and that being noted
+/// here its number may already name a new backgrounded half, which must not be skipped.
 #[derive(Default)]
 struct Inner {
     /// Children we started and wait for ourselves (ssh until it forks): never looked at.
-    ours: HashSet<u32>,
+    ours: HashMap<u32, Option<u64>>,
     /// Session leaders we looked at already, claimed or not, until reaped.
-    seen: HashSet<u32>,
+    seen: HashMap<u32, u64>,
     /// Session leaders among our children that no trigger has claimed yet.
     pool: Vec<Found>,
 }
@@ -101,8 +104,10 @@ impl Orphans {
 
     /// `pid` is a child we started and will wait for ourselves.
     pub fn started(&self, pid: u32) {
+        // Not reaped yet (we wait for it ourselves), so the pid is surely this process.
+        let start = system::proc_stat(pid).map(|st| st.start_ticks);
         if let Ok(mut i) = self.inner.lock() {
-            i.ours.insert(pid);
+            i.ours.insert(pid, start);
         }
     }
 
@@ -181,17 +186,21 @@ impl Inner {
             return Some(self.pool.swap_remove(i).pid);
         }
         for pid in children {
-            if self.ours.contains(&pid) || self.seen.contains(&pid) {
-                continue;
-            }
             let Some(st) = system::proc_stat(pid) else {
                 continue;
             };
+            let ours = self
+                .ours
+                .get(&pid)
+                .is_some_and(|t| t.is_none_or(|t| t == st.start_ticks));
+            if ours || self.seen.get(&pid) == Some(&st.start_ticks) {
+                continue;
+            }
             let argv = system::cmdline(pid);
             // Right after the fork the half may not have called setsid yet: its name (or
             // its arguments) tell it apart all the same.
             if want.matches(&st.comm, &argv) {
-                self.seen.insert(pid);
+                self.seen.insert(pid, st.start_ticks);
                 return Some(pid);
             }
             if st.session != pid {
@@ -199,7 +208,9 @@ impl Inner {
                 // remembered: its pid may be reused by a backgrounded half.
                 continue;
             }
-            self.seen.insert(pid);
+            // A pooled entry under a reused number is gone: its process was reaped.
+            self.pool.retain(|f| f.pid != pid);
+            self.seen.insert(pid, st.start_ticks);
             self.pool.push(Found {
                 pid,
                 comm: st.comm,
@@ -307,5 +318,39 @@ mod tests {
         o.done_with(&p);
         assert!(!p.path.exists());
         assert!(o.names.as_ref().unwrap().dir.path().is_dir());
+    }
+
+    /// A number left in `ours` by a process already reaped (its trigger has not said so
+    /// yet) may name a new backgrounded half: that one is still found.
+    #[tokio::test]
+    async fn a_reused_pid_is_not_taken_for_an_earlier_process() {
+        let o = Orphans::new("sleep");
+        // A name no other test of this process gives its children.
+        o.names
+            .as_ref()
+            .unwrap()
+            .next
+            .store(990_001, Ordering::Relaxed);
+        let p = o.program("sleep");
+        assert!(p.name.is_some(), "sleep is on PATH");
+        let mut child = std::process::Command::new(&p.path)
+            .arg0("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let start = system::proc_stat(pid).unwrap().start_ticks;
+        // What a stale entry of an earlier process with this number looks like.
+        o.inner.lock().unwrap().ours.insert(pid, Some(start + 1));
+        let found = o.claim(&p, &[]).map(|s| s.pid());
+        // While it is really ours (same start), it is never claimed.
+        o.inner.lock().unwrap().seen.clear();
+        o.inner.lock().unwrap().ours.insert(pid, Some(start));
+        let again = o.claim(&p, &[]).map(|s| s.pid());
+        let _ = child.kill();
+        let _ = child.wait();
+        o.done_with(&p);
+        assert_eq!(found, Some(pid));
+        assert_eq!(again, None);
     }
 }
