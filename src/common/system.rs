@@ -97,17 +97,7 @@ pub fn set_socket_option(
     name: libc::c_int,
     value: libc::c_int,
 ) -> bool {
-    // SAFETY: the descriptor is an open socket borrowed for the call; the option value is a
-    // c_int that outlives the call, and its size is passed along.
-    unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        ) == 0
-    }
+    setsockopt(socket, level, name, &value)
 }
 
 /// Makes closing `socket` reset the connection (SO_LINGER with a zero timeout) instead of
@@ -117,15 +107,25 @@ pub fn reset_on_close(socket: &impl std::os::fd::AsRawFd) -> bool {
         l_onoff: 1,
         l_linger: 0,
     };
-    // SAFETY: the descriptor is an open socket borrowed for the call; the linger struct
-    // outlives the call, and its size is passed along.
+    setsockopt(socket, libc::SOL_SOCKET, libc::SO_LINGER, &l)
+}
+
+/// `value` must be the plain C type the option takes (c_int, linger, ...).
+fn setsockopt<T>(
+    socket: &impl std::os::fd::AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> bool {
+    // SAFETY: the descriptor is an open socket borrowed for the call; the value is a
+    // plain C struct or integer that outlives the call, and its size is passed along.
     unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         ) == 0
     }
 }

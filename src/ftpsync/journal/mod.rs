@@ -397,7 +397,7 @@ impl Run {
             Err(why) => self.journal_reset(why),
         }
         if !was_dirty && self.journal.borrow().reset.is_none() {
-            let _ = std::fs::remove_file(store.path("dirty"));
+            store.clear_dirty();
         }
         self.journal.borrow_mut().spent += t.elapsed();
         Ok(code)
@@ -472,11 +472,8 @@ impl Run {
             );
             let (journal, message) = next_journal(s, why_afresh, journal, pending, limits)?;
             let text = journal.render();
-            std::fs::create_dir_all(&store.dir)?;
             // The private copy first: should the tree's fail, the next run publishes it.
-            crate::common::atomic::write(&store.path("own"), &text)?;
-            let _ = std::fs::remove_file(store.path("pending"));
-            let _ = std::fs::remove_file(store.path("dirty"));
+            store.set_own(&text)?;
             let published = s.to.join(format::NAME);
             if std::fs::read(&published).ok().as_deref() != Some(&text[..]) {
                 crate::common::atomic::write(&published, &text)?;

@@ -63,6 +63,18 @@ impl Store {
         std::fs::create_dir_all(&self.dir)?;
         crate::common::atomic::write(&self.path("dirty"), why.as_bytes())
     }
+    pub(super) fn clear_dirty(&self) {
+        let _ = std::fs::remove_file(self.path("dirty"));
+    }
+    /// `text` is now our own journal: what was pending is in it, and the tree's history
+    /// is known again.
+    pub(super) fn set_own(&self, text: &[u8]) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        crate::common::atomic::write(&self.path("own"), text)?;
+        let _ = std::fs::remove_file(self.path("pending"));
+        self.clear_dirty();
+        Ok(())
+    }
     pub(super) fn append_pending(&self, changes: &Changes) -> std::io::Result<()> {
         let mut data = Vec::new();
         for (p, k) in changes {
