@@ -19,11 +19,13 @@
 # behind a link), a small archive (examples/local/make-archive.sh) served by an
 # rsync daemon, and pushers in classic layouts (`P/bin/runmirrors`). A wrapper
 # named `ssh` (benches/push/ssh-stamp) first in runmirrors' PATH stamps every
-# ssh call (start, end, exit status, arguments); runmirrors' detached
-# push follower (`archvsync push-follower`) inherits that PATH.
+# ssh call (start, end, exit status, arguments, and the moment its LocalCommand
+# said the downstream accepted); runmirrors' detached push follower
+# (`archvsync push-follower`) inherits that PATH.
 #
 # Context first: 5 bare ssh logins to a key forced to /bin/true, with and
-# without -f, using runmirrors' ssh options (what any trigger costs here).
+# without the follower's LocalCommand (`echo 1<>FIFO` by /bin/sh), using
+# runmirrors' ssh options (what any trigger costs here).
 #
 # Scenario 1, 3 `staged` downstreams whose stage 1 lasts 0.3, 0.6 and 1 s
 # longer than the sync (HOOK1 sleeps): the stage-1 barrier. Per run:
@@ -31,13 +33,14 @@
 #                      (all start at once unless PUSHCONCURRENCY is below 3;
 #                      env S1_CONCURRENCY sets it for this scenario)
 #   stage1 ssh       = duration of each stage-1 ssh session (start to the end
-#                      of its backgrounded session); last stage1 end = latest
+#                      of its session); last stage1 end = latest
 #                      end of the `sync:stage1` sessions (they end
 #                      when the downstream's stage 1 ended)
 #   first/last s2    = start of the first/last `sync:stage2` ssh call minus
 #                      last stage1 end (includes handing it to the follower
 #                      and the wrapper, a few ms)
-#   s2 accept        = longest `ssh -f` of stage 2 (login until accepted)
+#   s2 accept        = longest stage-2 ssh from start until accepted (its
+#                      LocalCommand ran: the downstream authenticated us)
 #   ds h4->end       = downstream side: latest stage-1 HOOK4 (ftpsync done
 #                      syncing) to last stage1 end at the pusher
 #   ds s2 start      = last stage1 end to the last downstream's stage-2
@@ -48,7 +51,7 @@
 # layout each, so no "lock held"), for each PUSHCONCURRENCY: runmirrors' wall
 # time (it returns once every trigger was accepted), its memory, the peak
 # summed RSS and PSS and the peak count of the live push followers
-# (sampled every 0.1 s), the longest `ssh -f` (login until accepted), when the
+# (sampled every 0.1 s), the longest ssh from start until accepted, when the
 # last trigger was accepted, the time until every mirror log says "trigger
 # finished" (the downstream syncs ended; polled every 0.1 s), and the final
 # exit statuses from the per-mirror logs. runmirrors' memory comes two ways:
@@ -321,31 +324,32 @@ echo "    sshd pid $SSHD_PID on 127.0.0.1:$SSHD_PORT"
 SUMMARY=()
 ISSUES=()
 baseline_ssh() {
-    local mode i t0 t1 plain=() bg=() opts
+    local mode i t0 t1 plain=() lc=() opts
     opts=(-o user=root -o BatchMode=yes -o ServerAliveInterval=45 -o ConnectTimeout=45
         -o PasswordAuthentication=no -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
         -o LogLevel=ERROR -o IdentitiesOnly=yes -p "$SSHD_PORT" -i "$WORK/keys/baseline")
     for ((i = 0; i < 5; i++)); do
-        for mode in plain bg; do
+        for mode in plain lc; do
             t0=$EPOCHREALTIME
             if [[ $mode == plain ]]; then
                 /usr/bin/ssh "${opts[@]}" -n 127.0.0.1 sync:all >>"$WORK/baseline.out" 2>&1 ||
                     ISSUES+=("baseline ssh failed, see $WORK/baseline.out")
             else
-                /usr/bin/ssh "${opts[@]}" -f -n 127.0.0.1 sync:all >>"$WORK/baseline.out" 2>&1 ||
-                    ISSUES+=("baseline ssh -f failed, see $WORK/baseline.out")
+                SHELL=/bin/sh /usr/bin/ssh -o PermitLocalCommand=yes -o 'LocalCommand=echo 1<>/dev/null' \
+                    "${opts[@]}" -n 127.0.0.1 sync:all >>"$WORK/baseline.out" 2>&1 ||
+                    ISSUES+=("baseline ssh with LocalCommand failed, see $WORK/baseline.out")
             fi
             t1=$EPOCHREALTIME
             if [[ $mode == plain ]]; then
                 plain+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')")
             else
-                bg+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')")
+                lc+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')")
             fi
         done
     done
-    echo "==> bare ssh to a forced /bin/true (ms): ssh ${plain[*]}; ssh -f ${bg[*]}"
+    echo "==> bare ssh to a forced /bin/true (ms): ssh ${plain[*]}; with LocalCommand ${lc[*]}"
     SUMMARY+=("$(printf '%-38s %-38s %s' "context: bare ssh, 5 logins" "ssh to forced /bin/true (ms)" "$(printf '%s\n' "${plain[@]}" | stats)")")
-    SUMMARY+=("$(printf '%-38s %-38s %s' "" "ssh -f to forced /bin/true (ms)" "$(printf '%s\n' "${bg[@]}" | stats)")")
+    SUMMARY+=("$(printf '%-38s %-38s %s' "" "same, with LocalCommand (ms)" "$(printf '%s\n' "${lc[@]}" | stats)")")
 }
 note_busy baseline
 baseline_ssh
@@ -414,6 +418,11 @@ scenario1() {
                 if ($2 == "h1" && index($0, "sync:stage2") && $3 > ds2) ds2 = $3
                 next
             }
+            $1 == "A" {
+                key = $3; sub(keys, "", key)
+                if ($4 == "sync:stage2") a2[key] = $2
+                next
+            }
             {
                 key = ""
                 for (i = 3; i <= NF; i++) if ($i == "-i") key = $(i + 1)
@@ -430,13 +439,13 @@ scenario1() {
                     if ($1 > s1last) s1last = $1
                     st1[key] = $1; rc1[key] = $3
                 } else if (index($0, " sync:stage2")) {
-                    n2++; s2[n2] = $1; acc = $2 - $1
-                    if (acc > maxacc) maxacc = acc
+                    n2++; s2[n2] = $1; st2[key] = $1
                     if ($3 != 0) bad2++
                 }
             }
             END {
                 for (k in st1) d1[k] = e1[k] - st1[k]
+                for (k in st2) if (k in a2 && a2[k] - st2[k] > maxacc) maxacc = a2[k] - st2[k]
                 first = ""; last = ""; early = 0
                 for (i = 1; i <= n2; i++) {
                     if (first == "" || s2[i] < first) first = s2[i]
@@ -456,7 +465,7 @@ scenario1() {
         ds_end+=("$f_h4"); ds_start+=("$f_ds2")
         early_total=$((early_total + f_early))
         [[ $f_n2 == "${#S1_NAMES[@]}" ]] || ISSUES+=("scenario 1 run $r: $f_n2 stage-2 ssh calls, expected ${#S1_NAMES[@]}")
-        [[ $f_bad2 == 0 ]] || ISSUES+=("scenario 1 run $r: $f_bad2 stage-2 ssh -f calls failed")
+        [[ $f_bad2 == 0 ]] || ISSUES+=("scenario 1 run $r: $f_bad2 stage-2 ssh calls failed")
         [[ $f_rc1 == 0/0/0 ]] || ISSUES+=("scenario 1 run $r: stage-1 ssh exit statuses $f_rc1")
         for f in "$p"/log/m*.log; do
             if grep -q 'trigger finished: exit status [^0]' "$f"; then
@@ -467,7 +476,7 @@ scenario1() {
     echo "    stage-2 ssh calls started before the barrier, all runs: $early_total (must be 0: $([[ $early_total == 0 ]] && echo OK || echo FAIL))"
     SUMMARY+=("$(printf '%-38s %-38s %s' "staged x3 ($RUNS runs)" "barrier -> first stage2 ssh (ms)" "$(printf '%s\n' "${lat_first[@]}" | stats)")")
     SUMMARY+=("$(printf '%-38s %-38s %s' "" "barrier -> last stage2 ssh (ms)" "$(printf '%s\n' "${lat_last[@]}" | stats)")")
-    SUMMARY+=("$(printf '%-38s %-38s %s' "" "stage2 ssh -f accepted in (ms, max)" "$(printf '%s\n' "${accept[@]}" | stats)")")
+    SUMMARY+=("$(printf '%-38s %-38s %s' "" "stage2 ssh accepted in (ms, max)" "$(printf '%s\n' "${accept[@]}" | stats)")")
     SUMMARY+=("$(printf '%-38s %-38s %s' "" "ds stage1 HOOK4 -> ssh end (ms)" "$(printf '%s\n' "${ds_end[@]}" | stats)")")
     SUMMARY+=("$(printf '%-38s %-38s %s' "" "barrier -> last ds stage2 HOOK1 (ms)" "$(printf '%s\n' "${ds_start[@]}" | stats)")")
     SUMMARY+=("$(printf '%-38s %-38s %s' "" "runmirrors wall (s)" "$(printf '%s\n' "${walls[@]}" | stats)")")
@@ -520,7 +529,7 @@ scenario2() {
         echo
         echo "==> scenario 2: $MIRRORS2 'all' downstreams, PUSHCONCURRENCY=$c, $RUNS2 runs"
         printf '%3s %7s %8s %8s %8s %8s %5s %8s %8s %8s  %s\n' run "wall" "rm RSS" "rm HWM" \
-            "sup RSS" "sup PSS" "sups" "ssh -f" "last acc" "all done" "final exit status"
+            "sup RSS" "sup PSS" "sups" "accept" "last acc" "all done" "final exit status"
         printf '%3s %7s %8s %8s %8s %8s %5s %8s %8s %8s  %s\n' "" "s" "MiB (1)" "MiB (2)" \
             "MiB pk" "MiB pk" "peak" "max ms" "s" "s" "(per-mirror logs)"
         for ((r = 1; r <= RUNS2; r++)); do
@@ -555,8 +564,12 @@ scenario2() {
                 $2 > s { s = $2 } $3 > n { n = $3 } $4 > r { r = $4 } $5 > q { q = $5 }
                 END { printf "%.1f %d %.1f %.1f\n", s / 1024, n, r / 1024, q / 1024 }' "$samples")"
             read -r accmax lastacc <<<"$(awk -v t0="$RUN_T0" '
-                $1 != "E" { d = $2 - $1; if (d > m) m = d; if ($2 > l) l = $2 }
-                END { printf "%.1f %.2f\n", m * 1000, l - t0 }' "$stamps")"
+                $1 == "A" { acc[$3] = $2; if ($2 > l) l = $2; next }
+                $1 != "E" { for (i = 4; i <= NF; i++) if ($i == "-i") st[$(i + 1)] = $1 }
+                END {
+                    for (k in st) if (k in acc && acc[k] - st[k] > m) m = acc[k] - st[k]
+                    printf "%.1f %.2f\n", m * 1000, l - t0
+                }' "$stamps")"
             codes=$(cat "${logs[@]}" | sed -n \
                 -e 's/.*normal trigger finished: exit status \([0-9]*\) after.*/\1/p' \
                 -e 's/.*normal trigger: exit status \([0-9]*\) after.*/early-\1/p' \
@@ -581,7 +594,7 @@ scenario2() {
         SUMMARY+=("$(printf '%-38s %-38s %s' "" "followers alive, peak" "$(printf '%s\n' "${speaks[@]}" | stats)")")
         SUMMARY+=("$(printf '%-38s %-38s %s' "" "followers peak sum RSS (MiB)" "$(printf '%s\n' "${sups[@]}" | stats)")")
         SUMMARY+=("$(printf '%-38s %-38s %s' "" "followers peak sum PSS (MiB)" "$(printf '%s\n' "${psss[@]}" | stats)")")
-        SUMMARY+=("$(printf '%-38s %-38s %s' "" "longest ssh -f accept (ms)" "$(printf '%s\n' "${accs[@]}" | stats)")")
+        SUMMARY+=("$(printf '%-38s %-38s %s' "" "longest ssh accept (ms)" "$(printf '%s\n' "${accs[@]}" | stats)")")
         SUMMARY+=("$(printf '%-38s %-38s %s' "" "start -> all syncs finished (s)" "$(printf '%s\n' "${fins[@]}" | stats)")")
         SUMMARY+=("$(printf '%-38s %-38s %s' "" "final exit statuses, all runs" "$row")")
     done

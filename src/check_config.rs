@@ -12,7 +12,7 @@ use crate::common::layout::{self, Layout};
 use crate::common::rsync::{self, Transport};
 use crate::runmirrors::mirrorlist::{self, Entry};
 use crate::runmirrors::push;
-use crate::runmirrors::ssh::PushKind;
+use crate::runmirrors::ssh::{self, PushKind};
 use crate::runmirrors::trigger;
 use crate::settings::archive::Settings;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -416,10 +416,19 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
                 }
                 // The stages, words and ssh arguments a push would use, from the same
                 // function the push uses.
-                for st in push::job(t, &s, kind, false)
+                let stages = push::job(t, &s, kind, false)
                     .map(|j| j.stages)
-                    .unwrap_or_default()
-                {
+                    .unwrap_or_default();
+                if stages.iter().any(|st| ssh::sets_local_command(&st.args)) {
+                    r.note(format!(
+                        "{}:{}: {}: these options set LocalCommand themselves; they stand, and \
+                         a trigger counts as accepted only when its ssh returns",
+                        list.display(),
+                        t.line,
+                        t.name
+                    ));
+                }
+                for st in stages {
                     let mut cmd = vec![trigger::SSH.to_string()];
                     cmd.extend(st.args);
                     r.info(format!(
@@ -446,6 +455,12 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
     }
     if !entries.iter().any(|e| matches!(e, Entry::Mirror(_))) {
         r.note(format!("{} lists no mirror", list.display()));
+    } else {
+        r.info(
+            "each trigger's ssh also gets `-o PermitLocalCommand=yes -o LocalCommand=echo 1<>FIFO` \
+             first (FIFO: its own, in a private directory under $TMPDIR): that tells the push \
+             follower the moment the downstream accepted",
+        );
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod common;
 use common::*;
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -503,7 +504,7 @@ fn ssh_lines_are_the_ones_runmirrors_runs() {
     let expected_eu = format!(
         "eu all: ssh -o user=archvsync -o StrictHostKeyChecking=no \
          -o UserKnownHostsFile=/dev/null -i {} -o BatchMode=yes -o ServerAliveInterval=45 \
-         -o ConnectTimeout=45 -o PasswordAuthentication=no -f -n eu.example.org sync:archive: sync:all",
+         -o ConnectTimeout=45 -o PasswordAuthentication=no -n eu.example.org sync:archive: sync:all",
         key.display()
     );
     assert!(
@@ -547,7 +548,28 @@ fn ssh_lines_are_the_ones_runmirrors_runs() {
         fs::read_dir(&rec).map(|d| d.count()).unwrap_or(0) >= 6
     });
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(recorded_calls(&rec), printed);
+    // Each call starts with the follower's acceptance watch (a FIFO of its own), which
+    // check-config describes once; the rest is the printed line.
+    let mut fifos = BTreeSet::new();
+    let mut calls = recorded_calls(&rec);
+    for c in calls.iter_mut() {
+        assert_eq!(c[1..4], ["-o", "PermitLocalCommand=yes", "-o"], "{c:?}");
+        let fifo = c[4]
+            .strip_prefix("LocalCommand=echo 1<>")
+            .unwrap_or_else(|| panic!("{c:?}"));
+        assert!(fifo.contains("/archvsync-push-"), "{c:?}");
+        fifos.insert(fifo.to_string());
+        c.drain(1..5);
+    }
+    calls.sort();
+    assert_eq!(fifos.len(), 6, "one FIFO per trigger: {fifos:?}");
+    assert_eq!(calls, printed);
+    assert!(
+        out.stdout
+            .contains("-o PermitLocalCommand=yes -o LocalCommand=echo 1<>FIFO"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

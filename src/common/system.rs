@@ -3,7 +3,6 @@
 //! of the code never touches libc directly.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
@@ -13,57 +12,12 @@ fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// Orphaned descendants (what `ssh -f` leaves running) are re-parented to us instead of
-/// init, so we can wait for them and learn how they ended.
-pub fn set_child_subreaper() -> io::Result<()> {
-    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes plain integers and only changes how the
-    // kernel re-parents orphans.
-    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
-}
-
-/// A pidfd for `pid`: readable once the process has ended (Linux 5.3+). Unlike the pid it
-/// cannot come to name another process.
-pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    let pid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd = libc::c_int::try_from(fd).map_err(io::Error::other)?;
-    // SAFETY: the kernel just gave us this descriptor; nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// A pidfd for `pid`, registered with the tokio reactor: `readable()` resolves when the
-/// process ends. Must be called inside the runtime.
-pub fn async_pidfd(pid: u32) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
-    let fd = pidfd_open(pid)?;
-    // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open and names the same
-    // pidfd for as long as the AsyncFd lives.
-    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-        .map_err(|e| io::Error::other(e.to_string()))
-}
-
-/// Reaps our child `pid` if it has ended, without waiting: its exit status as a shell
-/// reports it (the code, or 128 + signal), or None while it runs.
-pub fn try_reap(pid: u32) -> io::Result<Option<i32>> {
-    let pid = libc::id_t::try_from(pid).map_err(io::Error::other)?;
-    // SAFETY: an all-zero siginfo_t is a valid value; waitid only writes into it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid with a valid pointer to a siginfo_t we own.
-    check(unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOHANG) })?;
-    // SAFETY: after a successful waitid, si_pid and si_status are initialised (si_pid is 0
-    // when nothing had ended).
-    let (got, status) = unsafe { (info.si_pid(), info.si_status()) };
-    if got == 0 {
-        return Ok(None);
-    }
-    Ok(Some(if info.si_code == libc::CLD_EXITED {
-        status
-    } else {
-        128 + status
-    }))
+/// Makes a FIFO at `path` with `mode` (less the umask); an existing file is an error.
+pub fn mkfifo(path: &std::path::Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: mkfifo(3) only reads the NUL-terminated path.
+    check(unsafe { libc::mkfifo(c.as_ptr(), mode as libc::mode_t) }).map(drop)
 }
 
 /// The effective user id.
@@ -204,82 +158,6 @@ pub fn raise_open_files_limit() {
     }
 }
 
-/// Our direct children, live or ended but not yet reaped (`/proc/self/task/*/children`).
-/// Cheap, but the kernel documents it as unreliable while children come and go.
-pub fn children() -> Vec<u32> {
-    let mut v = Vec::new();
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for t in tasks.flatten() {
-            if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
-                v.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-            }
-        }
-    }
-    v
-}
-
-/// Our direct children from the whole process table (every /proc/PID/stat whose parent is
-/// us): slower than [`children`], but it cannot miss a child while others come and go.
-pub fn children_by_ppid() -> Vec<u32> {
-    let me = std::process::id().to_string();
-    let mut v = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return v;
-    };
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().nth(1));
-        if ppid == Some(me.as_str()) {
-            v.push(pid);
-        }
-    }
-    v
-}
-
-/// A process's argument vector, empty once it has ended (a zombie has none).
-pub fn cmdline(pid: u32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            b.split(|c| *c == 0)
-                .filter(|w| !w.is_empty())
-                .map(|w| String::from_utf8_lossy(w).into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The fields of /proc/PID/stat we use; still there for a zombie.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcStat {
-    /// The process name: the file name it was started as (at most 15 bytes).
-    pub comm: String,
-    /// The session id: equal to the pid for a session leader (what daemon(3) makes).
-    pub session: u32,
-    /// When the process started, in clock ticks after boot.
-    pub start_ticks: u64,
-}
-
-pub fn proc_stat(pid: u32) -> Option<ProcStat> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and parentheses: fields start after the last ')'.
-    let close = stat.rfind(')')?;
-    let comm = stat.get(stat.find('(')? + 1..close)?.to_string();
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    // After the name: state(3) ppid(4) pgrp(5) session(6) ... starttime(22).
-    Some(ProcStat {
-        comm,
-        session: fields.get(3)?.parse().ok()?,
-        start_ticks: fields.get(19)?.parse().ok()?,
-    })
-}
-
 /// CPU time this process used so far (user + system), not counting its children.
 pub fn cpu_time() -> std::time::Duration {
     // SAFETY: an all-zero rusage is a valid value; getrusage only writes into it.
@@ -309,31 +187,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reaps_a_child_and_reads_its_status() {
-        let child = std::process::Command::new("sh")
-            .args(["-c", "exit 7"])
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let fd = pidfd_open(pid).unwrap();
-        // Readable means ended: wait for it with poll(2) through std's helper-free path.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let status = loop {
-            if let Some(s) = try_reap(pid).unwrap() {
-                break s;
-            }
-            assert!(std::time::Instant::now() < deadline);
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        };
-        assert_eq!(status, 7);
-        drop(fd);
-        std::mem::forget(child);
-    }
-
-    #[test]
-    fn stat_of_self() {
-        let st = proc_stat(std::process::id()).unwrap();
-        assert!(st.start_ticks > 0);
-        assert!(!cmdline(std::process::id()).is_empty());
+    fn mkfifo_makes_a_fifo_and_refuses_an_existing_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = std::env::temp_dir().join(format!("archvsync-mkfifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("f");
+        mkfifo(&p, 0o600).unwrap();
+        assert!(std::fs::metadata(&p).unwrap().file_type().is_fifo());
+        assert_eq!(
+            mkfifo(&p, 0o600).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

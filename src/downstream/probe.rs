@@ -51,7 +51,7 @@ fn probe(layout: &Layout, archive: &str, name: &str) -> Result<bool, Failure> {
         ));
     };
     let mut ok = true;
-    let args = ssh::args(t, &push.ssh_opts, &push.keyfile, None, false, &[]);
+    let args = ssh::args(t, &push.ssh_opts, &push.keyfile, None, &[]);
     let r = resolve_config(&args)?;
     println!(
         "{name}: ssh {}@{} port {} (as `ssh -G` resolves the trigger's options)",

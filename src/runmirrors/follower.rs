@@ -5,10 +5,10 @@
 //! and then each trigger (protocol.rs). It starts every trigger at once, runs the stage-1
 //! barrier and sends stage 2, reports each delivery back, and says when every trigger was
 //! delivered or failed — then runmirrors returns, and with it the ssh session of our own
-//! upstream. The follower stays, as the child subreaper of the backgrounded `ssh -f`
-//! sessions, until the last downstream's sync ended, and records each final exit status and
-//! duration in the mirror's log and the state record. Everything it waits on is an event:
-//! ssh's exit, a pidfd, a timer, a line from runmirrors.
+//! upstream. The follower stays, the parent of every trigger's ssh, until the last
+//! downstream's sync ended, and records each final exit status and duration in the
+//! mirror's log and the state record. Everything it waits on is an event: ssh's exit, its
+//! word that the downstream accepted (accept.rs), a timer, a line from runmirrors.
 //!
 //! It outlives a runmirrors killed with SIGKILL: what was handed to it is finished (stage 2
 //! of staged mirrors included), what was never handed over is logged, mailed and recorded as
@@ -16,12 +16,12 @@
 //! connections still being set up; accepted sessions are the downstreams' own syncs and are
 //! followed on. A signal to the follower itself stops it at once, sessions left running.
 
+use super::accept::Acceptance;
 use super::barrier::StageBarrier;
-use super::orphans::{Orphans, Session};
 use super::protocol::{self, Delivery, FromFollower, Job, Setup, StageJob, ToFollower};
 use super::ssh::Stage;
 use super::state_writer::{record, round_ms, write_state, StateChange};
-use super::trigger::{self, Outcome, TriggerResult};
+use super::trigger::{self, Outcome, Session, TriggerResult};
 use crate::common::kinds::DownstreamOutcome;
 use crate::common::log::Logger;
 use crate::common::mail::Outbox;
@@ -37,10 +37,6 @@ use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 pub fn main() -> u8 {
-    // Without this the backgrounded ssh sessions would go to init, and their ends unseen.
-    if let Err(e) = system::set_child_subreaper() {
-        eprintln!("push-follower: cannot become a child subreaper: {e}");
-    }
     system::raise_open_files_limit();
     process::block_on(run())
 }
@@ -59,7 +55,7 @@ struct Follower {
     setup: Setup,
     log: Arc<Logger>,
     outbox: Outbox,
-    orphans: Orphans,
+    acceptance: Acceptance,
     barrier: StageBarrier,
     cancel: Cancel,
     /// Set when runmirrors asked us to stop; a cancel without it is a signal to us.
@@ -92,7 +88,7 @@ async fn run() -> u8 {
     tokio::spawn(write_state(setup.state.clone(), state_rx, log.clone()));
     let f = Arc::new(Follower {
         outbox: Outbox::new(&setup.sendmail, Duration::from_secs(setup.mail_timeout)),
-        orphans: Orphans::new(trigger::SSH),
+        acceptance: Acceptance::new(),
         barrier: StageBarrier::new(setup.staged.iter().cloned().collect()),
         cancel,
         cancel_asked: AtomicBool::new(false),
@@ -425,7 +421,7 @@ impl Follower {
         let deadline = Instant::now() + Duration::from_secs(self.setup.timeout);
         let at = state::now();
         let (result, session) =
-            trigger::send(&st.args, mlog, deadline, &self.cancel, &self.orphans).await;
+            trigger::send(&st.args, mlog, deadline, &self.cancel, &self.acceptance).await;
         let mut d = record(job, st, result.delivery(), at);
         d.exit_status = match result.outcome {
             Outcome::Exited(c) => Some(c),
@@ -500,25 +496,15 @@ impl Follower {
         let label = st.stage.label();
         let timeout = self.setup.timeout;
         let Some(mut s) = session else {
-            // ssh returned without leaving a session behind (a multiplexing client).
-            mlog.log(format!(
-                "{label} trigger finished after {:.2} s (exit status unknown: ssh left no session behind that we could find)",
-                since(deadline, timeout)
-            ));
             return (None, false);
         };
         let (code, timed_out) = tokio::select! {
             c = s.ended() => (c, false),
             _ = tokio::time::sleep_until(deadline.into()) => {
-                s.signal(libc::SIGTERM);
-                if tokio::time::timeout(Duration::from_secs(5), s.ended()).await.is_err() {
-                    s.signal(libc::SIGKILL);
-                    let _ = s.ended().await;
-                }
+                s.stop().await;
                 (None, true)
             }
         };
-        self.orphans.reaped(s.pid());
         let secs = since(deadline, timeout);
         let _ = self.state.send(StateChange::Finished {
             name: job.name.clone(),

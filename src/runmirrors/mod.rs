@@ -3,16 +3,16 @@
 //! `mirrorlist` parses runmirrors.mirror, `ssh` assembles each trigger's command line,
 //! `push` reads the list in order (hooks, DELAY lines, the summary) and hands each trigger
 //! to the `follower`, a process of its own that sends them all at once (`trigger`), runs the
-//! stage-1 barrier (`barrier`), and follows each session to its end (`orphans`), recording
-//! it (`state_writer`); `protocol` is what the two say to each other.
+//! stage-1 barrier (`barrier`), learns when each downstream accepted (`accept`) and follows
+//! each session to its end, recording it (`state_writer`); `protocol` is what the two say
+//! to each other.
 
+pub mod accept;
 pub mod barrier;
 pub mod follower;
 pub mod mirrorlist;
-pub mod orphans;
 pub mod protocol;
 pub mod push;
-
 pub mod ssh;
 pub mod state_writer;
 pub mod trigger;

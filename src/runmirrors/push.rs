@@ -20,7 +20,8 @@ use tokio::process::{ChildStdin, Command};
 use tokio::sync::mpsc;
 
 /// The stages a mirror line gets for a push of `kind`, with their words and ssh arguments
-/// (every trigger runs `ssh -f`), or None when this push leaves the mirror out: called for
+/// (what the follower gives ssh, less the acceptance watch), or None when this push leaves
+/// the mirror out: called for
 /// an mhop push from within ftpsync, only staged mirrors take part (our upstream waits for
 /// their stage 1 and sends us stage 2), and they get stage 1 only.
 pub fn job(t: &Target, s: &Settings, kind: PushKind, from_ftpsync: bool) -> Option<Job> {
@@ -46,7 +47,7 @@ pub fn job(t: &Target, s: &Settings, kind: PushKind, from_ftpsync: bool) -> Opti
                 let words = ssh::words(t, &s.pusharchive, kind, stage);
                 StageJob {
                     stage,
-                    args: ssh::args(t, &s.ssh_opts, &s.keyfile, s.kex.as_deref(), true, &words),
+                    args: ssh::args(t, &s.ssh_opts, &s.keyfile, s.kex.as_deref(), &words),
                     words,
                 }
             })

@@ -28,15 +28,13 @@ pub fn words(target: &Target, pusharchive: &str, kind: PushKind, stage: Stage) -
 /// ssh's arguments (without the program). ssh keeps the first value it is given for an
 /// option, so the most specific come first: the line's user and its own options (and URL
 /// port), then SSH_OPTS, then the key, then the original's fixed defaults — a mirror line's
-/// `-o ConnectTimeout=5` wins over SSH_OPTS and over our `ConnectTimeout=45`. Then `-f`
-/// when asked, `-n`, the host and the words. `background` (`-f`): ssh returns once
-/// authenticated, leaving the session running in the background (see follower.rs).
+/// `-o ConnectTimeout=5` wins over SSH_OPTS and over our `ConnectTimeout=45`. Then `-n`, the
+/// host and the words.
 pub fn args(
     target: &Target,
     ssh_opts: &[String],
     default_key: &Path,
     kex: Option<&str>,
-    background: bool,
     words: &[String],
 ) -> Vec<String> {
     let mut a: Vec<String> = vec!["-o".into(), format!("user={}", target.user)];
@@ -63,13 +61,33 @@ pub fn args(
         a.push("-o".into());
         a.push(format!("KexAlgorithms={k}"));
     }
-    if background {
-        a.push("-f".into());
-    }
     a.push("-n".into());
     a.push(target.host.clone());
     a.extend(words.iter().cloned());
     a
+}
+
+/// The options, put before a trigger's own, that make ssh write into `fifo` once the
+/// downstream authenticated us (accept.rs). ssh expands `%` in a LocalCommand, and runs it
+/// with $SHELL, which the trigger sets to /bin/sh; `<>` opens a FIFO without waiting for a
+/// reader.
+pub fn on_accept(fifo: &Path) -> Vec<String> {
+    let command = format!("echo 1<>{}", shell_words::quote(&fifo.to_string_lossy()));
+    vec![
+        "-o".into(),
+        "PermitLocalCommand=yes".into(),
+        "-o".into(),
+        format!("LocalCommand={}", command.replace('%', "%%")),
+    ]
+}
+
+/// Whether a trigger's options (a mirror line's, SSH_OPTS) set LocalCommand or
+/// PermitLocalCommand themselves: the operator's stand, and the trigger learns of acceptance
+/// only when ssh ends.
+pub fn sets_local_command(args: &[String]) -> bool {
+    args.iter()
+        .filter(|a| !a.starts_with("sync:"))
+        .any(|a| a.to_ascii_lowercase().contains("localcommand"))
 }
 
 /// The original's options for every ssh it runs: never ask, notice a dead peer.
@@ -247,7 +265,7 @@ mod tests {
         let w = words(&t, "security", PushKind::Mhop, Stage::Stage1);
         assert_eq!(w, vec!["sync:archive:security", "sync:mhop", "sync:stage1"]);
         let opts = vec!["-o".to_string(), "StrictHostKeyChecking=no".to_string()];
-        let a = args(&t, &opts, Path::new("/k/push"), None, false, &w);
+        let a = args(&t, &opts, Path::new("/k/push"), None, &w);
         assert_eq!(
             a.join(" "),
             "-o user=archvsync -o Compression=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=no \
@@ -263,17 +281,34 @@ mod tests {
     }
 
     #[test]
+    fn the_accept_command_survives_ssh_and_the_shell() {
+        let a = on_accept(Path::new("/tmp/it's 100%/accepted.1"));
+        assert_eq!(a[..3], ["-o", "PermitLocalCommand=yes", "-o"]);
+        assert_eq!(
+            a[3],
+            "LocalCommand=echo 1<>'/tmp/it'\\''s 100%%/accepted.1'"
+        );
+        let own = |w: &str| sets_local_command(&[w.to_string(), "sync:all".to_string()]);
+        assert!(own("-oPermitLocalCommand=no"));
+        assert!(own("localcommand=true"));
+        assert!(!own("Compression=yes"));
+        assert!(!sets_local_command(&[
+            "sync:archive:localcommand".to_string()
+        ]));
+    }
+
+    #[test]
     fn url_port_archive_and_own_key() {
         let t = target("all x ssh+ftpsync://u@h:2200/ports");
         let w = words(&t, "", PushKind::All, Stage::All);
         assert_eq!(w, vec!["sync:archive:ports", "sync:all"]);
-        let a = args(&t, &[], Path::new("/k"), None, true, &w);
+        let a = args(&t, &[], Path::new("/k"), None, &w);
         assert!(a
             .join(" ")
             .starts_with("-o user=u -p 2200 -i /k -o BatchMode=yes"));
-        assert!(a.join(" ").ends_with("-f -n h sync:archive:ports sync:all"));
+        assert!(a.join(" ").ends_with("-n h sync:archive:ports sync:all"));
         let t = target("staged y h u 2 /keys/y");
-        let a = args(&t, &[], Path::new("/k"), None, false, &[]);
+        let a = args(&t, &[], Path::new("/k"), None, &[]);
         assert!(a.join(" ").contains("-i /keys/y -o BatchMode=yes"));
         // sync:mhop only goes to mhop mirrors, and only for an mhop push.
         assert_eq!(
@@ -324,14 +359,7 @@ mod tests {
     #[test]
     fn the_kex_preference_comes_after_the_operators_options() {
         let t = target("all m h u -o KexAlgorithms=sntrup761x25519-sha512@openssh.com");
-        let a = args(
-            &t,
-            &[],
-            Path::new("/k"),
-            Some("curve25519-sha256,x"),
-            true,
-            &[],
-        );
+        let a = args(&t, &[], Path::new("/k"), Some("curve25519-sha256,x"), &[]);
         let first = a
             .iter()
             .position(|w| w.starts_with("KexAlgorithms="))

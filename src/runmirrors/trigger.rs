@@ -1,23 +1,24 @@
-//! Sending one trigger: `ssh -f` to the downstream, until it accepted the push (ssh
-//! authenticated and went to the background) or failed. The session that goes on is then
-//! the downstream's own sync; orphans.rs finds it and tells when it ends.
+//! Sending one trigger: ssh to the downstream, until it accepted the push (authenticated
+//! us: accept.rs tells) or failed. ssh goes on as the downstream's own sync; the
+//! [`Session`] handed back waits for its end.
 
-use super::orphans::{Orphans, Session};
+use super::accept::{Acceptance, Watch};
+use super::ssh;
 use crate::common::kinds::DownstreamOutcome;
 use crate::common::log::Logger;
 use crate::common::process::{self, Cancel};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 pub const SSH: &str = "ssh";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// ssh ended with this status before going to the background: 255 is ssh's own
+    /// ssh ended with this status before we learnt it was accepted: 255 is ssh's own
     /// failure; anything else came from the downstream.
     Exited(i32),
-    /// The downstream authenticated us and the session runs in the background.
+    /// The downstream authenticated us; the session runs on (or has ended since).
     Accepted,
     TimedOut,
     Failed(String),
@@ -61,22 +62,39 @@ impl TriggerResult {
     }
 }
 
-/// Runs `ssh ARGS` (which carry `-f`) until it returns, `deadline` passes or `cancel`
-/// fires; on acceptance also hands back the backgrounded session, if it can be found.
+/// Runs `ssh ARGS` until the downstream accepted, ssh returned, `deadline` passed or
+/// `cancel` fired; on acceptance also hands back the session, still running or just ended.
 /// ssh's output goes to the mirror's log, as the original's `tee -a`.
 pub async fn send(
     args: &[String],
     mirror_log: &Logger,
     deadline: Instant,
     cancel: &Cancel,
-    orphans: &Orphans,
+    acceptance: &Acceptance,
 ) -> (TriggerResult, Option<Session>) {
     let start = Instant::now();
-    let program = orphans.program(SSH);
-    let mut cmd = Command::new(&program.path);
-    cmd.arg0(SSH);
-    // Its own process group: stopping it also stops a ProxyCommand it started. The
-    // backgrounded half leaves the group (daemon(3) makes a new session).
+    // A mirror line or SSH_OPTS with a LocalCommand of its own keeps it: that trigger is
+    // known to be accepted only when its ssh returns.
+    let watch = if ssh::sets_local_command(args) {
+        None
+    } else {
+        match acceptance.watch() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                mirror_log.log(format!(
+                    "cannot watch for the downstream's acceptance (the trigger counts once ssh returns): {e}"
+                ));
+                None
+            }
+        }
+    };
+    let mut cmd = Command::new(SSH);
+    if let Some(w) = &watch {
+        cmd.args(ssh::on_accept(w.path()));
+        // The LocalCommand's shell: a plain one, without the login shell's start-up files.
+        cmd.env("SHELL", "/bin/sh");
+    }
+    // Its own process group: stopping it also stops a ProxyCommand it started.
     cmd.args(args).stdin(Stdio::null()).process_group(0);
     if let Err(e) = process::output_to(&mut cmd, mirror_log.path()) {
         mirror_log.log(format!("cannot send ssh's output to this log: {e}"));
@@ -84,7 +102,6 @@ pub async fn send(
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            orphans.done_with(&program);
             let r = TriggerResult {
                 outcome: Outcome::Failed(format!("cannot run {SSH}: {e}")),
                 secs: start.elapsed().as_secs_f64(),
@@ -93,13 +110,25 @@ pub async fn send(
         }
     };
     let pid = child.id().unwrap_or(0);
-    orphans.started(pid);
+    let accepted = async {
+        match &watch {
+            Some(w) => w.accepted().await,
+            None => std::future::pending().await,
+        }
+    };
     let outcome = tokio::select! {
+        biased;
+        r = accepted => match r {
+            Ok(()) => Outcome::Accepted,
+            Err(e) => {
+                stop(&mut child, pid).await;
+                Outcome::Failed(format!("lost the watch for acceptance: {e}"))
+            }
+        },
         st = child.wait() => match st {
-            Ok(st) => match process::shell_code(&st) {
-                0 => Outcome::Accepted,
-                c => Outcome::Exited(c),
-            },
+            // A session that ended at once was accepted all the same, when it said so.
+            Ok(_) if watch.as_ref().is_some_and(Watch::signalled) => Outcome::Accepted,
+            Ok(st) => Outcome::Exited(process::shell_code(&st)),
             Err(e) => Outcome::Failed(e.to_string()),
         },
         _ = tokio::time::sleep_until(deadline.into()) => {
@@ -111,10 +140,8 @@ pub async fn send(
             Outcome::Dropped(sig)
         }
     };
-    orphans.reaped(pid);
-    orphans.done_with(&program);
     let session = match outcome {
-        Outcome::Accepted => orphans.claim(&program, args),
+        Outcome::Accepted => Some(Session { child, pid }),
         _ => None,
     };
     let r = TriggerResult {
@@ -124,9 +151,33 @@ pub async fn send(
     (r, session)
 }
 
-async fn stop(child: &mut tokio::process::Child, pid: u32) {
+/// An accepted trigger's ssh, carrying the downstream's sync: our child until it ends.
+pub struct Session {
+    child: Child,
+    pid: u32,
+}
+
+impl Session {
+    /// Waits for the end: the exit status as a shell reports it (the downstream command's,
+    /// or 255 for ssh's own failure), None when it could not be learnt.
+    pub async fn ended(&mut self) -> Option<i32> {
+        self.child
+            .wait()
+            .await
+            .ok()
+            .map(|st| process::shell_code(&st))
+    }
+
+    /// Stops the session (it ran past PUSHTIMEOUT): SIGTERM to its process group, SIGKILL
+    /// after a grace period.
+    pub async fn stop(&mut self) {
+        stop(&mut self.child, self.pid).await;
+    }
+}
+
+async fn stop(child: &mut Child, pid: u32) {
     process::kill_group(pid, libc::SIGTERM);
-    if tokio::time::timeout(Duration::from_secs(2), child.wait())
+    if tokio::time::timeout(Duration::from_secs(5), child.wait())
         .await
         .is_err()
     {
