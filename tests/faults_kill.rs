@@ -184,7 +184,7 @@ fn rsync_killed_during_stage2_fails_with_4_then_heals() {
     rsync_killed_from_outside_during(2);
 }
 
-/// The upstream check (`rsync --list-only`, run while stage 1 runs) dies with a SIGKILLed
+/// The upstream check (`rsync --list-only`, run while a full stage 1 runs) dies with a SIGKILLed
 /// ftpsync like the stages' rsync: it was spawned untied and outlived its run (46 minutes
 /// once, polling a daemon child whose temp dirs were long gone). Here it talks to a port
 /// that never answers, so only its death can end it early.
@@ -208,7 +208,10 @@ fn sigkill_during_the_upstream_check_takes_the_check_along() {
     m.write_conf(
         &m.conf(&up.url())
             .set("RSYNC", w.to_string_lossy())
-            .set("CHECK_TIMEOUT", "60"),
+            .set("CHECK_TIMEOUT", "60")
+            // With the journal on, the journal fetch before stage 1 asks the question
+            // instead (it is tied to the run like any stage).
+            .set("JOURNAL", "false"),
     );
     let mut run = m.spawn(&["sync:all"], &[]);
     let pid = run.pid();

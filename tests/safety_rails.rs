@@ -167,14 +167,17 @@ fn empty_dir(root: &std::path::Path) {
     }
 }
 
-fn empty_upstream_case(lose_only_master: bool) {
+/// `journal`: the journal fetch before stage 1 answers the question (the default), or the
+/// `--list-only` check during stage 1 does.
+fn empty_upstream_case(lose_only_master: bool, journal: bool) {
     let up = Upstream::v1();
     let m = Mirror::new();
     let (sm, mail) = sendmail_recorder(&m.dir);
     let conf = m
         .conf(&up.url())
         .set("MAILTO", "admin@example.org")
-        .set("SENDMAIL", sm.to_string_lossy());
+        .set("SENDMAIL", sm.to_string_lossy())
+        .set("JOURNAL", journal.to_string());
     m.write_conf(&conf);
     m.expect_code(&m.run(&["sync:all"]), 0);
     let before = without_owned(&snapshot(&m.to), &m.name);
@@ -201,6 +204,18 @@ fn empty_upstream_case(lose_only_master: bool) {
     let log = m.log();
     assert!(log.contains("has no project/trace/master"), "{log}");
     assert!(log.contains("Refusing stage2"), "{log}");
+    // Who answered: the journal fetch, when it could reach project/trace/ (an upstream
+    // without even that fails the fetch, and the `--list-only` check asks after stage 1).
+    assert_eq!(
+        log.contains("Checked the upstream with the journal fetch: it has no project/trace/master"),
+        journal && lose_only_master,
+        "{log}"
+    );
+    assert_eq!(
+        log.contains("Checking the upstream: "),
+        !(journal && lose_only_master),
+        "{log}"
+    );
     // The first (good) run's stage 2 only: the refused run has none.
     assert_eq!(
         count_lines(&log, "Running stage2"),
@@ -237,12 +252,17 @@ fn empty_upstream_case(lose_only_master: bool) {
 
 #[test]
 fn empty_upstream_does_not_wipe_the_mirror() {
-    empty_upstream_case(false);
+    empty_upstream_case(false, true);
 }
 
 #[test]
 fn upstream_without_master_trace_does_not_wipe_the_mirror() {
-    empty_upstream_case(true);
+    empty_upstream_case(true, true);
+}
+
+#[test]
+fn without_the_journal_the_check_during_stage1_refuses_too() {
+    empty_upstream_case(true, false);
 }
 
 #[test]
@@ -285,7 +305,9 @@ fn an_upstream_check_past_its_deadline_is_killed() {
         &m.conf(&up.url())
             .set("RSYNC", w.to_string_lossy())
             .set("CHECK_TIMEOUT", "1")
-            .set("HOOK3", hook.to_string_lossy()),
+            .set("HOOK3", hook.to_string_lossy())
+            // The `--list-only` check runs when the journal fetch did not answer for it.
+            .set("JOURNAL", "false"),
     );
     let mut run = m.spawn(&["sync:all"], &[]);
     let pid = run.pid();

@@ -362,12 +362,15 @@ impl Run {
                 ur.display()
             ));
             self.passes.set(self.passes.get() + 1);
-            // Asked now, answered by the time stage 1 is done (see start_upstream_check).
-            let mut upstream_check = if self.req.does_stage1() && self.req.does_stage2() {
-                self.start_upstream_check()
-            } else {
-                None
-            };
+            // Asked now, answered by the time stage 1 is done (see start_upstream_check);
+            // with the journal on, the journal fetch before stage 1 asks it instead.
+            self.journal.borrow_mut().upstream_master = None;
+            let mut upstream_check =
+                if self.req.does_stage1() && self.req.does_stage2() && !self.s.journal.enabled {
+                    self.start_upstream_check()
+                } else {
+                    None
+                };
             let mut result = 0;
             if self.req.does_stage1() {
                 // Keep pulling stage 1 while pushes keep arriving: cheap, and stage 2 then

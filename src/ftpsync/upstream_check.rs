@@ -44,10 +44,10 @@ impl Run {
     /// while stage 1 runs, so it costs no wall time; its answer is judged before stage 2.
     /// ALLOW_EMPTY_UPSTREAM=true turns it off.
     pub(super) fn start_upstream_check(&self) -> Option<UpstreamCheck> {
-        let s = &self.s;
-        if s.dry_run || s.allow_empty_upstream || !self.path(MASTER_TRACE).is_file() {
+        if !self.upstream_check_wanted() {
             return None;
         }
+        let s = &self.s;
         let source = &s.rsync_source;
         let target = if source.ends_with('/') {
             format!("{source}{MASTER_TRACE}")
@@ -98,13 +98,35 @@ impl Run {
         })
     }
 
-    /// Judge the answer (starting the question now if it was not asked yet): refuse stage 2
-    /// (exit 4, tree untouched) when the upstream says the master trace does not exist.
+    fn upstream_check_wanted(&self) -> bool {
+        let s = &self.s;
+        !(s.dry_run || s.allow_empty_upstream || !self.path(MASTER_TRACE).is_file())
+    }
+
+    /// Judge the answer (starting the question now if it was not asked yet, unless the
+    /// journal fetch of this pass answered it): refuse stage 2 (exit 4, tree untouched) when
+    /// the upstream says the master trace does not exist.
     pub(super) async fn judge_upstream_check(
         &self,
         pending: Option<UpstreamCheck>,
     ) -> Result<(), Stop> {
         let s = &self.s;
+        let fetched = self.journal.borrow_mut().upstream_master.take();
+        if let (None, Some(has), true) = (&pending, fetched, self.upstream_check_wanted()) {
+            self.log.log(format!(
+                "Checked the upstream with the journal fetch: {}",
+                if has {
+                    format!("it has {MASTER_TRACE}")
+                } else {
+                    format!("it has no {MASTER_TRACE}")
+                }
+            ));
+            return if has {
+                Ok(())
+            } else {
+                Err(self.refuse_empty_upstream(&s.rsync_source))
+            };
+        }
         let Some(mut check) = pending.or_else(|| self.start_upstream_check()) else {
             return Ok(());
         };
@@ -149,16 +171,19 @@ impl Run {
             return Ok(());
         }
         if code == 23 && stderr.contains("No such file or directory") {
-            self.error(&format!(
-                "Upstream {} has no {MASTER_TRACE} but our mirror has one: the upstream looks empty or broken, and stage2 (rsync --delete) would wipe our tree. Refusing stage2, nothing was deleted. Set ALLOW_EMPTY_UPSTREAM=true in {} to sync anyway",
-                check.source,
-                s.core.config_path.display()
-            ));
-            return Err(Stop(4));
+            return Err(self.refuse_empty_upstream(&check.source));
         }
         self.log.log(format!(
             "Cannot check the upstream's {MASTER_TRACE} (rsync exit {code}); going on with stage2"
         ));
         Ok(())
+    }
+
+    fn refuse_empty_upstream(&self, source: &str) -> Stop {
+        self.error(&format!(
+            "Upstream {source} has no {MASTER_TRACE} but our mirror has one: the upstream looks empty or broken, and stage2 (rsync --delete) would wipe our tree. Refusing stage2, nothing was deleted. Set ALLOW_EMPTY_UPSTREAM=true in {} to sync anyway",
+            self.s.core.config_path.display()
+        ));
+        Stop(4)
     }
 }

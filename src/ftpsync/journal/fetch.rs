@@ -1,11 +1,13 @@
 //! Fetching the upstream's journal and `_hierarchy` before a stage, the way the stages reach
-//! the upstream (same RSYNC, transport, password, TLS), bounded like the upstream check.
+//! the upstream (same RSYNC, transport, password, TLS), bounded like the upstream check. The
+//! upstream's master trace comes along: whether it is there answers the empty-upstream
+//! rail's question (upstream_check.rs) without a connection of its own.
 
 use super::{format, plan, FullReason};
 use crate::common::process::{self, Outcome};
 use crate::common::rsync::{self, Probe};
 use crate::common::trace;
-use crate::ftpsync::run::{Run, Stop, CHECK_MARGIN_SECS};
+use crate::ftpsync::run::{Run, Stop, CHECK_MARGIN_SECS, MASTER_TRACE};
 use crate::settings::archive::JOURNAL_MAX_BYTES_RANGE;
 use format::Journal;
 use std::time::Duration;
@@ -20,7 +22,8 @@ impl Run {
         let err_file = store.path("fetch.err");
         let fail = |code, why: String| Ok(Err(FullReason { code, why }));
         let prepared = std::fs::create_dir_all(&dest).and_then(|()| {
-            let names = [format::NAME, trace::HIERARCHY].map(|n| n.as_bytes().to_vec());
+            let names =
+                [format::NAME, trace::HIERARCHY, MASTER_TRACE].map(|n| n.as_bytes().to_vec());
             std::fs::write(&list, plan::nul_list(&names))?;
             std::fs::File::create(&err_file).map(drop)
         });
@@ -73,6 +76,8 @@ impl Run {
                 ),
             );
         }
+        // --delete-missing-args took away a copy of a name the upstream no longer has.
+        self.journal.borrow_mut().upstream_master = Some(dest.join(MASTER_TRACE).is_file());
         let copy = dest.join(format::NAME);
         // Larger than any journal may be (JOURNAL_MAX_BYTES at most): not read into memory.
         if std::fs::metadata(&copy).is_ok_and(|m| m.len() > *JOURNAL_MAX_BYTES_RANGE.end()) {

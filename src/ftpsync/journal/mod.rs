@@ -87,6 +87,9 @@ pub(super) struct RunJournal {
     /// benchmark's "cost of the journal to the hub").
     spent: Duration,
     pub(super) summary: Summary,
+    /// Whether the upstream has its master trace, as the last journal fetch found (it
+    /// fetches that too): the empty-upstream rail's answer without a connection of its own.
+    pub(super) upstream_master: Option<bool>,
 }
 
 impl RunJournal {
@@ -103,6 +106,7 @@ impl RunJournal {
                 .and_then(|r1| Ok([r1, filter::Rules::from_words(&two)?])),
             spent: Duration::ZERO,
             summary: Summary::default(),
+            upstream_master: None,
         }
     }
 }
