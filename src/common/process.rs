@@ -182,16 +182,19 @@ pub async fn run_within(
         _ = deadline => Outcome::TimedOut(limit.unwrap_or_default()),
     };
     if let Some(pid) = pid {
-        kill_group(pid, libc::SIGTERM);
-        if tokio::time::timeout(STOP_GRACE, child.wait())
-            .await
-            .is_err()
-        {
-            kill_group(pid, libc::SIGKILL);
-            let _ = child.wait().await;
-        }
+        stop_group(&mut child, pid, STOP_GRACE).await;
     }
     Ok(stopped)
+}
+
+/// Stops `child`, the leader of process group `pid` (taken before it could be reaped):
+/// SIGTERM to the group, SIGKILL after `grace`, and reaps it.
+pub async fn stop_group(child: &mut tokio::process::Child, pid: u32, grace: Duration) {
+    kill_group(pid, libc::SIGTERM);
+    if tokio::time::timeout(grace, child.wait()).await.is_err() {
+        kill_group(pid, libc::SIGKILL);
+        let _ = child.wait().await;
+    }
 }
 
 /// Like [`run`], but the child is also killed (SIGTERM) when we die, however we die: a

@@ -100,7 +100,7 @@ impl Run {
 
     fn upstream_check_wanted(&self) -> bool {
         let s = &self.s;
-        !(s.dry_run || s.allow_empty_upstream || !self.path(MASTER_TRACE).is_file())
+        !s.dry_run && !s.allow_empty_upstream && self.path(MASTER_TRACE).is_file()
     }
 
     /// Judge the answer (starting the question now if it was not asked yet, unless the
@@ -114,12 +114,8 @@ impl Run {
         let fetched = self.journal.borrow_mut().upstream_master.take();
         if let (None, Some(has), true) = (&pending, fetched, self.upstream_check_wanted()) {
             self.log.log(format!(
-                "Checked the upstream with the journal fetch: {}",
-                if has {
-                    format!("it has {MASTER_TRACE}")
-                } else {
-                    format!("it has no {MASTER_TRACE}")
-                }
+                "Checked the upstream with the journal fetch: it has {}{MASTER_TRACE}",
+                if has { "" } else { "no " }
             ));
             return if has {
                 Ok(())

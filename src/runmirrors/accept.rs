@@ -23,26 +23,24 @@ use tokio::net::unix::pipe;
 
 /// The private directory the FIFOs of one follower live in.
 pub struct Acceptance {
-    dir: Option<PrivateDir>,
+    /// The directory, or why it could not be made (each trigger's log says so).
+    dir: Result<PrivateDir, String>,
     next: AtomicU64,
 }
 
 impl Acceptance {
     pub fn new() -> Acceptance {
+        let tmp = std::env::temp_dir();
         Acceptance {
-            dir: PrivateDir::new_in(&std::env::temp_dir(), "archvsync-push-").ok(),
+            dir: PrivateDir::new_in(&tmp, "archvsync-push-")
+                .map_err(|e| format!("cannot make a private directory in {}: {e}", tmp.display())),
             next: AtomicU64::new(1),
         }
     }
 
     /// A FIFO for one trigger, watched from now on.
     pub fn watch(&self) -> io::Result<Watch> {
-        let dir = self.dir.as_ref().ok_or_else(|| {
-            io::Error::other(format!(
-                "cannot make a private directory in {}",
-                std::env::temp_dir().display()
-            ))
-        })?;
+        let dir = self.dir.as_ref().map_err(|e| io::Error::other(e.clone()))?;
         let path = dir.path().join(format!(
             "accepted.{}",
             self.next.fetch_add(1, Ordering::Relaxed)

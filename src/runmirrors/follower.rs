@@ -335,8 +335,8 @@ impl Follower {
             };
             if st.stage == Stage::Stage1 {
                 // Stage 1 is done when its session ends: that is the downstream's stage 1.
-                let result = if matches!(result.outcome, Outcome::Accepted) {
-                    let (code, timed_out) = self.follow(&job, st, &mlog, session, deadline).await;
+                let result = if let Some(s) = session {
+                    let (code, timed_out) = self.follow(&job, st, &mlog, s, deadline).await;
                     TriggerResult {
                         outcome: match code {
                             _ if timed_out => Outcome::TimedOut,
@@ -365,8 +365,8 @@ impl Follower {
                 settled = true;
                 self.settle_one();
             }
-            if matches!(result.outcome, Outcome::Accepted) {
-                self.follow(&job, st, &mlog, session, deadline).await;
+            if let Some(s) = session {
+                self.follow(&job, st, &mlog, s, deadline).await;
             }
         }
         if !settled {
@@ -490,14 +490,11 @@ impl Follower {
         job: &Job,
         st: &StageJob,
         mlog: &Logger,
-        session: Option<Session>,
+        mut s: Session,
         deadline: Instant,
     ) -> (Option<i32>, bool) {
         let label = st.stage.label();
         let timeout = self.setup.timeout;
-        let Some(mut s) = session else {
-            return (None, false);
-        };
         let (code, timed_out) = tokio::select! {
             c = s.ended() => (c, false),
             _ = tokio::time::sleep_until(deadline.into()) => {

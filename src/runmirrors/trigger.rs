@@ -121,7 +121,7 @@ pub async fn send(
         r = accepted => match r {
             Ok(()) => Outcome::Accepted,
             Err(e) => {
-                stop(&mut child, pid).await;
+                process::stop_group(&mut child, pid, STOP_GRACE).await;
                 Outcome::Failed(format!("lost the watch for acceptance: {e}"))
             }
         },
@@ -132,11 +132,11 @@ pub async fn send(
             Err(e) => Outcome::Failed(e.to_string()),
         },
         _ = tokio::time::sleep_until(deadline.into()) => {
-            stop(&mut child, pid).await;
+            process::stop_group(&mut child, pid, STOP_GRACE).await;
             Outcome::TimedOut
         }
         sig = cancel.fired() => {
-            stop(&mut child, pid).await;
+            process::stop_group(&mut child, pid, STOP_GRACE).await;
             Outcome::Dropped(sig)
         }
     };
@@ -171,20 +171,12 @@ impl Session {
     /// Stops the session (it ran past PUSHTIMEOUT): SIGTERM to its process group, SIGKILL
     /// after a grace period.
     pub async fn stop(&mut self) {
-        stop(&mut self.child, self.pid).await;
+        process::stop_group(&mut self.child, self.pid, STOP_GRACE).await;
     }
 }
 
-async fn stop(child: &mut Child, pid: u32) {
-    process::kill_group(pid, libc::SIGTERM);
-    if tokio::time::timeout(Duration::from_secs(5), child.wait())
-        .await
-        .is_err()
-    {
-        process::kill_group(pid, libc::SIGKILL);
-        let _ = child.wait().await;
-    }
-}
+/// A trigger's ssh gets this long between SIGTERM to its group and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {
