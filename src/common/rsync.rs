@@ -100,14 +100,16 @@ pub enum Probe<'a> {
     ListOnly { source: &'a str },
     /// `--quiet SOURCE DEST`: fetch it (ftpsync-cron's serial check).
     Fetch { source: &'a str, dest: &'a str },
-    /// Fetch the files named in `list` (NUL-separated, relative to SOURCE) into `dest`,
-    /// deleting our copy of any the source lacks, and always comparing contents, so a file
-    /// rewritten within a second at the same size is not missed (the upstream's change
-    /// journal, with `dest` holding the last copy as the delta basis).
+    /// Fetch the files named in `list` (NUL-separated, relative to SOURCE) into `dest`, an
+    /// empty directory, skipping any the source lacks, with the copies in `basis` (the
+    /// last fetch) as the delta basis, and always comparing contents, so a file rewritten
+    /// within a second at the same size is not missed (the upstream's change journal).
+    /// What is in `dest` afterwards came from this fetch.
     Files {
         source: &'a str,
         list: &'a Path,
         dest: &'a str,
+        basis: &'a Path,
     },
 }
 
@@ -135,7 +137,12 @@ pub fn probe_words(
             w.push(source.to_string());
             w.push(dest.to_string());
         }
-        Probe::Files { source, list, dest } => {
+        Probe::Files {
+            source,
+            list,
+            dest,
+            basis,
+        } => {
             w.extend([
                 "--no-motd".into(),
                 "--quiet".into(),
@@ -144,7 +151,8 @@ pub fn probe_words(
             ]);
             w.extend(transport_words(transport));
             w.extend(files_from(list));
-            w.push("--delete-missing-args".into());
+            w.push("--ignore-missing-args".into());
+            w.push(format!("--copy-dest={}", basis.to_string_lossy()));
             w.push(source.to_string());
             w.push(dest.to_string());
         }
@@ -161,18 +169,16 @@ fn files_from(list: &Path) -> [String; 2] {
 
 /// A stage's command ([`stage_words`]) narrowed to the names in `list` (a journal sync):
 /// rsync looks at those names only, descending into none (`--no-recursive`; a name ending in
-/// `/` has its contents compared one level deep). A listed name the source lacks is skipped,
-/// or, with `deleting` (stage 2), deleted here.
-pub fn files_from_words(stage: &[String], list: &Path, deleting: bool) -> Vec<String> {
+/// `/` has its contents compared one level deep, and the stage's `--delete` applies there).
+/// A listed name the source lacks is skipped. Never `--delete-missing-args`: the hardened
+/// file-list reader of rsync 3.4 (and of distributions' security updates of older ones)
+/// refuses the mode-0 entries it sends (journal/plan.rs deletes through `DIR/` instead).
+pub fn files_from_words(stage: &[String], list: &Path) -> Vec<String> {
     let mut w = stage.to_vec();
     let at = w.len().saturating_sub(2);
     let mut narrowing = files_from(list).to_vec();
     narrowing.push("--no-recursive".into());
-    narrowing.push(if deleting {
-        "--delete-missing-args".into()
-    } else {
-        "--ignore-missing-args".into()
-    });
+    narrowing.push("--ignore-missing-args".into());
     w.splice(at..at, narrowing);
     w
 }
@@ -479,13 +485,30 @@ mod tests {
             w[w.len() - 4..].join(" "),
             "--delete --dry-run h::debian /m/"
         );
-        let j = files_from_words(&w, Path::new("/l/s2.list"), true);
+        let j = files_from_words(&w, Path::new("/l/s2.list"));
         assert_eq!(
             j[w.len() - 4..].join(" "),
-            "--delete --dry-run --files-from=/l/s2.list --from0 --no-recursive --delete-missing-args h::debian /m/"
+            "--delete --dry-run --files-from=/l/s2.list --from0 --no-recursive --ignore-missing-args h::debian /m/"
         );
-        let j = files_from_words(&w, Path::new("/l/s1.list"), false);
-        assert!(j.contains(&"--ignore-missing-args".to_string()));
+        // Refused by the hardened file-list reader of rsync 3.4 and security updates.
+        assert!(!j.iter().any(|w| w == "--delete-missing-args"));
+        let f = probe_words(
+            &v("rsync"),
+            &[],
+            5,
+            &Transport::Undefined,
+            Probe::Files {
+                source: "h::debian",
+                list: Path::new("/l/fetch.list"),
+                dest: "/l/upstream/",
+                basis: Path::new("/l/upstream.last"),
+            },
+        );
+        assert!(!f.iter().any(|w| w == "--delete-missing-args"));
+        assert_eq!(
+            f[f.len() - 6..].join(" "),
+            "--files-from=/l/fetch.list --from0 --ignore-missing-args --copy-dest=/l/upstream.last h::debian /l/upstream/"
+        );
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub struct SyncRun {
     /// Paths a journal sync looked at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal_paths: Option<u64>,
+    /// The stages that ran over the journal's lists to the end (`stage1`, `stage2`): a
+    /// journal sync whose stage fell back to a full walk lacks it here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal_stages: Vec<String>,
 }
 
 /// One runmirrors run.

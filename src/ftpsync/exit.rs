@@ -67,6 +67,7 @@ impl Run {
             sync_kind: sync.kind,
             full_sync_reason: sync.reason.map(str::to_string),
             journal_paths: sync.paths,
+            journal_stages: sync.journal_stages.iter().map(|s| s.to_string()).collect(),
         };
         let path = state::path(&s.core.logdir, &s.core.name);
         let result = state::update_noting(

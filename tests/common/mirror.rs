@@ -431,3 +431,24 @@ pub fn list_only_wrapper(m: &Mirror, body: &str) -> PathBuf {
     );
     w
 }
+
+/// An RSYNC that behaves as the receiver of rsync 3.4, or of a distribution's hardened
+/// security update of an older rsync (Debian's 3.2.7-1+deb12u5), does for
+/// `--delete-missing-args`: the mode-0 entries that option sends are refused as a protocol
+/// error (RsyncProject/rsync issue 910). Every other call goes to the real rsync, so a run
+/// through it shows whether anything still relies on the option, whichever rsync this
+/// machine has.
+pub fn hardened_rsync(m: &Mirror) -> PathBuf {
+    let w = m.dir.join("rsync-hardened");
+    write_script(
+        &w,
+        &format!(
+            "for a in \"$@\"; do\n  case $a in --delete-missing-args)\n    \
+             echo 'invalid file mode 00 for a missing name [Receiver]' >&2\n    \
+             echo 'rsync error: protocol incompatibility (code 2) at flist.c(874) [Receiver=3.2.7]' >&2\n    \
+             exit 2 ;;\n  esac\ndone\nexec {real} \"$@\"\n",
+            real = shq(rsync_bin()),
+        ),
+    );
+    w
+}

@@ -18,10 +18,14 @@ impl Run {
         let s = &self.s;
         let store = self.journal.borrow().store.clone();
         let dest = store.path("upstream");
+        // The last fetch's copies: only the delta basis of this one. A file the upstream no
+        // longer has (or serves as something rsync skips, such as a symlink) is then
+        // missing from `dest`, instead of its old copy being read as current.
+        let basis = store.path("upstream.last");
         let list = store.path("fetch.list");
         let err_file = store.path("fetch.err");
         let fail = |code, why: String| Ok(Err(FullReason { code, why }));
-        let prepared = std::fs::create_dir_all(&dest).and_then(|()| {
+        let prepared = fresh_dest(&dest, &basis).and_then(|()| {
             let names =
                 [format::NAME, trace::HIERARCHY, MASTER_TRACE].map(|n| n.as_bytes().to_vec());
             std::fs::write(&list, plan::nul_list(&names))?;
@@ -34,6 +38,8 @@ impl Run {
             );
         }
         let dest_arg = format!("{}/", dest.to_string_lossy());
+        // rsync reads a relative --copy-dest from the destination directory.
+        let basis = std::path::absolute(&basis).unwrap_or(basis);
         let words = rsync::probe_words(
             &s.rsync,
             &s.rsync_extra,
@@ -43,6 +49,7 @@ impl Run {
                 source: &s.rsync_source,
                 list: &list,
                 dest: &dest_arg,
+                basis: &basis,
             },
         );
         let Some(cmd) = rsync::command(&words, &s.rsync_env()) else {
@@ -76,7 +83,7 @@ impl Run {
                 ),
             );
         }
-        // --delete-missing-args took away a copy of a name the upstream no longer has.
+        let _ = std::fs::remove_dir_all(&basis);
         self.journal.borrow_mut().upstream_master = Some(dest.join(MASTER_TRACE).is_file());
         let copy = dest.join(format::NAME);
         // Larger than any journal may be (JOURNAL_MAX_BYTES at most): not read into memory.
@@ -122,4 +129,17 @@ impl Run {
         }
         Ok(Ok(up))
     }
+}
+
+/// An empty `dest`, its former contents moved to `basis` (what was there before goes).
+fn fresh_dest(dest: &std::path::Path, basis: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(basis) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    match std::fs::rename(dest, basis) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::create_dir_all(dest)
 }

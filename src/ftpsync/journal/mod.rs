@@ -72,6 +72,9 @@ pub struct Summary {
     pub reason: Option<&'static str>,
     /// Paths a journal stage looked at.
     pub paths: Option<u64>,
+    /// The stages of the last pass that ran over the journal's lists to the end, in order:
+    /// a journal sync that fell back to a full stage lacks that stage here.
+    pub journal_stages: Vec<&'static str>,
 }
 
 /// The journal's part of one run.
@@ -194,9 +197,13 @@ impl Run {
             let list_path = self.journal.borrow().store.path(&format!("{name}.list"));
             match std::fs::write(&list_path, plan::nul_list(list)) {
                 Ok(()) => {
-                    let words = rsync::files_from_words(full, &list_path, n == 2);
+                    let words = rsync::files_from_words(full, &list_path);
                     let c = self.recorded_rsync(name, &words).await?;
                     if rsync::classify(c) == Verdict::Success {
+                        self.log.log(format!(
+                            "Journal {name}: rsync over the {} listed names ended with exit {c}",
+                            list.len()
+                        ));
                         code = Some(c);
                     } else {
                         self.log.log(format!(
@@ -223,7 +230,16 @@ impl Run {
         };
         {
             let mut j = self.journal.borrow_mut();
+            let mut journal_stages = if fresh {
+                Vec::new()
+            } else {
+                std::mem::take(&mut j.summary.journal_stages)
+            };
+            if choice.plan.is_some() {
+                journal_stages.push(name);
+            }
             j.summary = Summary {
+                journal_stages,
                 kind: Some(if choice.plan.is_some() {
                     SyncKind::Journal
                 } else {

@@ -10,13 +10,22 @@
 //! `project/trace/` (trace files, `_hierarchy`: the upstream writes them itself, after its
 //! rsync, so no journal names them).
 //!
-//! Stage 1 lists what still exists and rsync ignores what does not (`--ignore-missing-args`);
-//! stage 2 lists everything, and what the upstream no longer has is deleted here
-//! (`--delete-missing-args`, with the stage's `--delete` for non-empty directories).
+//! Stage 1 lists what still exists. Stage 2 lists it too, and for each name the upstream no
+//! longer has, its parent directory as `DIR/`: rsync compares that directory one level deep
+//! and the stage's own `--delete` removes what the upstream lacks there, under the same
+//! filters and protections as a full walk (a deleted directory goes with its contents). Both
+//! stages skip a listed name that is missing upstream (`--ignore-missing-args`, say a file
+//! deleted after the journal named it). Deletions do not use `--delete-missing-args`: the
+//! mode-0 entries it sends are refused as a protocol error by the hardened file-list reader
+//! of rsync 3.4 and of distributions' security updates of older rsyncs (RsyncProject/rsync
+//! issue 910), which would make every journal sync that deletes anything fall back to a
+//! full walk. A parent directory stays small on a Debian-like tree (a source package's
+//! directory in the pool, a `by-hash/SHA256/`, a letter directory such as `pool/main/libx/`
+//! when a whole package goes).
 
 use super::filter::Rules;
 use super::format::{Changes, Entry, Kind};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -59,6 +68,8 @@ pub fn plan(changes: &Changes, to: &Path, own: &[String], rules: [&Rules; 2]) ->
         paths: 0,
     };
     let mut caches = [HashMap::new(), HashMap::new()];
+    // The directories whose listing removes what is gone, each once; `./` is always listed.
+    let mut parents = BTreeSet::new();
     let mut reaches = |stage: usize, path: &[u8], kind: Kind| match kind {
         // Gone: a file or a directory, and listed only where either would be reached.
         Kind::Gone => {
@@ -75,7 +86,11 @@ pub fn plan(changes: &Changes, to: &Path, own: &[String], rules: [&Rules; 2]) ->
         }
         plan.paths += 1;
         if reaches(1, path, *kind) {
-            plan.stage2.push(path.clone());
+            if *kind == Kind::Gone {
+                parents.insert(parent_listing(path));
+            } else {
+                plan.stage2.push(path.clone());
+            }
         }
         let replaces_a_dir = matches!(kind, Kind::File | Kind::Link)
             && std::fs::symlink_metadata(to.join(std::ffi::OsStr::from_bytes(path)))
@@ -84,7 +99,19 @@ pub fn plan(changes: &Changes, to: &Path, own: &[String], rules: [&Rules; 2]) ->
             plan.stage1.push(path.clone());
         }
     }
+    for always in ALWAYS {
+        parents.remove(always);
+    }
+    plan.stage2.extend(parents);
     plan
+}
+
+/// `DIR/` for `DIR/NAME`, `./` for a name at the top.
+fn parent_listing(path: &[u8]) -> Vec<u8> {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => path[..=i].to_vec(),
+        None => ALWAYS[0].to_vec(),
+    }
 }
 
 fn below_a_non_directory(path: &[u8], changes: &Changes) -> bool {
@@ -165,18 +192,48 @@ mod tests {
         );
         assert_eq!(
             names(&p.stage2),
+            // Gone: pool/gone.deb through `pool/`, `tree` through `./`.
             [
                 "./",
                 "project/trace/",
                 "dists/sid/Release",
-                "pool/gone.deb",
                 "pool/new.deb",
-                "tree",
-                "was_dir"
+                "was_dir",
+                "pool/"
             ]
         );
         assert_eq!(p.paths, 5);
         assert_eq!(nul_list(&p.stage1[..2]), b"./\0project/trace/\0");
+    }
+
+    #[test]
+    fn deletions_list_each_parent_once_and_never_the_missing_name() {
+        let d = tempfile::tempdir().unwrap();
+        let all = fold(&[entry(&[
+            ("pool/main/a/a1/a1_1.deb", Kind::Gone),
+            ("pool/main/a/a1/a1_1.dsc", Kind::Gone),
+            ("pool/main/a/a1/a1_2.deb", Kind::File),
+            ("pool/main/b/b1", Kind::Gone),
+            ("project/trace/old-mirror", Kind::Gone),
+            ("top-file", Kind::Gone),
+        ])]);
+        let none = Rules::default();
+        let p = plan(&all, d.path(), &[], [&none, &none]);
+        assert_eq!(
+            names(&p.stage2),
+            [
+                "./",
+                "project/trace/",
+                "pool/main/a/a1/a1_2.deb",
+                "pool/main/a/a1/",
+                "pool/main/b/"
+            ]
+        );
+        assert_eq!(
+            names(&p.stage1),
+            ["./", "project/trace/", "pool/main/a/a1/a1_2.deb"]
+        );
+        assert_eq!(p.paths, 6);
     }
 
     #[test]
