@@ -994,3 +994,193 @@ fn an_upstream_mid_update_holds_a_journal_stage_2_back() {
     leaf.expect_journal("the hub is done");
     assert_equal(&hub.m.to, &leaf.m.to, "the hub is done");
 }
+
+// ---------------------------------------------------------------------------------------
+// an odd or hostile upstream journal
+// ---------------------------------------------------------------------------------------
+
+/// Rewrite the journal at `path` with `edit` applied to its lines (the `end` line left
+/// out), sealed again with a correct `end` line: a well-formed journal saying what the test
+/// wants it to say.
+fn reseal(path: &Path, edit: impl FnOnce(&mut Vec<Vec<u8>>)) {
+    let data = fs::read(path).unwrap();
+    let mut lines: Vec<Vec<u8>> = data
+        .strip_suffix(b"\n")
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    let end = String::from_utf8(lines.pop().unwrap()).unwrap();
+    let w: Vec<&str> = end.split(' ').collect();
+    edit(&mut lines);
+    let mut body = Vec::new();
+    for l in &lines {
+        body.extend_from_slice(l);
+        body.push(b'\n');
+    }
+    let sum: String = ring::digest::digest(&ring::digest::SHA256, &body)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    body.extend_from_slice(format!("end {} {} {sum}\n", w[1], w[2]).as_bytes());
+    let _ = fs::remove_file(path);
+    fs::write(path, body).unwrap();
+}
+
+/// Add path lines (`K PATH`) to the last entry of the journal's `lines`.
+fn add_to_last_entry(lines: &mut Vec<Vec<u8>>, extra: &[String]) {
+    let at = lines
+        .iter()
+        .rposition(|l| l.starts_with(b"entry "))
+        .unwrap();
+    let header = String::from_utf8(lines[at].clone()).unwrap();
+    let (head, n) = header.rsplit_once(' ').unwrap();
+    let n: usize = n.parse().unwrap();
+    lines[at] = format!("{head} {}", n + extra.len()).into_bytes();
+    for (i, e) in extra.iter().enumerate() {
+        lines.insert(at + 1 + i, e.clone().into_bytes());
+    }
+}
+
+#[test]
+fn an_upstream_journal_served_as_a_symlink_is_never_read_from_an_old_copy() {
+    let Chain {
+        seed,
+        mut ch,
+        leaf,
+        hub,
+        _up,
+    } = chain(|c| c);
+    some_changes(&mut ch, 1);
+    hub.sync("changes");
+    // The same journal, served as a symlink: rsync's fetch (no -l) skips it, and the leaf's
+    // copy from the first sync must not stand in for it.
+    let elsewhere = hub.m.dir.join("journal-elsewhere");
+    fs::rename(hub.journal(), &elsewhere).unwrap();
+    symlink(&elsewhere, hub.journal()).unwrap();
+    let ctx = format!("seed {seed}: {}", ch.log.join("; "));
+    expect_full_sync(
+        &hub,
+        &leaf,
+        "none",
+        "the upstream publishes no journal",
+        &ctx,
+    );
+}
+
+#[test]
+fn a_last_full_sync_recorded_in_the_future_makes_one_due() {
+    let Chain {
+        seed,
+        mut ch,
+        leaf,
+        hub,
+        _up,
+    } = chain(|c| c);
+    let pos = leaf.m.logdir().join("ftpsync.journal/position.json");
+    let mut p: serde_json::Value = serde_json::from_str(&read_string(&pos)).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // A clock that ran a month ahead during the last full sync, since put back.
+    p["last_full"] = serde_json::json!(now + 30 * 86400);
+    fs::write(&pos, serde_json::to_vec(&p).unwrap()).unwrap();
+    some_changes(&mut ch, 1);
+    hub.sync("changes");
+    let ctx = format!("seed {seed}: {}", ch.log.join("; "));
+    expect_full_sync(&hub, &leaf, "due", "the last full sync is recorded", &ctx);
+    expect_journal_again(&hub, &leaf, &mut ch, 2);
+}
+
+#[test]
+fn names_from_the_upstreams_journal_reach_the_log_escaped() {
+    let Chain {
+        seed,
+        mut ch,
+        leaf,
+        hub,
+        _up,
+    } = chain(|c| c);
+    some_changes(&mut ch, 1);
+    hub.sync("changes");
+    reseal(&hub.journal(), |lines| {
+        lines[1] = b"mirror evil\x1b[2J\rname host\x07.example".to_vec();
+    });
+    let ctx = format!("seed {seed}: {}", ch.log.join("; "));
+    let log = leaf.sync(&ctx);
+    assert!(
+        !log.contains(['\x1b', '\r', '\x07']),
+        "{ctx}: raw control characters in the log:\n{}",
+        log.escape_debug()
+    );
+    assert!(log.contains("evil\\u{1b}[2J\\rname"), "{ctx}:\n{log}");
+    assert_eq!(leaf.last_run()["full_sync_reason"], "copied", "{ctx}");
+    assert_equal(&hub.m.to, &leaf.m.to, &ctx);
+}
+
+#[test]
+fn an_upstream_journal_larger_than_our_bound_is_not_read() {
+    let Chain {
+        seed,
+        mut ch,
+        leaf,
+        hub,
+        _up,
+    } = chain(|c| c);
+    leaf.rewrite_conf(&hub.url(), |c| {
+        c.set("RSYNC_EXTRA", "--force")
+            .set("JOURNAL_MAX_BYTES", "4096")
+    });
+    some_changes(&mut ch, 1);
+    hub.sync("changes");
+    // Well-formed, just long: names of nothing, deleted.
+    reseal(&hub.journal(), |lines| {
+        let pad: Vec<String> = (0..400).map(|i| format!("x pad/never-there-{i}")).collect();
+        add_to_last_entry(lines, &pad);
+    });
+    assert!(fs::metadata(hub.journal()).unwrap().len() > 4096);
+    let ctx = format!("seed {seed}: {}", ch.log.join("; "));
+    expect_full_sync(&hub, &leaf, "large", "the upstream's journal (", &ctx);
+}
+
+#[test]
+fn a_journal_path_below_a_symlink_of_ours_falls_back_to_a_full_sync() {
+    let Chain {
+        seed,
+        mut ch,
+        leaf,
+        hub,
+        _up,
+    } = chain(|c| c);
+    let up_root = ch.root.clone();
+    symlink("sid", up_root.join("dists/alias")).unwrap();
+    some_changes(&mut ch, 1);
+    hub.sync("the alias");
+    leaf.sync("the alias");
+    leaf.expect_journal("the alias");
+    assert!(fs::symlink_metadata(leaf.m.to.join("dists/alias"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    some_changes(&mut ch, 2);
+    hub.sync("a lie");
+    // A journal that names a file below the link: synced by the list, rsync would make
+    // the link a directory and the run would call it a success.
+    reseal(&hub.journal(), |lines| {
+        add_to_last_entry(lines, &["f dists/alias/Release".to_string()]);
+    });
+    let ctx = format!("seed {seed}: {}", ch.log.join("; "));
+    expect_full_sync(
+        &hub,
+        &leaf,
+        "symlink",
+        "the journal names dists/alias/Release below dists/alias, a symlink here",
+        &ctx,
+    );
+    assert!(fs::symlink_metadata(leaf.m.to.join("dists/alias"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}

@@ -3,12 +3,11 @@
 //! upstream's master trace comes along: whether it is there answers the empty-upstream
 //! rail's question (upstream_check.rs) without a connection of its own.
 
-use super::{format, plan, FullReason};
+use super::{format, plan, shown, FullReason};
 use crate::common::process::{self, Outcome};
 use crate::common::rsync::{self, Probe};
 use crate::common::trace;
 use crate::ftpsync::run::{Run, Stop, CHECK_MARGIN_SECS, MASTER_TRACE};
-use crate::settings::archive::JOURNAL_MAX_BYTES_RANGE;
 use format::Journal;
 use std::time::Duration;
 
@@ -86,12 +85,21 @@ impl Run {
         let _ = std::fs::remove_dir_all(&basis);
         self.journal.borrow_mut().upstream_master = Some(dest.join(MASTER_TRACE).is_file());
         let copy = dest.join(format::NAME);
-        // Larger than any journal may be (JOURNAL_MAX_BYTES at most): not read into memory.
-        if std::fs::metadata(&copy).is_ok_and(|m| m.len() > *JOURNAL_MAX_BYTES_RANGE.end()) {
-            return fail(
-                "corrupt",
-                "the upstream's journal is larger than any journal may be".into(),
-            );
+        // Larger than our own bound on journals: not read. Reading takes about ten times the
+        // file's size in memory, so what a hostile or odd upstream makes us hold is bounded
+        // by a number of ours, not of theirs.
+        let limit = s.journal.max_bytes;
+        match std::fs::symlink_metadata(&copy) {
+            Ok(m) if m.len() > limit => {
+                return fail(
+                    "large",
+                    format!(
+                        "the upstream's journal ({} bytes) is larger than our JOURNAL_MAX_BYTES ({limit}); raise it to sync by that journal",
+                        m.len()
+                    ),
+                )
+            }
+            _ => {}
         }
         let data = match std::fs::read(&copy) {
             Ok(d) => d,
@@ -121,9 +129,9 @@ impl Run {
                 "copied",
                 format!(
                     "the upstream's journal was written by {} ({}), but the upstream is {}: a copy, which need not match its tree",
-                    up.mirror,
-                    up.host,
-                    fields.get(1).copied().unwrap_or("unknown")
+                    shown(&up.mirror),
+                    shown(&up.host),
+                    shown(fields.get(1).copied().unwrap_or("unknown"))
                 ),
             );
         }

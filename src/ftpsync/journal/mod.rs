@@ -338,11 +338,26 @@ impl Run {
                 "upstream",
                 format!(
                     "the upstream is {} ({}) now, it was {} ({})",
-                    up.mirror, up.host, pos.mirror, pos.host
+                    shown(&up.mirror),
+                    shown(&up.host),
+                    shown(&pos.mirror),
+                    shown(&pos.host)
                 ),
             );
         }
-        let age = state::now() - pos.last_full;
+        let now = state::now();
+        if pos.last_full > now {
+            // A clock that ran ahead and was put back: the age would be negative, and no
+            // full sync would come due until the clock caught up again.
+            return full(
+                "due",
+                format!(
+                    "the last full sync is recorded {}s in the future (the clock was changed); one is due now",
+                    pos.last_full - now
+                ),
+            );
+        }
+        let age = now - pos.last_full;
         if age >= i64::try_from(s.journal.full_sync_interval).unwrap_or(i64::MAX) {
             return full(
                 "due",
@@ -366,7 +381,10 @@ impl Run {
             Err(why) => return full("filters", format!("the stage commands hold {why}")),
         };
         let changes = plan::fold(entries);
-        let p = plan::plan(&changes, &s.to, &s.own_files(), [&rules[0], &rules[1]]);
+        let p = match plan::plan(&changes, &s.to, &s.own_files(), [&rules[0], &rules[1]]) {
+            Ok(p) => p,
+            Err(why) => return full("symlink", why),
+        };
         Choice {
             plan: Some(p),
             full: None,
@@ -518,6 +536,12 @@ impl Run {
             )),
         }
     }
+}
+
+/// Text from the upstream (its journal's names, its `_hierarchy`) as the log may show it:
+/// control characters and escape sequences escaped, as words from ssh are.
+pub(super) fn shown(s: &str) -> String {
+    s.escape_debug().to_string()
 }
 
 /// About the bytes `changes` take as a journal entry.

@@ -61,7 +61,17 @@ pub fn fold(entries: &[Entry]) -> Changes {
 /// directory`) or warn about vanished parents. A path that is a directory here but a file
 /// or link upstream is left out of stage 1, which deletes nothing and so could not make
 /// room for it; stage 2 replaces it.
-pub fn plan(changes: &Changes, to: &Path, own: &[String], rules: [&Rules; 2]) -> Plan {
+///
+/// A path below a symlink of our tree cannot be listed (rsync would replace the link with a
+/// directory, and the tree would differ from the upstream's until a full walk): the `Err`
+/// says why the sync must be a full one.
+pub fn plan(
+    changes: &Changes,
+    to: &Path,
+    own: &[String],
+    rules: [&Rules; 2],
+) -> Result<Plan, String> {
+    let mut links = LinkCheck::default();
     let mut plan = Plan {
         stage1: ALWAYS.iter().map(|p| p.to_vec()).collect(),
         stage2: ALWAYS.iter().map(|p| p.to_vec()).collect(),
@@ -84,6 +94,13 @@ pub fn plan(changes: &Changes, to: &Path, own: &[String], rules: [&Rules; 2]) ->
         {
             continue;
         }
+        if let Some(link) = links.below_a_link(to, path) {
+            return Err(format!(
+                "the journal names {} below {}, a symlink here",
+                super::format::escape(path),
+                super::format::escape(link)
+            ));
+        }
         plan.paths += 1;
         if reaches(1, path, *kind) {
             if *kind == Kind::Gone {
@@ -103,7 +120,34 @@ pub fn plan(changes: &Changes, to: &Path, own: &[String], rules: [&Rules; 2]) ->
         parents.remove(always);
     }
     plan.stage2.extend(parents);
-    plan
+    Ok(plan)
+}
+
+/// Which ancestors of listed paths are symlinks in our tree, each directory looked at once.
+#[derive(Default)]
+struct LinkCheck {
+    seen: HashMap<Vec<u8>, bool>,
+}
+
+impl LinkCheck {
+    /// The nearest ancestor of `path` that is a symlink under `to`, if any.
+    fn below_a_link<'p>(&mut self, to: &Path, path: &'p [u8]) -> Option<&'p [u8]> {
+        let ancestors = path
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'/')
+            .map(|(i, _)| &path[..i]);
+        for dir in ancestors {
+            let is_link = *self.seen.entry(dir.to_vec()).or_insert_with(|| {
+                std::fs::symlink_metadata(to.join(std::ffi::OsStr::from_bytes(dir)))
+                    .is_ok_and(|m| m.file_type().is_symlink())
+            });
+            if is_link {
+                return Some(dir);
+            }
+        }
+        None
+    }
 }
 
 /// `DIR/` for `DIR/NAME`, `./` for a name at the top.
@@ -185,7 +229,8 @@ mod tests {
             to,
             &["Archive-Update-in-Progress-me".to_string()],
             [&none, &none],
-        );
+        )
+        .unwrap();
         assert_eq!(
             names(&p.stage1),
             ["./", "project/trace/", "dists/sid/Release", "pool/new.deb"]
@@ -218,7 +263,7 @@ mod tests {
             ("top-file", Kind::Gone),
         ])]);
         let none = Rules::default();
-        let p = plan(&all, d.path(), &[], [&none, &none]);
+        let p = plan(&all, d.path(), &[], [&none, &none]).unwrap();
         assert_eq!(
             names(&p.stage2),
             [
@@ -237,12 +282,25 @@ mod tests {
     }
 
     #[test]
+    fn a_path_below_a_symlink_of_ours_is_a_reason_for_a_full_sync() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("real")).unwrap();
+        std::os::unix::fs::symlink("real", d.path().join("dists-link")).unwrap();
+        let none = Rules::default();
+        let ok = fold(&[entry(&[("real/x", Kind::File), ("dists-link", Kind::Link)])]);
+        assert!(plan(&ok, d.path(), &[], [&none, &none]).is_ok());
+        let lying = fold(&[entry(&[("dists-link/Release", Kind::File)])]);
+        let why = plan(&lying, d.path(), &[], [&none, &none]).unwrap_err();
+        assert!(why.contains("dists-link/Release below dists-link"), "{why}");
+    }
+
+    #[test]
     fn a_file_that_became_a_directory_goes_in_both_stages() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("x"), "file").unwrap();
         let all = fold(&[entry(&[("x", Kind::Dir), ("x/y", Kind::File)])]);
         let none = Rules::default();
-        let p = plan(&all, d.path(), &[], [&none, &none]);
+        let p = plan(&all, d.path(), &[], [&none, &none]).unwrap();
         assert_eq!(names(&p.stage1)[2..], ["x", "x/y"]);
         assert_eq!(names(&p.stage2)[2..], ["x", "x/y"]);
     }
@@ -261,7 +319,7 @@ mod tests {
             ("skip/x", Kind::File),
             ("ok", Kind::File),
         ])]);
-        let p = plan(&all, d.path(), &[], [&one, &two]);
+        let p = plan(&all, d.path(), &[], [&one, &two]).unwrap();
         assert_eq!(names(&p.stage1)[2..], ["ok"]);
         assert_eq!(
             names(&p.stage2)[2..],
