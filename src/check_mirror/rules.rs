@@ -529,13 +529,22 @@ pub fn two_stage_rule(probes: &[Probe], since: &str, search: SuiteSearch) -> Ver
                 "doesn't perform 2stages sync: {url} is newer than the master trace ({since}): the mirror served new Release files before its master trace (HTTP 412)"
             ),
         ),
+        // A suite the operator named (a typo, a suite dropped by the mirror) would otherwise
+        // leave the rule untested for ever without anyone noticing.
+        a if suite_absent(a) && search == SuiteSearch::Given => verdict(
+            HTTP_REDIRECTOR,
+            rule,
+            Level::Warning,
+            format!(
+                "HEAD {url} answered HTTP {}: the mirror does not carry {}, which --suite names",
+                a.as_ref().map_or(0, |c| *c),
+                last.suite
+            ),
+        ),
         a if suite_absent(a) => {
-            let code = a.as_ref().map_or(0, |c| *c);
             let why = match search {
-                SuiteSearch::Given => format!(
-                    "HEAD {url} answered HTTP {code}: the mirror does not carry {} (--suite)",
-                    last.suite
-                ),
+                // Taken by the arm above; here for completeness.
+                SuiteSearch::Given => format!("the mirror does not carry {}", last.suite),
                 SuiteSearch::Known => format!(
                     "the mirror carries none of {} (HEAD dists/SUITE/Release answered HTTP 404 or 410): name one with --suite",
                     TWO_STAGE_SUITES.join(", ")
@@ -684,13 +693,12 @@ mod tests {
         );
         let found_broken = [probe("sid", Ok(404)), probe("trixie", Ok(412))];
         assert_eq!(judge(&found_broken, known).0, "error");
+        // A suite named with --suite that is not there is the operator's to fix.
+        let v = two_stage_rule(&[probe("sid", Ok(404))], since, SuiteSearch::Given);
+        assert_eq!((v.level, v.tested), (Level::Warning, true), "{v:?}");
+        assert!(v.reason.contains("does not carry sid, which --suite names"));
         // What cannot be tested does not turn the verdict.
         for (probes, search, words) in [
-            (
-                vec![probe("sid", Ok(404))],
-                SuiteSearch::Given,
-                "not carry sid (--suite)",
-            ),
             (
                 vec![probe("bookworm", Ok(410))],
                 known,

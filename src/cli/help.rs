@@ -180,7 +180,7 @@ If-Unmodified-Since set to the master trace's date does not answer 412 (new Rele
 before the master trace: no two-stage sync). Each rule says ok, warning or error and why;
 a rule that cannot be tested says untested and does not change the verdict.
 
-SUITE is --suite when given; else sid, as the redirector asks, and on a mirror without sid
+SUITE is --suite when given (a --suite the mirror does not carry is a warning); else sid, as the redirector asks, and on a mirror without sid
 the first it carries of unstable, testing, stable, oldstable, their -security suites, then
 forky, trixie, bookworm and theirs (one HEAD each, 404 meaning not carried; the search
 stops after --timeout). A mirror that carries none of them is untested on this rule.
