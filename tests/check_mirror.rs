@@ -42,8 +42,41 @@ impl Served {
         let web = Nginx::start(&[("/debian/", &m.to)]);
         Served { up, m, web }
     }
+    /// The same from an upstream that carries only `suites` (no sid: a mirror of stable
+    /// and oldstable, say).
+    fn with_suites(master_age: i64, suites: &[&str]) -> Served {
+        let up = Upstream::new(ArchiveSpec {
+            suites: suites.iter().map(|s| s.to_string()).collect(),
+            ..ArchiveSpec::v1()
+        });
+        set_trace_date(
+            &up.root.join("project/trace/master"),
+            now_epoch() - master_age,
+        );
+        let m = synced_mirror(&up, MIRRORNAME, &[]);
+        let web = Nginx::start(&[("/debian/", &m.to)]);
+        Served { up, m, web }
+    }
     fn url(&self) -> String {
         self.web.url("/debian/")
+    }
+    /// The upstream publishes new Release files for `suites` and a new master trace, now;
+    /// the mirror, not ftpsync, takes dists/ first (before project/trace/master): real
+    /// rsync, times kept, as any one-stage mirror script would.
+    fn publish_and_take_dists_first(&self, suites: &[&str]) {
+        for suite in suites {
+            let release = self.up.root.join(format!("dists/{suite}/Release"));
+            std::fs::write(&release, format!("Release for {suite}, published now\n")).unwrap();
+        }
+        let master = self.up.root.join("project/trace/master");
+        std::fs::write(&master, read_string(&master).replace(SERIAL_V1, SERIAL_V2)).unwrap();
+        set_trace_date(&master, now_epoch());
+        let out = std::process::Command::new(rsync_bin())
+            .args(["-rlt", &format!("{}dists/", self.up.url())])
+            .arg(self.m.to.join("dists/"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
     }
 }
 
@@ -262,22 +295,7 @@ fn a_mirror_without_sources_is_an_error() {
 fn release_files_served_before_the_master_trace_fail_the_two_stage_test() {
     let s = Served::new(2 * HOUR, &[]);
     assert_eq!(check_mirror(&s).code, Some(0));
-    // The upstream publishes: new index files and a new master trace, now.
-    for suite in ["sid", "trixie"] {
-        let release = s.up.root.join(format!("dists/{suite}/Release"));
-        std::fs::write(&release, format!("Release for {suite}, published now\n")).unwrap();
-    }
-    let master = s.up.root.join("project/trace/master");
-    std::fs::write(&master, read_string(&master).replace(SERIAL_V1, SERIAL_V2)).unwrap();
-    set_trace_date(&master, now_epoch());
-    // A mirror that is not ftpsync takes dists/ first (stage-2 files before the rest, and
-    // before project/trace/master): real rsync, times kept, as any mirror script would.
-    let out = std::process::Command::new(rsync_bin())
-        .args(["-rlt", &format!("{}dists/", s.up.url())])
-        .arg(s.m.to.join("dists/"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    s.publish_and_take_dists_first(&["sid", "trixie"]);
     let c = check_mirror(&s);
     assert_eq!(c.code, Some(2), "{}", c.stdout);
     let (level, reason) = c.rule("http-redirector", "two-stage sync");
@@ -294,6 +312,79 @@ fn release_files_served_before_the_master_trace_fail_the_two_stage_test() {
         "{}",
         s.web.access_log()
     );
+}
+
+#[test]
+fn a_mirror_without_sid_is_tested_on_a_suite_it_carries() {
+    let s = Served::with_suites(HOUR, &["bookworm", "trixie"]);
+    let c = check_mirror(&s);
+    assert_eq!(c.code, Some(0), "{}\n{}", c.stdout, c.stderr);
+    assert!(c.not_ok().is_empty(), "{:?}\n{}", c.not_ok(), c.stdout);
+    let (level, reason) = c.rule("http-redirector", "two-stage sync");
+    assert_eq!(level, "ok", "{reason}");
+    assert!(
+        reason.contains(&format!("{}dists/trixie/Release is not newer", s.url())),
+        "{reason}"
+    );
+    // sid first, as the redirector asks; then the suites in their order, trixie (stable)
+    // before bookworm (oldstable), whose Release changes less often.
+    let log = s.web.access_log();
+    assert!(
+        log.contains("\"HEAD /debian/dists/sid/Release HTTP/1.1\" 404")
+            && log.contains("\"HEAD /debian/dists/trixie/Release HTTP/1.1\" 200")
+            && !log.contains("/debian/dists/bookworm/"),
+        "{log}"
+    );
+
+    // --suite asks for that one only.
+    let c = check_mirror_with(&s.m, &["--suite", "bookworm", &s.url()]);
+    assert_eq!(c.code, Some(0), "{}", c.stdout);
+    assert!(
+        c.rule("http-redirector", "two-stage sync")
+            .1
+            .contains("dists/bookworm/Release is not newer"),
+        "{}",
+        c.stdout
+    );
+    // A suite the operator names that the mirror does not carry is a warning: a typo in
+    // --suite must not leave the rule untested for ever unnoticed.
+    let c = check_mirror_with(&s.m, &["--suite", "sid", &s.url()]);
+    assert_eq!(c.code, Some(1), "{}", c.stdout);
+    assert_eq!(c.report()["status"], "warning", "{}", c.stdout);
+    let (level, reason) = c.rule("http-redirector", "two-stage sync");
+    assert_eq!(level, "warning", "{reason}");
+    assert!(
+        reason.contains("does not carry sid") && reason.contains("404"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_mirror_without_sid_that_breaks_two_stage_on_trixie_fails() {
+    let s = Served::with_suites(2 * HOUR, &["bookworm", "trixie"]);
+    assert_eq!(check_mirror(&s).code, Some(0));
+    s.publish_and_take_dists_first(&["trixie"]);
+    let c = check_mirror(&s);
+    assert_eq!(c.code, Some(2), "{}\n{}", c.stdout, c.stderr);
+    let (level, reason) = c.rule("http-redirector", "two-stage sync");
+    assert_eq!(level, "error", "{reason}");
+    assert!(
+        reason.contains("412")
+            && reason.contains("dists/trixie/Release")
+            && reason.contains("before its master trace"),
+        "{reason}"
+    );
+    assert_eq!(c.not_ok(), vec!["http-redirector two-stage sync: error"]);
+    assert!(
+        s.web
+            .access_log()
+            .contains("\"HEAD /debian/dists/trixie/Release HTTP/1.1\" 412"),
+        "{}",
+        s.web.access_log()
+    );
+    // bookworm's Release was not republished: forced onto it, the test passes.
+    let c = check_mirror_with(&s.m, &["--suite", "bookworm", &s.url()]);
+    assert_eq!(c.code, Some(0), "{}", c.stdout);
 }
 
 #[test]

@@ -70,7 +70,7 @@ pub fn refresh(layout: &crate::common::layout::Layout, s: &Settings, timeout: Du
                     .iter()
                     .map(|(_, url, site)| {
                         let site = site.clone().map(|s| (s, "its http line".to_string()));
-                        scope.spawn(move || check(f, url, site, super::DEFAULT_SUITE, now))
+                        scope.spawn(move || check(f, url, site, None, now))
                     })
                     .collect();
                 handles.into_iter().map(|h| h.join()).collect()

@@ -1,10 +1,11 @@
 //! What check-mirror asks a mirror's web server: GETs of trace files and markers, the trace
-//! directory's listing, and the two-stage HEAD. Every request is bounded by one timeout.
+//! directory's listing, and the two-stage HEADs. Every request is bounded by one timeout.
 
+use super::rules::{self, Probe, SuiteSearch};
 use crate::common::http;
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// More than any trace needs (the redirector reads 1024 bytes); a listing of a big trace
 /// directory still fits.
@@ -80,6 +81,44 @@ impl Fetcher {
             .map(|r| r.status().as_u16())
             .map_err(|e| format!("cannot fetch {url}: {}", http::describe(&e, self.timeout)))
     }
+}
+
+/// The two-stage HEADs of `base`'s `dists/SUITE/Release`, If-Unmodified-Since `since`:
+/// `suite` alone when given, else [`rules::TWO_STAGE_SUITES`] in order until one is there.
+/// The search starts no new HEAD once one timeout's time has passed, so a slow server
+/// that answers every one with 404 costs at most about twice the timeout.
+pub fn two_stage_probes(
+    f: &Fetcher,
+    base: &str,
+    suite: Option<&str>,
+    since: &str,
+) -> (Vec<Probe>, SuiteSearch) {
+    let probe = |suite: &str| {
+        let url = format!("{base}dists/{suite}/Release");
+        let answer = f.head(&url, ("If-Unmodified-Since", since));
+        Probe {
+            suite: suite.to_string(),
+            url,
+            answer,
+        }
+    };
+    if let Some(s) = suite {
+        return (vec![probe(s)], SuiteSearch::Given);
+    }
+    let start = Instant::now();
+    let mut probes = Vec::new();
+    for s in rules::TWO_STAGE_SUITES {
+        if !probes.is_empty() && start.elapsed() >= f.timeout {
+            return (probes, SuiteSearch::OutOfTime(f.timeout.as_secs()));
+        }
+        let p = probe(s);
+        let absent = rules::suite_absent(&p.answer);
+        probes.push(p);
+        if !absent {
+            break;
+        }
+    }
+    (probes, SuiteSearch::Known)
 }
 
 fn describe_status(code: u16) -> String {

@@ -1,7 +1,8 @@
 //! `archvsync check-mirror [URL...]`: a mirror as Debian's monitors see it. The traces
 //! (`project/trace/master` and the site's own) are fetched over HTTP(S) and judged by the
 //! rules of mirror-status and the http-redirector (see `rules`); each rule says ok,
-//! warning or error, and why. The exit status is a Nagios check's: 0 OK, 1 WARNING,
+//! warning or error, and why, or that it could not be tested (which leaves the verdict
+//! alone). The exit status is a Nagios check's: 0 OK, 1 WARNING,
 //! 2 CRITICAL, 3 UNKNOWN (nothing to check). Without a URL the mirror's own public URL
 //! (MIRROR_URL in its ftpsync config) is checked, with MIRRORNAME as the site.
 //!
@@ -23,8 +24,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// The suite whose `Release` the two-stage test asks for, as the redirector does.
-pub const DEFAULT_SUITE: &str = "sid";
 /// Seconds each request may take; Debian's checkers allow 10 and 30.
 pub const DEFAULT_TIMEOUT: u64 = 30;
 /// Where HTTPS servers' certificates are verified against when no config says otherwise.
@@ -42,7 +41,9 @@ pub struct Options {
     pub site: Option<String>,
     /// Which ftpsync config gives MIRROR_URL (`ftpsync-ARCHIVE.conf`).
     pub archive: Option<String>,
-    pub suite: String,
+    /// The suite the two-stage test asks for; none: the first of
+    /// [`rules::TWO_STAGE_SUITES`] the mirror carries.
+    pub suite: Option<String>,
     pub json: bool,
     pub timeout: Duration,
     /// CA directory or file for HTTPS; default the config's RSYNC_SSL_CAPATH, or
@@ -94,12 +95,13 @@ fn base_url(url: &str) -> String {
     }
 }
 
-/// Check one mirror. `site`: the trace file's name and how it was chosen, if known.
+/// Check one mirror. `site`: the trace file's name and how it was chosen, if known;
+/// `suite`: the two-stage test's (`--suite`), if given.
 pub fn check(
     f: &Fetcher,
     url: &str,
     site: Option<(String, String)>,
-    suite: &str,
+    suite: Option<&str>,
     now: OffsetDateTime,
 ) -> Report {
     let base = base_url(url);
@@ -147,12 +149,12 @@ pub fn check(
     let (site_status, site_redir) = match site {
         Err(why) => {
             for monitor in [MIRROR_STATUS, HTTP_REDIRECTOR] {
-                verdicts.push(Verdict {
+                verdicts.push(rules::verdict(
                     monitor,
-                    rule: "site trace",
-                    level: Level::Error,
-                    reason: why.clone(),
-                });
+                    "site trace",
+                    Level::Error,
+                    why.clone(),
+                ));
             }
             (None, None)
         }
@@ -196,10 +198,9 @@ pub fn check(
         verdicts.extend(rules::redirector_rules(s, master_redir.as_ref()));
     }
     if let Some(m) = &master_redir {
-        let release = format!("{base}dists/{suite}/Release");
         let since = dates::http_date(m.date);
-        let answer = f.head(&release, ("If-Unmodified-Since", &since));
-        verdicts.push(rules::two_stage_rule(&release, &since, &answer));
+        let (probes, search) = fetch::two_stage_probes(f, &base, suite, &since);
+        verdicts.push(rules::two_stage_rule(&probes, &since, search));
     }
     // mirror-status' rules first, each monitor's in the order they were made.
     verdicts.sort_by_key(|v| v.monitor != MIRROR_STATUS);
@@ -239,9 +240,14 @@ pub fn render(reports: &[Report], colour: bool) -> String {
         let w_monitor = r.rules.iter().map(|v| v.monitor.len()).max().unwrap_or(0);
         let w_rule = r.rules.iter().map(|v| v.rule.len()).max().unwrap_or(0);
         for v in &r.rules {
+            let level = format!("{:<8}", v.level_str());
             out.push_str(&format!(
                 "  {}  {:<w_monitor$}  {:<w_rule$}  {}\n",
-                paint(v.level, format!("{:<7}", v.level.as_str())),
+                if v.tested {
+                    paint(v.level, level)
+                } else {
+                    level
+                },
                 v.monitor,
                 v.rule,
                 v.reason
@@ -303,7 +309,7 @@ pub fn main(layout: &Layout, opts: Options) -> u8 {
     let now = OffsetDateTime::now_utc();
     let reports: Vec<Report> = targets
         .into_iter()
-        .map(|(url, site)| check(&f, &url, site, &opts.suite, now))
+        .map(|(url, site)| check(&f, &url, site, opts.suite.as_deref(), now))
         .collect();
     if opts.json {
         match serde_json::to_string_pretty(&reports) {

@@ -13,14 +13,19 @@
 //!   line `^([\w -]+):(.*)$` (else the whole trace is rejected); the site trace must not be
 //!   older than the master trace; `Used ftpsync version: N` must be digits only (and at
 //!   least 80387, not 80486) or the mirror runs a "bad ftpsync"; `Architectures` must list
-//!   `source` (or `FULL`); and a HEAD of `dists/SUITE/Release` with `If-Unmodified-Since`
+//!   `source` (or `FULL`); and a HEAD of `dists/sid/Release` with `If-Unmodified-Since`
 //!   set to the master trace's date must not answer 412, which would mean the mirror
-//!   served the new Release before its master trace: no two-stage sync.
+//!   served the new Release before its master trace: no two-stage sync. A mirror without
+//!   sid is asked for a suite it carries instead (see [`TWO_STAGE_SUITES`]).
+//!
+//! A rule that could not be tested (the two-stage test on a mirror that carries none of
+//! the suites asked for) says so and does not turn the verdict: its level stays ok for
+//! the worst-of, and it reads `untested`.
 
 use crate::common::dates::{self, TraceDateReader};
 pub use crate::report::downstream_checks::Level;
 use crate::report::human_age as age_words;
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use time::OffsetDateTime;
 
 /// The redirector reads no more of a trace than this; a longer one is rejected.
@@ -34,19 +39,56 @@ pub const MIRROR_STATUS: &str = "mirror-status";
 pub const HTTP_REDIRECTOR: &str = "http-redirector";
 
 /// One rule's judgement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Verdict {
     pub monitor: &'static str,
     pub rule: &'static str,
+    /// Ok when the rule could not be tested, so the worst-of ignores it.
     pub level: Level,
+    /// False when the rule could not be applied at all (the reason says why).
+    pub tested: bool,
     pub reason: String,
 }
 
-fn verdict(monitor: &'static str, rule: &'static str, level: Level, reason: String) -> Verdict {
+impl Verdict {
+    /// `ok`, `warning`, `error`, or `untested`: a rule not applied reads as neither a pass
+    /// nor a problem.
+    pub fn level_str(&self) -> &'static str {
+        if self.tested {
+            self.level.as_str()
+        } else {
+            "untested"
+        }
+    }
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Verdict", 4)?;
+        st.serialize_field("monitor", self.monitor)?;
+        st.serialize_field("rule", self.rule)?;
+        st.serialize_field("level", self.level_str())?;
+        st.serialize_field("reason", &self.reason)?;
+        st.end()
+    }
+}
+
+pub fn verdict(monitor: &'static str, rule: &'static str, level: Level, reason: String) -> Verdict {
     Verdict {
         monitor,
         rule,
         level,
+        tested: true,
+        reason,
+    }
+}
+
+fn untested(monitor: &'static str, rule: &'static str, reason: String) -> Verdict {
+    Verdict {
+        monitor,
+        rule,
+        level: Level::Ok,
+        tested: false,
         reason,
     }
 }
@@ -393,28 +435,138 @@ fn ftpsync_version_rule(software: &str) -> Verdict {
     )
 }
 
-/// What the HEAD of `dists/SUITE/Release` with If-Unmodified-Since answered.
-pub fn two_stage_rule(url: &str, since: &str, answer: &Result<u16, String>) -> Verdict {
+/// The suites the two-stage test asks for, in this order, when `--suite` names none: the
+/// first one the mirror has is tested. sid first, as the redirector asks (a mirror with
+/// sid costs one HEAD, as before). The test shows a mirror that took a new Release before
+/// its master trace only while that Release is newer than the trace, so the suites whose
+/// Release changes most often come first: unstable, testing, stable, oldstable, then the
+/// same in debian-security, then codenames for mirrors that carry the suites without the
+/// alias links. Each try is the test itself (the same HEAD, answered 404 where the suite
+/// is not), so a fixed list needs no other kind of request and no directory listing,
+/// which many servers do not give; it costs at most one HEAD per name (see
+/// [`suite_absent`]), and the search stops once it has taken one timeout's time. The
+/// codenames age with Debian's releases; the aliases do not.
+pub const TWO_STAGE_SUITES: &[&str] = &[
+    "sid",
+    "unstable",
+    "testing",
+    "stable",
+    "oldstable",
+    "testing-security",
+    "stable-security",
+    "oldstable-security",
+    "forky",
+    "trixie",
+    "bookworm",
+    "forky-security",
+    "trixie-security",
+    "bookworm-security",
+];
+
+/// An answer that says the mirror has no such suite: the next one is asked for. Any
+/// other answer (a 403, a failed request) ends the search, which would only meet it again.
+pub fn suite_absent(answer: &Result<u16, String>) -> bool {
+    matches!(answer, Ok(404) | Ok(410))
+}
+
+/// One HEAD of `dists/SUITE/Release` with If-Unmodified-Since, and what it answered.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub suite: String,
+    pub url: String,
+    pub answer: Result<u16, String>,
+}
+
+/// Which suites were asked for, and why the asking stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuiteSearch {
+    /// `--suite`: that one only.
+    Given,
+    /// [`TWO_STAGE_SUITES`], until one was there or the list ended.
+    Known,
+    /// [`TWO_STAGE_SUITES`], stopped when this many seconds (the timeout) had passed.
+    OutOfTime(u64),
+}
+
+/// The two-stage test, from the HEADs made (the last one decides).
+pub fn two_stage_rule(probes: &[Probe], since: &str, search: SuiteSearch) -> Verdict {
     let rule = "two-stage sync";
-    let (level, reason) = match answer {
+    let Some(last) = probes.last() else {
+        return untested(
+            HTTP_REDIRECTOR,
+            rule,
+            "not tested: no suite asked for".into(),
+        );
+    };
+    let url = &last.url;
+    match &last.answer {
         // 500: a server that cannot evaluate the header; the redirector lets it pass.
-        Ok(200) | Ok(500) => (
-            Level::Ok,
-            format!("{url} is not newer than the master trace ({since})"),
-        ),
-        Ok(412) => (
+        Ok(200) | Ok(500) => {
+            let how = match probes.split_last() {
+                Some((_, missing)) if !missing.is_empty() => format!(
+                    "; {} tested, as the mirror has no {}",
+                    last.suite,
+                    missing
+                        .iter()
+                        .map(|p| p.suite.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                _ => String::new(),
+            };
+            verdict(
+                HTTP_REDIRECTOR,
+                rule,
+                Level::Ok,
+                format!("{url} is not newer than the master trace ({since}){how}"),
+            )
+        }
+        Ok(412) => verdict(
+            HTTP_REDIRECTOR,
+            rule,
             Level::Error,
             format!(
                 "doesn't perform 2stages sync: {url} is newer than the master trace ({since}): the mirror served new Release files before its master trace (HTTP 412)"
             ),
         ),
-        Ok(code) => (
+        // A suite the operator named (a typo, a suite dropped by the mirror) would otherwise
+        // leave the rule untested for ever without anyone noticing.
+        a if suite_absent(a) && search == SuiteSearch::Given => verdict(
+            HTTP_REDIRECTOR,
+            rule,
             Level::Warning,
-            format!("not tested: HEAD {url} answered HTTP {code} (another suite with --suite?)"),
+            format!(
+                "HEAD {url} answered HTTP {}: the mirror does not carry {}, which --suite names",
+                a.as_ref().map_or(0, |c| *c),
+                last.suite
+            ),
         ),
-        Err(e) => (Level::Warning, format!("not tested: {e}")),
-    };
-    verdict(HTTP_REDIRECTOR, rule, level, reason)
+        a if suite_absent(a) => {
+            let why = match search {
+                // Taken by the arm above; here for completeness.
+                SuiteSearch::Given => format!("the mirror does not carry {}", last.suite),
+                SuiteSearch::Known => format!(
+                    "the mirror carries none of {} (HEAD dists/SUITE/Release answered HTTP 404 or 410): name one with --suite",
+                    TWO_STAGE_SUITES.join(", ")
+                ),
+                SuiteSearch::OutOfTime(secs) => format!(
+                    "no suite found in {secs} s ({} answered HTTP 404 or 410): name one with --suite",
+                    probes
+                        .iter()
+                        .map(|p| p.suite.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            untested(HTTP_REDIRECTOR, rule, format!("not tested: {why}"))
+        }
+        Ok(code) => untested(
+            HTTP_REDIRECTOR,
+            rule,
+            format!("not tested: HEAD {url} answered HTTP {code}"),
+        ),
+        Err(e) => untested(HTTP_REDIRECTOR, rule, format!("not tested: {e}")),
+    }
 }
 
 #[cfg(test)]
@@ -498,7 +650,7 @@ mod tests {
     }
 
     #[test]
-    fn markers_and_two_stage_answers() {
+    fn marker_answers() {
         let now = datetime!(2026-12-01 12:00:00 UTC);
         let lm = |s: &str| MarkerAnswer::Present(Some(s.to_string()));
         assert_eq!(
@@ -514,9 +666,66 @@ mod tests {
             Level::Warning
         );
         assert_eq!(marker_rule("x", &lm("yesterday"), now).level, Level::Error);
+    }
+
+    #[test]
+    fn two_stage_answers() {
         let since = "Tue, 01 Dec 2026 09:00:00 GMT";
-        assert_eq!(two_stage_rule("u", since, &Ok(200)).level, Level::Ok);
-        assert_eq!(two_stage_rule("u", since, &Ok(412)).level, Level::Error);
-        assert_eq!(two_stage_rule("u", since, &Ok(404)).level, Level::Warning);
+        let probe = |suite: &str, answer: Result<u16, String>| Probe {
+            suite: suite.to_string(),
+            url: format!("u/dists/{suite}/Release"),
+            answer,
+        };
+        let judge = |probes: &[Probe], search| {
+            let v = two_stage_rule(probes, since, search);
+            (v.level_str(), v.reason)
+        };
+        let known = SuiteSearch::Known;
+        assert_eq!(judge(&[probe("sid", Ok(200))], known).0, "ok");
+        assert_eq!(judge(&[probe("sid", Ok(500))], known).0, "ok");
+        assert_eq!(judge(&[probe("sid", Ok(412))], known).0, "error");
+        // The suite found decides, either way; the reason says how it was found.
+        let (level, why) = judge(&[probe("sid", Ok(404)), probe("testing", Ok(200))], known);
+        assert_eq!(level, "ok");
+        assert!(
+            why.ends_with("; testing tested, as the mirror has no sid"),
+            "{why}"
+        );
+        let found_broken = [probe("sid", Ok(404)), probe("trixie", Ok(412))];
+        assert_eq!(judge(&found_broken, known).0, "error");
+        // A suite named with --suite that is not there is the operator's to fix.
+        let v = two_stage_rule(&[probe("sid", Ok(404))], since, SuiteSearch::Given);
+        assert_eq!((v.level, v.tested), (Level::Warning, true), "{v:?}");
+        assert!(v.reason.contains("does not carry sid, which --suite names"));
+        // What cannot be tested does not turn the verdict.
+        for (probes, search, words) in [
+            (
+                vec![probe("bookworm", Ok(410))],
+                known,
+                "carries none of sid, unstable",
+            ),
+            (
+                vec![probe("sid", Ok(404)), probe("unstable", Ok(404))],
+                SuiteSearch::OutOfTime(30),
+                "no suite found in 30 s (sid, unstable answered",
+            ),
+            (vec![probe("sid", Ok(403))], known, "answered HTTP 403"),
+            (
+                vec![probe("sid", Err("no answer".into()))],
+                known,
+                "no answer",
+            ),
+            (vec![], known, "no suite"),
+        ] {
+            let v = two_stage_rule(&probes, since, search);
+            assert_eq!((v.level, v.tested), (Level::Ok, false), "{v:?}");
+            assert!(v.reason.starts_with("not tested: "), "{v:?}");
+            assert!(v.reason.contains(words), "{words}: {v:?}");
+            let json = serde_json::to_value(&v).unwrap();
+            assert_eq!(json["level"], "untested");
+        }
+        assert!(suite_absent(&Ok(404)) && suite_absent(&Ok(410)));
+        assert!(!suite_absent(&Ok(403)) && !suite_absent(&Err("x".into())));
+        assert_eq!(TWO_STAGE_SUITES[0], "sid");
     }
 }

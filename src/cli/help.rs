@@ -177,7 +177,13 @@ and Archive-Update-Required-SITE. http-redirector: every trace line is `Key: val
 1024 bytes, the site trace is not older than the master trace, `Used ftpsync version:` is
 digits only, Architectures lists source, and a HEAD of dists/SUITE/Release with
 If-Unmodified-Since set to the master trace's date does not answer 412 (new Release files
-before the master trace: no two-stage sync). Each rule says ok, warning or error and why.
+before the master trace: no two-stage sync). Each rule says ok, warning or error and why;
+a rule that cannot be tested says untested and does not change the verdict.
+
+SUITE is --suite when given (a --suite the mirror does not carry is a warning); else sid, as the redirector asks, and on a mirror without sid
+the first it carries of unstable, testing, stable, oldstable, their -security suites, then
+forky, trixie, bookworm and theirs (one HEAD each, 404 meaning not carried; the search
+stops after --timeout). A mirror that carries none of them is untested on this rule.
 
 SITE is found in the listing of project/trace/ (the host name, else the last line of
 _hierarchy, else the only trace besides master) unless --site names it. Without a URL, the
@@ -185,7 +191,7 @@ mirror's own MIRROR_URL is checked, with MIRRORNAME as the site.";
 
 pub(super) const CHECK_MIRROR_HELP: &str = "\
 Exit status:
-  0    Every rule is ok.
+  0    Every rule is ok (or untested).
   1    A rule warns, none fails.
   2    A rule fails: the mirror cannot be reached, a trace is missing or unreadable, it is
        stale (older than 48 h), or the monitors would reject or disable it.

@@ -230,9 +230,10 @@ pub struct CheckMirrorArgs {
     /// Without URL: take MIRROR_URL from ftpsync-ARCHIVE.conf.
     #[arg(short = 'a', long, value_name = "ARCHIVE")]
     pub archive: Option<String>,
-    /// The suite whose Release the two-stage test asks for.
-    #[arg(long, value_name = "SUITE", default_value = crate::check_mirror::DEFAULT_SUITE)]
-    pub suite: String,
+    /// The suite whose Release the two-stage test asks for (default: sid, else the first
+    /// of unstable, testing, stable, ... the mirror carries).
+    #[arg(long, value_name = "SUITE")]
+    pub suite: Option<String>,
     /// Machine-readable output: an array, one object per URL.
     #[arg(long)]
     pub json: bool,
