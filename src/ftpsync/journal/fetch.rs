@@ -90,6 +90,16 @@ impl Run {
         // by a number of ours, not of theirs.
         let limit = s.journal.max_bytes;
         match std::fs::symlink_metadata(&copy) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return fail("none", "the upstream publishes no journal".into())
+            }
+            // Only a regular file is a journal: one served as a link is never followed.
+            Ok(m) if !m.is_file() => {
+                return fail(
+                    "none",
+                    "the upstream's journal is not a regular file (a symlink?)".into(),
+                )
+            }
             Ok(m) if m.len() > limit => {
                 return fail(
                     "large",
