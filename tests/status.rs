@@ -463,6 +463,12 @@ fn status_and_metrics_say_how_a_run_synced() {
     let (_, v) = json(&m);
     let run = &v[0]["last_run"];
     assert_eq!(run["sync_kind"], "journal", "{run:#}");
+    // Both stages over the journal's lists: none fell back to a full walk.
+    assert_eq!(
+        run["journal_stages"],
+        serde_json::json!(["stage1", "stage2"]),
+        "{run:#}"
+    );
     assert!(run.get("full_sync_reason").is_none(), "{run:#}");
     let paths = run["journal_paths"].as_u64().unwrap();
     assert!(paths > 10, "{run:#}");
