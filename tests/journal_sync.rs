@@ -1179,3 +1179,21 @@ fn a_journal_path_below_a_symlink_of_ours_falls_back_to_a_full_sync() {
         .file_type()
         .is_symlink());
 }
+
+/// The quick start's case: a plain upstream (no journal, no archvsync) reads as `none`,
+/// quietly, also where the rsync is a hardened one: no failed fetch in the log.
+#[test]
+fn an_upstream_without_a_journal_reads_as_none_without_a_failed_fetch() {
+    let up = upstream();
+    let m = Node::new("plain.test.example", &up.url(), |c| c);
+    let log = m.sync("first");
+    assert!(
+        log.contains("Full sync: the upstream publishes no journal"),
+        "{log}"
+    );
+    assert!(!log.contains("failed"), "{log}");
+    assert_eq!(m.last_run()["full_sync_reason"], "none");
+    let log = m.sync("again");
+    assert!(!log.contains("failed"), "{log}");
+    assert_eq!(m.last_run()["full_sync_reason"], "none");
+}
