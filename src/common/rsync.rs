@@ -100,8 +100,9 @@ pub enum Probe<'a> {
     ListOnly { source: &'a str },
     /// `--quiet SOURCE DEST`: fetch it (ftpsync-cron's serial check).
     Fetch { source: &'a str, dest: &'a str },
-    /// Fetch the files named in `list` (NUL-separated, relative to SOURCE) into `dest`,
-    /// deleting our copy of any the source lacks, and always comparing contents, so a file
+    /// Fetch the files named in `list` (NUL-separated, relative to SOURCE) into `dest`, a
+    /// link as a link, deleting our copy of any the source lacks, and always comparing
+    /// contents, so a file
     /// rewritten within a second at the same size is not missed (the upstream's change
     /// journal, with `dest` holding the last copy as the delta basis).
     Files {
@@ -136,10 +137,15 @@ pub fn probe_words(
             w.push(dest.to_string());
         }
         Probe::Files { source, list, dest } => {
+            // Links come along as links (as stage 1 copies them, --safe-links included):
+            // without --links rsync skips one silently, so an upstream whose master trace
+            // is a link would look as if it had none.
             w.extend([
                 "--no-motd".into(),
                 "--quiet".into(),
                 "--ignore-times".into(),
+                "--links".into(),
+                "--safe-links".into(),
                 timeout,
             ]);
             w.extend(transport_words(transport));

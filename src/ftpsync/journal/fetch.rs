@@ -76,8 +76,12 @@ impl Run {
                 ),
             );
         }
-        // --delete-missing-args took away a copy of a name the upstream no longer has.
-        self.journal.borrow_mut().upstream_master = Some(dest.join(MASTER_TRACE).is_file());
+        // --delete-missing-args took away a copy of a name the upstream no longer has, so
+        // the name being there is the answer. Not is_file(): an upstream's master may be a
+        // link (the original's test archive has `master -> master.example.com`), and only
+        // the link came along, dangling here; the `--list-only` check counts it too.
+        self.journal.borrow_mut().upstream_master =
+            Some(std::fs::symlink_metadata(dest.join(MASTER_TRACE)).is_ok());
         let copy = dest.join(format::NAME);
         // Larger than any journal may be (JOURNAL_MAX_BYTES at most): not read into memory.
         if std::fs::metadata(&copy).is_ok_and(|m| m.len() > *JOURNAL_MAX_BYTES_RANGE.end()) {
