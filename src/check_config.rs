@@ -127,11 +127,17 @@ pub fn main(layout: &Layout, archive: String) -> u8 {
     }
 
     if let Some(s) = &settings {
-        let others = crate::settings::to_guard::configs_sharing_to(layout, s);
-        if !others.is_empty() {
+        let shared = crate::settings::to_guard::configs_sharing_to(layout, s);
+        if !shared.certain.is_empty() {
             r.error(format!(
-                "{} (a run exits 1)",
-                crate::settings::to_guard::shared_to_message(s, &others)
+                "{} (certain: the same whatever the environment; a run exits 1)",
+                crate::settings::to_guard::shared_to_message(s, &shared.certain)
+            ));
+        }
+        for l in &shared.likely {
+            r.loader_warning(&format!(
+                "{} (likely, not certain: a run warns and goes on)",
+                crate::settings::to_guard::likely_shared_to_message(s, l)
             ));
         }
         if to_empty {

@@ -699,7 +699,8 @@ fn a_to_shared_with_another_config_is_an_error() {
         let line = assert_problem(&out, "error", "is also the TO of");
         assert!(
             line.contains(&own.display().to_string())
-                && line.contains(&theirs.display().to_string()),
+                && line.contains(&theirs.display().to_string())
+                && line.contains("certain"),
             "{line}"
         );
     }
@@ -711,4 +712,40 @@ fn a_to_shared_with_another_config_is_an_error() {
     );
     let out = check_config(&m, &[]);
     assert!(!out.stdout.contains("is also the TO of"), "{}", out.stdout);
+}
+
+/// A TO that is another config's only through the caller's environment (the original's
+/// test configs: `TO=output/$TEST_ID/`) is reported as a warning, saying it is likely but
+/// not certain and that a run goes on; no error.
+#[test]
+fn a_to_shared_through_the_environment_is_a_warning_saying_so() {
+    let m = Mirror::new();
+    let conf = |to: &str| {
+        let mut text = m.conf("rsync://127.0.0.1:9/debian").unset("TO").to_bash();
+        text.push_str(&format!("TO={to}\n"));
+        text
+    };
+    m.write_raw("ftpsync-plain.conf", &conf("output/$TEST_OWN_ID/"));
+    m.write_raw("ftpsync-ssl.conf", &conf("output/$TEST_OWN_ID/"));
+    m.write_raw(
+        "ftpsync-abs.conf",
+        &conf("$TEST_OWN_ROOT/output/$TEST_OWN_ID"),
+    );
+    let base = m.base.display().to_string();
+    let mut cmd = check_config_cmd(&m, &["plain"]);
+    cmd.env("TEST_OWN_ID", "t1").env("TEST_OWN_ROOT", &base);
+    let out = m.run_cmd(cmd);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(lines_starting(&out, "error:").is_empty(), "{}", out.stdout);
+    let ours = m.etc().join("ftpsync-plain.conf").display().to_string();
+    for other in ["ftpsync-ssl.conf", "ftpsync-abs.conf"] {
+        let other = m.etc().join(other).display().to_string();
+        let line = assert_problem(&out, "warning", &format!("may also be the TO of {other}"));
+        assert!(
+            line.starts_with(&format!("warning: {ours}: TO=output/t1/"))
+                && line.contains("likely, not certain")
+                && line.contains("a run warns and goes on"),
+            "{line}"
+        );
+    }
 }

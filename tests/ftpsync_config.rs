@@ -609,3 +609,97 @@ fn two_configs_sharing_a_to_are_refused_naming_both() {
     assert_same_tree(&up.root, &m.to, &m.name);
     assert_same_tree(&up.root, &other_to, "other.test");
 }
+
+/// A TO made by bash from values that are the same whoever runs the archive (BASEDIR,
+/// `$(...)` of a fixed command) is as certain as a written one: refused.
+#[test]
+fn a_to_computed_the_same_in_every_run_is_refused_when_shared() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf(&m.conf(&up.url()));
+    let mut other = m
+        .conf(&up.url())
+        .set("MIRRORNAME", "other.test")
+        .unset("TO")
+        .to_bash();
+    other.push_str("TO=$(echo \"$BASEDIR\")/mirror/\n");
+    m.write_raw("ftpsync-other.conf", &other);
+    let out = m.run(&["sync:archive:other"]);
+    m.expect_code(&out, 1);
+    assert!(
+        out.stderr.contains("is also the TO of")
+            && out
+                .stderr
+                .contains(&m.etc().join("ftpsync.conf").display().to_string()),
+        "{}",
+        m.diagnostics(&out)
+    );
+    assert!(!m.to.join("pool").exists(), "synced anyway");
+}
+
+/// The original's own test configs: every `ftpsync-NAME.conf` says
+/// `TO=output/$TEST_ID/` (or an absolute directory made from the caller's variables), the
+/// caller setting the variable. In this run they all resolve to one directory, but whether
+/// another archive's runs do depends on its caller, so this run cannot know it: it warns
+/// (stderr and log, naming both files) and syncs; the same configs with the TO written
+/// out are refused.
+#[test]
+fn a_to_shared_only_through_the_callers_environment_is_a_warning_not_a_refusal() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let conf = |to: &str| {
+        let mut text = m.conf(&up.url()).unset("TO").to_bash();
+        text.push_str(&format!("TO={to}\n"));
+        text
+    };
+    m.write_raw("ftpsync-plain.conf", &conf("output/$TEST_OWN_ID/"));
+    m.write_raw("ftpsync-ssl.conf", &conf("output/$TEST_OWN_ID/"));
+    m.write_raw(
+        "ftpsync-abs.conf",
+        &conf("$TEST_OWN_ROOT/output/${TEST_OWN_ID}"),
+    );
+    let base = m.base.display().to_string();
+    let env = [("TEST_OWN_ID", "t/1"), ("TEST_OWN_ROOT", base.as_str())];
+    // The run starts in HOME: the relative TOs mean BASEDIR, where the classic layout works.
+    let out = m.run_env(&["sync:archive:plain"], &env);
+    m.expect_code(&out, 0);
+    let to = m.base.join("output/t/1");
+    assert_same_tree(&up.root, &to, &m.name);
+    let ours = m.etc().join("ftpsync-plain.conf").display().to_string();
+    let log = m.read_log_file("ftpsync-plain.log");
+    for other in ["ftpsync-ssl.conf", "ftpsync-abs.conf"] {
+        let other = m.etc().join(other).display().to_string();
+        let warned = |text: &str| {
+            text.lines().any(|l| {
+                l.contains(&format!("{ours}: warning: TO=output/t/1/"))
+                    && l.contains(&format!("may also be the TO of {other}"))
+            })
+        };
+        assert!(
+            warned(&log) && warned(&out.stderr),
+            "{other}: a warning naming both files in the log and on stderr\n{}",
+            m.diagnostics(&out)
+        );
+    }
+
+    // Written out, the same TOs are certain: refused, nothing touched.
+    let written = to.display().to_string();
+    m.write_raw("ftpsync-ssl.conf", &conf(&written));
+    fs::remove_dir_all(m.logdir()).unwrap();
+    fs::create_dir_all(m.logdir()).unwrap();
+    let mut plain = m.conf(&up.url()).to_bash();
+    plain.push_str(&format!("TO={written}/\n"));
+    m.write_raw("ftpsync-plain.conf", &plain);
+    let out = m.run_env(&["sync:archive:plain"], &env);
+    m.expect_code(&out, 1);
+    assert!(
+        out.stderr
+            .contains(&format!("{ours}: TO={written}/ is also the TO of"))
+            && out
+                .stderr
+                .contains(&m.etc().join("ftpsync-ssl.conf").display().to_string()),
+        "{}",
+        m.diagnostics(&out)
+    );
+    assert!(fs::read_dir(m.logdir()).unwrap().next().is_none());
+}

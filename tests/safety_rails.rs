@@ -265,6 +265,38 @@ fn without_the_journal_the_check_during_stage1_refuses_too() {
     empty_upstream_case(true, false);
 }
 
+/// An upstream whose `project/trace/master` is a link to its trace file (as the original's
+/// own test archive has it: `master -> master.example.com`), pulled from a local path so
+/// the link arrives as it is: the upstream has its master, whoever asks (the journal fetch,
+/// which copies only the link, or the `--list-only` check). Found by the original's bats
+/// suite (scripts/compat-bats): the journal fetch took the dangling copy for no master.
+#[test]
+fn an_upstream_master_trace_that_is_a_link_is_there() {
+    for journal in [true, false] {
+        let up = Upstream::v1();
+        let trace = up.root.join("project/trace");
+        fs::rename(trace.join("master"), trace.join("master.example.org")).unwrap();
+        std::os::unix::fs::symlink("master.example.org", trace.join("master")).unwrap();
+        let m = Mirror::new();
+        m.write_conf(
+            &m.conf(&format!("{}/", up.root.display()))
+                .set("JOURNAL", journal.to_string()),
+        );
+        m.expect_code(&m.run(&["sync:all"]), 0);
+        let out = m.run(&["sync:all"]);
+        m.expect_code(&out, 0);
+        let log = m.log();
+        let answer = if journal {
+            "Checked the upstream with the journal fetch: it has project/trace/master"
+        } else {
+            "Checking the upstream: "
+        };
+        assert!(log.contains(answer), "journal={journal}: {log}");
+        assert_eq!(count_lines(&log, "Running stage2"), 2, "{log}");
+        assert_same_tree(&up.root, &m.to, &m.name);
+    }
+}
+
 #[test]
 fn stage2_only_run_checks_the_upstream_too() {
     let up = Upstream::v1();

@@ -101,7 +101,7 @@ pub enum Probe<'a> {
     /// `--quiet SOURCE DEST`: fetch it (ftpsync-cron's serial check).
     Fetch { source: &'a str, dest: &'a str },
     /// Fetch the files named in `list` (NUL-separated, relative to SOURCE) into `dest`, an
-    /// empty directory, skipping any the source lacks, with the copies in `basis` (the
+    /// empty directory, skipping any the source lacks, a link as a link, with the copies in `basis` (the
     /// last fetch) as the delta basis, and always comparing contents, so a file rewritten
     /// within a second at the same size is not missed (the upstream's change journal).
     /// What is in `dest` afterwards came from this fetch.
@@ -143,10 +143,15 @@ pub fn probe_words(
             dest,
             basis,
         } => {
+            // Links come along as links (as stage 1 copies them, --safe-links included):
+            // without --links rsync skips one silently, so an upstream whose master trace
+            // is a link would look as if it had none.
             w.extend([
                 "--no-motd".into(),
                 "--quiet".into(),
                 "--ignore-times".into(),
+                "--links".into(),
+                "--safe-links".into(),
                 timeout,
             ]);
             w.extend(transport_words(transport));
@@ -505,6 +510,8 @@ mod tests {
             },
         );
         assert!(!f.iter().any(|w| w == "--delete-missing-args"));
+        // A master trace that is a link comes along as one, an unsafe one not at all.
+        assert!(f.iter().any(|w| w == "--links") && f.iter().any(|w| w == "--safe-links"));
         assert_eq!(
             f[f.len() - 6..].join(" "),
             "--files-from=/l/fetch.list --from0 --ignore-missing-args --copy-dest=/l/upstream.last h::debian /l/upstream/"

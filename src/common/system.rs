@@ -26,6 +26,45 @@ pub fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// The effective user's name and home directory from the user database (NSS, so LDAP and
+/// the like too), not from the environment: what cron and sshd give that user's jobs.
+/// None when the user has no entry (a bare uid in a container) or it is not UTF-8.
+pub fn account() -> Option<(String, std::path::PathBuf)> {
+    use std::ffi::CStr;
+    use std::os::unix::ffi::OsStrExt;
+    let uid = geteuid();
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: passwd is plain data; getpwuid_r fills it with pointers into buf, which
+        // outlives every use of them below (the strings are copied out before returning).
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: the pointers are valid for the sizes given.
+        let rc = unsafe {
+            libc::getpwuid_r(
+                uid,
+                &mut pw,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        // An entry larger than the buffer: try again with more room, within reason.
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() || pw.pw_name.is_null() || pw.pw_dir.is_null() {
+            return None;
+        }
+        // SAFETY: getpwuid_r succeeded, so both are NUL-terminated strings inside buf.
+        let (name, dir) = unsafe { (CStr::from_ptr(pw.pw_name), CStr::from_ptr(pw.pw_dir)) };
+        let name = name.to_str().ok()?.to_string();
+        let dir = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes()));
+        return Some((name, dir));
+    }
+}
+
 /// access(2): may we (the real user) use `path` for `mode` (libc::R_OK, W_OK, X_OK)?
 pub fn access(path: &std::path::Path, mode: libc::c_int) -> bool {
     use std::os::unix::ffi::OsStrExt;

@@ -73,7 +73,7 @@ pub(super) struct Run {
     pub(super) journal: RefCell<super::journal::RunJournal>,
 }
 
-pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
+pub async fn sync(layout: &Layout, mut s: Settings, req: SyncRequest) -> u8 {
     // Settings::load refused these already; this is the last line before anything is
     // created in TO or rsync --delete is pointed at it.
     if let Some(why) =
@@ -89,14 +89,22 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
             let _ = std::env::set_current_dir(b);
         }
     }
-    // Refused before anything is created: the other archive's run may be under way.
-    let others = crate::settings::to_guard::configs_sharing_to(layout, &s);
-    if !others.is_empty() {
+    // Refused before anything is created: the other archive's run may be under way. Only
+    // where the TOs meet whoever runs the archives: a TO taken from the caller's
+    // environment may well differ in the other archive's runs, so that is a warning.
+    let shared = crate::settings::to_guard::configs_sharing_to(layout, &s);
+    if !shared.certain.is_empty() {
         eprintln!(
             "{}; refusing to run",
-            crate::settings::to_guard::shared_to_message(&s, &others)
+            crate::settings::to_guard::shared_to_message(&s, &shared.certain)
         );
         return 1;
+    }
+    for l in &shared.likely {
+        let w = crate::settings::to_guard::likely_shared_to_message(&s, l);
+        // As the config's own warnings: on stderr now, in the log when the run starts.
+        eprintln!("{w}");
+        s.warnings.push(w);
     }
     if let Err(e) = std::fs::create_dir_all(&s.core.logdir) {
         eprintln!("cannot create LOGDIR {}: {e}", s.core.logdir.display());

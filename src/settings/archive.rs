@@ -221,6 +221,15 @@ impl Settings {
     /// The first half of [`Settings::load`]: find the file and source it (exit 78 when it is
     /// missing or does not load), without applying defaults. Also the config's name.
     pub fn load_raw(layout: &Layout, archive: &str) -> Result<(RawConfig, String), Refusal> {
+        Settings::load_raw_in(layout, archive, None)
+    }
+
+    /// [`Settings::load_raw`], sourcing in `fixed` instead of the caller's environment.
+    pub fn load_raw_in(
+        layout: &Layout,
+        archive: &str,
+        fixed: Option<&config::FixedEnv>,
+    ) -> Result<(RawConfig, String), Refusal> {
         let name = if archive.is_empty() {
             "ftpsync".to_string()
         } else {
@@ -236,7 +245,7 @@ impl Settings {
             });
         };
         let prelude = layout.config_prelude(&name, archive);
-        let raw = config::load(&path, KEYS, &prelude)?;
+        let raw = config::load_in(&path, KEYS, &prelude, fixed)?;
         Ok((raw, name))
     }
 

@@ -1,7 +1,7 @@
 //! Reading a bash config the only faithful way: bash sources it and reports the variables
 //! over a private pipe.
 
-use super::{looks_like_key, Kind, RawConfig, Value};
+use super::{looks_like_key, FixedEnv, Kind, RawConfig, Value};
 use anyhow::{anyhow, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
@@ -49,14 +49,25 @@ printf 'E\0' >&3; compgen -e >&3; printf '\0' >&3
 
 impl RawConfig {
     /// `from_stdin`: source the (CRLF-stripped) text from bash's stdin instead of the file.
+    /// `fixed`: source it with only that environment (and the prelude), in its directory.
     pub(super) fn load_bash(
         &mut self,
         keys: &[(&str, Kind)],
         prelude: &[(&str, String)],
         from_stdin: bool,
+        fixed: Option<&FixedEnv>,
     ) -> Result<()> {
         let key_list: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
         let mut cmd = Command::new("bash");
+        let mut file = self.path.clone();
+        // Cleared first: env_clear also drops what was set on the command before it.
+        if let Some(f) = fixed {
+            cmd.env_clear()
+                .envs(f.vars.iter().map(|(k, v)| (k, v)))
+                .current_dir(&f.cwd);
+            // A relative config path means the caller's directory, not the fixed one.
+            file = std::path::absolute(&file).unwrap_or(file);
+        }
         cmd.args([
             "--noprofile",
             "--norc",
@@ -64,7 +75,7 @@ impl RawConfig {
             BASH_READER,
             "archvsync-config",
         ])
-        .env("__ARCHVSYNC_FILE", &self.path)
+        .env("__ARCHVSYNC_FILE", &file)
         .env("__ARCHVSYNC_KEYS", key_list.join(" "))
         .stdin(if from_stdin {
             Stdio::piped()

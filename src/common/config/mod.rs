@@ -104,6 +104,25 @@ pub fn load(
     keys: &[(&str, Kind)],
     prelude: &[(&str, String)],
 ) -> Result<RawConfig, ConfigError> {
+    load_in(path, keys, prelude, None)
+}
+
+/// An environment to source a config in instead of the caller's: only `vars` (and the
+/// prelude), with `cwd` as the working directory. Comparing a config's values in it with
+/// those in the caller's environment shows which depend on the caller.
+#[derive(Debug, Clone)]
+pub struct FixedEnv {
+    pub vars: Vec<(String, String)>,
+    pub cwd: PathBuf,
+}
+
+/// [`load`], in `fixed` instead of the caller's environment and working directory when given.
+pub fn load_in(
+    path: &Path,
+    keys: &[(&str, Kind)],
+    prelude: &[(&str, String)],
+    fixed: Option<&FixedEnv>,
+) -> Result<RawConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
     let toml = path.extension().is_some_and(|e| e == "toml");
@@ -125,9 +144,9 @@ pub fn load(
         ));
     }
     if toml {
-        cfg.load_toml(keys)?;
+        cfg.load_toml(keys, fixed)?;
     } else {
-        cfg.load_bash(keys, prelude, crlf_line.is_some())
+        cfg.load_bash(keys, prelude, crlf_line.is_some(), fixed)
             .map_err(|e| ConfigError(format!("{e:#}")))?;
     }
     Ok(cfg)

@@ -1,10 +1,15 @@
 //! Reading a typed `.toml` config with the same keys.
 
-use super::{line_of_offset, ConfigError, Kind, RawConfig, Value};
+use super::{line_of_offset, ConfigError, FixedEnv, Kind, RawConfig, Value};
 use std::collections::BTreeMap;
 
 impl RawConfig {
-    pub(super) fn load_toml(&mut self, keys: &[(&str, Kind)]) -> Result<(), ConfigError> {
+    /// `fixed`: take what the file leaves unset from it instead of the caller's environment.
+    pub(super) fn load_toml(
+        &mut self,
+        keys: &[(&str, Kind)],
+        fixed: Option<&FixedEnv>,
+    ) -> Result<(), ConfigError> {
         let table: BTreeMap<String, toml::Spanned<toml::Value>> = toml::from_str(&self.text)
             .map_err(|e| ConfigError(format!("{}: {e}", self.path.display())))?;
         let key_list: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
@@ -31,7 +36,15 @@ impl RawConfig {
         // As with a sourced bash file, what the file leaves unset comes from the environment.
         for (name, _) in keys {
             if !self.values.contains_key(*name) {
-                if let Ok(v) = std::env::var(name) {
+                let from_env = match fixed {
+                    Some(f) => f
+                        .vars
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone()),
+                    None => std::env::var(name).ok(),
+                };
+                if let Some(v) = from_env {
                     self.values.insert(name.to_string(), Value::Str(v));
                 }
             }

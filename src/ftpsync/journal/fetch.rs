@@ -83,7 +83,12 @@ impl Run {
             );
         }
         let _ = std::fs::remove_dir_all(&basis);
-        self.journal.borrow_mut().upstream_master = Some(dest.join(MASTER_TRACE).is_file());
+        // `dest` holds only what this fetch brought, so the name being there is the answer.
+        // Not is_file(): an upstream's master may be a link (the original's test archive
+        // has `master -> master.example.com`), and only the link came along, dangling
+        // here; the `--list-only` check counts it too.
+        self.journal.borrow_mut().upstream_master =
+            Some(std::fs::symlink_metadata(dest.join(MASTER_TRACE)).is_ok());
         let copy = dest.join(format::NAME);
         // Larger than our own bound on journals: not read. Reading takes about ten times the
         // file's size in memory, so what a hostile or odd upstream makes us hold is bounded
