@@ -18,11 +18,14 @@ const LOG_ROTATE_SIZE: u64 = 1 << 20;
 
 /// `ftpsync-cron [ARCHIVE]`: the archive, empty for the default one.
 pub fn main(layout: &Layout, archive: String) -> u8 {
-    let s = match Settings::load(layout, &archive, Some("cron".into())) {
+    let s = match Settings::load_explained(layout, &archive, Some("cron".into())) {
         Ok(s) => s,
-        Err(refusal) => {
-            eprintln!("{}", refusal.message);
-            return refusal.code;
+        Err(refused) => {
+            for w in &refused.warnings {
+                eprintln!("{w}");
+            }
+            eprintln!("{}", refused.refusal.message);
+            return refused.refusal.code;
         }
     };
     for w in &s.warnings {

@@ -339,6 +339,34 @@ fn missing_rsync_host_exits_1_naming_the_file() {
     assert!(!m.lock_path().exists());
 }
 
+/// The README's own typo: RSYNC_HOTS for RSYNC_HOST. The refusal it causes comes after the
+/// warning that explains it, which names file and line and suggests the key.
+#[test]
+fn a_typo_is_warned_about_before_the_refusal_it_explains() {
+    let m = Mirror::new();
+    let conf = m
+        .conf("unused")
+        .unset("RSYNC_HOST")
+        .unset("RSYNC_SOURCE")
+        .set("RSYNC_HOTS", "ftp.example.org");
+    let text = conf.to_bash();
+    m.write_raw("ftpsync.conf", &text);
+    let out = m.run(&[]);
+    m.expect_code(&out, 1);
+    let warning = format!(
+        "{}:{}: warning: unknown key RSYNC_HOTS (did you mean RSYNC_HOST?)",
+        m.etc().join("ftpsync.conf").display(),
+        line_of(&text, "RSYNC_HOTS")
+    );
+    let warned = out.stderr.find(&warning);
+    let refused = out.stderr.find("Missing a host to mirror from");
+    assert!(
+        warned.is_some() && refused.is_some() && warned < refused,
+        "want the warning, then the refusal:\n{}",
+        out.stderr
+    );
+}
+
 /// The 1-based line of `text` that assigns `key`.
 fn line_of(text: &str, key: &str) -> usize {
     text.lines()

@@ -70,12 +70,12 @@ pub async fn run(
 }
 
 /// runmirrors[-NAME].conf as a push uses it: loaded, and the key exchange the triggers ask
-/// for settled (ssh is asked once, here).
+/// for settled (ssh is asked once, here). A refusal comes with the warnings found before it.
 pub fn load_settings(
     layout: &Layout,
     conf: &str,
-) -> Result<crate::settings::push::Settings, crate::settings::Refusal> {
-    let mut s = crate::settings::push::Settings::load(layout, conf)?;
+) -> Result<crate::settings::push::Settings, crate::settings::Refused> {
+    let mut s = crate::settings::push::Settings::load_explained(layout, conf)?;
     if s.fast_kex {
         s.kex = ssh::fast_kex();
     }
@@ -91,7 +91,11 @@ async fn run_explained(
 ) -> (u8, Option<String>) {
     let s = match load_settings(layout, conf) {
         Ok(s) => s,
-        Err(refusal) => {
+        Err(refused) => {
+            for w in &refused.warnings {
+                eprintln!("{w}");
+            }
+            let refusal = refused.refusal;
             eprintln!("{}", refusal.message);
             return (refusal.code, Some(refusal.message));
         }

@@ -44,6 +44,24 @@ impl From<ConfigError> for Refusal {
     }
 }
 
+/// A refusal with what was known of the config when it came, for a run to report.
+#[derive(Debug)]
+pub struct Refused {
+    pub refusal: Refusal,
+    /// The warnings about the config found up to the refusal. They may well be its reason
+    /// (`RSYNC_HOTS=` and then no host), so they are said before it.
+    pub warnings: Vec<String>,
+}
+
+impl From<Refusal> for Refused {
+    fn from(refusal: Refusal) -> Self {
+        Refused {
+            refusal,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// The keys every command's config has, with the original's defaults.
 #[derive(Debug, Clone)]
 pub struct Core {
