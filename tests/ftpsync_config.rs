@@ -14,6 +14,28 @@ fn missing_config_exits_78() {
     assert!(!m.to.exists(), "TO created without a config");
 }
 
+/// Run from `/usr/bin` as the Debian package installs it (here a `usr/bin/ftpsync` link in a
+/// temp dir, with a `usr/etc` holding nothing of ours): no classic layout, so `usr/etc` is
+/// neither searched nor named; the message lists exactly what was searched.
+#[test]
+fn without_a_classic_layout_the_message_names_only_the_package_search_path() {
+    let m = Mirror::new();
+    let usr = m.dir.join("pkg/usr");
+    fs::create_dir_all(usr.join("bin")).unwrap();
+    fs::create_dir_all(usr.join("etc")).unwrap();
+    fs::write(usr.join("etc/other.conf"), "").unwrap();
+    let bin = usr.join("bin/ftpsync");
+    std::os::unix::fs::symlink(BIN, &bin).unwrap();
+    let out = m.run_cmd(m.command_prog(&bin, &["sync:all"]));
+    m.expect_code(&out, 78);
+    let want = format!(
+        "Can't read config file ftpsync.conf (searched {}, /etc/ftpsync)!",
+        m.home.join(".config/ftpsync").display()
+    );
+    assert!(out.stderr.contains(&want), "want {want}\n{}", out.stderr);
+    assert!(!out.stderr.contains("usr/etc"), "{}", out.stderr);
+}
+
 #[test]
 fn unknown_archive_exits_78() {
     let up = Upstream::v1();
