@@ -620,9 +620,14 @@ fn two_configs_sharing_a_to_are_refused_naming_both() {
                 .set("MIRRORNAME", "other.test")
                 .set("TO", to),
         );
-        for (words, own, theirs) in [
-            (&["sync:all"][..], &ours, &other),
-            (&["sync:archive:other"][..], &other, &ours),
+        for (words, own, theirs, own_log) in [
+            (&["sync:all"][..], &ours, &other, "ftpsync.log"),
+            (
+                &["sync:archive:other"][..],
+                &other,
+                &ours,
+                "ftpsync-other.log",
+            ),
         ] {
             let out = m.run(words);
             m.expect_code(&out, 1);
@@ -641,9 +646,16 @@ fn two_configs_sharing_a_to_are_refused_naming_both() {
                 "{to}, {words:?}: synced anyway"
             );
             assert!(!m.lock_path().exists());
+            // No run started: its log holds the refusal alone, and no other file is there.
+            let log = m.read_log_file(own_log);
+            assert!(
+                log.contains(line) && !log.contains("Mirrorsync start"),
+                "{to}, {words:?}: {log}"
+            );
+            fs::remove_file(m.logdir().join(own_log)).unwrap();
             assert!(
                 fs::read_dir(m.logdir()).unwrap().next().is_none(),
-                "nothing logged"
+                "nothing else logged"
             );
         }
     }

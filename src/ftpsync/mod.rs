@@ -74,13 +74,7 @@ pub fn start(layout: &Layout, inv: Invocation) -> u8 {
 
     let mut settings = match Settings::load_explained(layout, request.archive_name(), inv.trigger) {
         Ok(s) => s,
-        Err(refused) => {
-            for w in &refused.warnings {
-                eprintln!("{w}");
-            }
-            eprintln!("{}", refused.refusal.message);
-            return refused.refusal.code;
-        }
+        Err(refused) => return refused.report(),
     };
     for w in &settings.warnings {
         eprintln!("{w}");

@@ -79,8 +79,11 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
     if let Some(why) =
         crate::settings::to_guard::dangerous_to(&s.to, &crate::common::layout::home())
     {
-        eprintln!("{}: {why}; refusing to run", s.core.config_path.display());
-        return 1;
+        return refuse(
+            layout,
+            &s,
+            &format!("{}: {why}; refusing to run", s.core.config_path.display()),
+        );
     }
     crate::common::system::set_umask(0o022);
     // The classic layout ran from BASEDIR, so relative paths in old configs mean that.
@@ -92,15 +95,21 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
     // Refused before anything is created: the other archive's run may be under way.
     let others = crate::settings::to_guard::configs_sharing_to(layout, &s);
     if !others.is_empty() {
-        eprintln!(
-            "{}; refusing to run",
-            crate::settings::to_guard::shared_to_message(&s, &others)
+        return refuse(
+            layout,
+            &s,
+            &format!(
+                "{}; refusing to run",
+                crate::settings::to_guard::shared_to_message(&s, &others)
+            ),
         );
-        return 1;
     }
     if let Err(e) = std::fs::create_dir_all(&s.core.logdir) {
-        eprintln!("cannot create LOGDIR {}: {e}", s.core.logdir.display());
-        return 1;
+        return refuse(
+            layout,
+            &s,
+            &format!("cannot create LOGDIR {}: {e}", s.core.logdir.display()),
+        );
     }
     // A dry run leaves the tree alone: TO itself must exist to hold the lock, nothing more.
     let tracedir = if s.dry_run {
@@ -109,8 +118,11 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
         s.to.join(trace::TRACEDIR)
     };
     if let Err(e) = std::fs::create_dir_all(&tracedir) {
-        eprintln!("cannot create {}: {e}", tracedir.display());
-        return 1;
+        return refuse(
+            layout,
+            &s,
+            &format!("cannot create {}: {e}", tracedir.display()),
+        );
     }
     let date_started = dates::rfc2822_utc(time::OffsetDateTime::now_utc());
 
@@ -118,8 +130,11 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
     // it finishes a pass and go round again, so a push that meets a held lock is not lost.
     let update_required = s.to.join(s.update_required_name());
     if let Err(e) = touch(&update_required) {
-        eprintln!("cannot create {}: {e}", update_required.display());
-        return 1;
+        return refuse(
+            layout,
+            &s,
+            &format!("cannot create {}: {e}", update_required.display()),
+        );
     }
     let lock_path = s.to.join(s.lock_name());
     let (mut guard, mut lock, mut stale) = match take_locks(&s, &lock_path) {
@@ -128,10 +143,7 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
             println!("Unable to start rsync, lock file still exists, PID {pid}");
             return 1;
         }
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
+        Err(e) => return refuse(layout, &s, &e),
     };
 
     let cancel = match Cancel::on_signals() {
@@ -205,6 +217,18 @@ pub async fn sync(layout: &Layout, s: Settings, req: SyncRequest) -> u8 {
             _ => return code,
         }
     }
+}
+
+/// A run refused before its log is open (exit 1): said on stderr, and in the log, where
+/// someone whose runs cron starts looks, after the config's warnings (a typo'd TO key
+/// leaves the default TO, which may be what cannot be created). ftpsync::start has printed
+/// the warnings on stderr already.
+fn refuse(layout: &Layout, s: &Settings, msg: &str) -> u8 {
+    eprintln!("{msg}");
+    crate::settings::LogPlace::from(&s.core)
+        .in_run_dir(layout)
+        .append(&s.warnings, msg);
+    1
 }
 
 enum Taken {

@@ -92,12 +92,8 @@ async fn run_explained(
     let s = match load_settings(layout, conf) {
         Ok(s) => s,
         Err(refused) => {
-            for w in &refused.warnings {
-                eprintln!("{w}");
-            }
-            let refusal = refused.refusal;
-            eprintln!("{}", refusal.message);
-            return (refusal.code, Some(refusal.message));
+            let code = refused.report();
+            return (code, Some(refused.refusal.message));
         }
     };
     for w in &s.warnings {

@@ -218,14 +218,11 @@ impl Settings {
         archive: &str,
         trigger: Option<String>,
     ) -> Result<Settings, Refused> {
-        let (raw, name) = Settings::load_raw(layout, archive)?;
+        let (mut raw, name) = Settings::load_raw(layout, archive)?;
         // Before anything else runs (even the `rsync --version` probe): a TO that rsync
         // --delete must never be pointed at.
         if let Err(refusal) = super::to_guard::refuse_dangerous_to(&raw) {
-            return Err(Refused {
-                refusal,
-                warnings: raw.warnings,
-            });
+            return Err(Refused::of(refusal, &mut raw, layout, &name));
         }
         let secret_warning = password_file_warning(&raw);
         let mut s = Settings::from_raw(raw, layout, name, archive, trigger)?;
@@ -263,10 +260,8 @@ impl Settings {
         archive: &str,
         trigger: Option<String>,
     ) -> Result<Settings, Refused> {
-        Settings::typed(&mut c, layout, name, archive, trigger).map_err(|refusal| Refused {
-            refusal,
-            warnings: std::mem::take(&mut c.warnings),
-        })
+        Settings::typed(&mut c, layout, name.clone(), archive, trigger)
+            .map_err(|refusal| Refused::of(refusal, &mut c, layout, &name))
     }
 
     fn typed(

@@ -98,10 +98,8 @@ impl Settings {
         };
         let prelude = layout.config_prelude(&name, conf);
         let mut c = config::load(&path, KEYS, &prelude).map_err(Refusal::from)?;
-        Settings::typed(&mut c, layout, &name, conf).map_err(|refusal| Refused {
-            refusal,
-            warnings: std::mem::take(&mut c.warnings),
-        })
+        Settings::typed(&mut c, layout, &name, conf)
+            .map_err(|refusal| Refused::of(refusal, &mut c, layout, &name))
     }
 
     fn typed(
