@@ -362,7 +362,13 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
     }
 
     let Some(list) = &s.mirrors else {
-        r.note(format!("no {name}.mirror found: there is nothing to push"));
+        let msg = crate::runmirrors::no_mirror_list(&name, &layout.searched(), hub == Some(true));
+        // A run warns about it (log and stderr) when HUB=true; without, nothing pushes anyway.
+        if hub == Some(true) {
+            r.warning(msg);
+        } else {
+            r.note(msg);
+        }
         return;
     };
     r.info(format!("mirrors: {}", list.display()));

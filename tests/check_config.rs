@@ -637,7 +637,7 @@ fn runmirrors_problems_are_errors_with_locations() {
     assert_problem(&out, "error", &format!("{}:3: ", mirrors.display()));
     assert!(out.stdout.contains("ok all: ssh "), "{}", out.stdout);
 
-    // no mirror file: a note, not an error
+    // HUB=true and no mirror file: a warning (nothing is pushed), not an error
     fs::remove_file(&mirrors).unwrap();
     let key = m.dir.join("key");
     fs::write(&key, "k\n").unwrap();
@@ -650,7 +650,17 @@ fn runmirrors_problems_are_errors_with_locations() {
     );
     let out = check_config(&m, &[]);
     m.expect_code(&out, 0);
-    assert_problem(&out, "note", "runmirrors.mirror");
+    assert_problem(
+        &out,
+        "warning",
+        "HUB=true but there is no runmirrors.mirror",
+    );
+
+    // Without HUB=true nothing pushes after a sync anyway: a note.
+    m.write_conf(&m.conf("rsync://127.0.0.1:9/debian"));
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+    assert_problem(&out, "note", "there is no runmirrors.mirror");
 }
 
 /// Triggers prefer curve25519-sha256 over ssh's sntrup761 default (about 65 ms less CPU

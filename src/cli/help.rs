@@ -120,7 +120,8 @@ Files:
        ~/.config/ftpsync, /etc/ftpsync.
   runmirrors.mirror, runmirrors-NAME.mirror
        The downstreams, one a line: TYPE SHORTNAME HOSTNAME USER [PROTO [KEYFILE]], TYPE
-       being all, staged or mhop; DELAY lines. Missing: there is nothing to push.
+       being all, staged or mhop; DELAY lines. Missing: there is nothing to push, which
+       is warned about (log and stderr; the exit status stays 0).
   ~/.ssh/pushmirror
        The default KEYFILE, the key the downstreams' authorized_keys lock to ftpsync.
   LOGDIR/runmirrors.log, LOGDIR/SHORTNAME.log

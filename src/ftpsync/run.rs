@@ -510,9 +510,18 @@ impl Run {
             }
             args.push_str(&format!("-f -k {}", kind.as_str()));
             self.log.log(format!("Trigger slave mirrors using {args}"));
-            let (code, why) =
+            let pushed =
                 runmirrors::from_ftpsync(&self.layout, &self.s.archive, kind, self.cancel.clone())
                     .await;
+            // The push's warnings are this run's: in our log, where its operator looks, and
+            // on stderr as our config's warnings are.
+            for w in &pushed.warnings {
+                self.log.log(w);
+                if !self.log.echoes() {
+                    eprintln!("{w}");
+                }
+            }
+            let (code, why) = (pushed.code, pushed.why);
             self.log.log("Trigger slave done");
             if let Some(sig) = self.cancel.signal() {
                 return Err(self.interrupted(sig));
