@@ -97,7 +97,6 @@ pub fn main(layout: &Layout, archive: String) -> u8 {
     r.secrets.extend(raw.string("RSYNC_PASSWORD"));
     r.info(format!("config: {}", raw.path.display()));
     check_secret_file(&mut r, &raw.path);
-    let raw_warnings = raw.warnings.clone();
     let to_empty = raw.is_set("TO") && raw.string("TO").is_none();
     let to_location = raw.location("TO");
     let settings = match Settings::from_raw(raw, layout, name, &archive, None) {
@@ -107,13 +106,13 @@ pub fn main(layout: &Layout, archive: String) -> u8 {
             }
             Some(s)
         }
-        Err(refusal) => {
-            for w in &raw_warnings {
+        Err(refused) => {
+            for w in &refused.warnings {
                 r.loader_warning(w);
             }
             r.error(format!(
                 "{} (a run exits {})",
-                refusal.message, refusal.code
+                refused.refusal.message, refused.refusal.code
             ));
             None
         }
@@ -339,10 +338,13 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
     // The same loading as runmirrors (and a hub's ftpsync, which runs it in-process).
     let s = match crate::runmirrors::load_settings(layout, archive) {
         Ok(s) => s,
-        Err(refusal) => {
+        Err(refused) => {
+            for w in &refused.warnings {
+                r.loader_warning(w);
+            }
             r.error(format!(
                 "{} (runmirrors exits {})",
-                refusal.message, refusal.code
+                refused.refusal.message, refused.refusal.code
             ));
             return;
         }
@@ -366,7 +368,13 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
     }
 
     let Some(list) = &s.mirrors else {
-        r.note(format!("no {name}.mirror found: there is nothing to push"));
+        let msg = crate::runmirrors::no_mirror_list(&name, &layout.searched(), hub == Some(true));
+        // A run warns about it (log and stderr) when HUB=true; without, nothing pushes anyway.
+        if hub == Some(true) {
+            r.warning(msg);
+        } else {
+            r.note(msg);
+        }
         return;
     };
     r.info(format!("mirrors: {}", list.display()));

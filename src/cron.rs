@@ -9,6 +9,7 @@ use crate::common::mail::ErrorReports;
 use crate::common::private_dir::PrivateDir;
 use crate::common::{http, lock, rsync as rsync_words, trace};
 use crate::settings::archive::{CheckUpstream, Settings};
+use crate::settings::LogPlace;
 use std::path::Path;
 
 use std::time::Duration;
@@ -16,13 +17,25 @@ use std::time::Duration;
 /// The cron log grows a line or two a run; it is rotated once it passes this size.
 const LOG_ROTATE_SIZE: u64 = 1 << 20;
 
+/// ftpsync-cron's own log beside the archive's: `LOGDIR/ftpsync-cron[-ARCHIVE].log`, its
+/// lines tagged with that name (LOG and PROGRAM are the sync's).
+fn cron_log(archive: &LogPlace) -> LogPlace {
+    let name = archive.name.replacen("ftpsync", "ftpsync-cron", 1);
+    LogPlace {
+        logdir: archive.logdir.clone(),
+        log: archive.logdir.join(format!("{name}.log")),
+        program: name.clone(),
+        name,
+    }
+}
+
 /// `ftpsync-cron [ARCHIVE]`: the archive, empty for the default one.
 pub fn main(layout: &Layout, archive: String) -> u8 {
-    let s = match Settings::load(layout, &archive, Some("cron".into())) {
+    let s = match Settings::load_explained(layout, &archive, Some("cron".into())) {
         Ok(s) => s,
-        Err(refusal) => {
-            eprintln!("{}", refusal.message);
-            return refusal.code;
+        Err(mut refused) => {
+            refused.log = refused.log.as_deref().map(cron_log).map(Box::new);
+            return refused.report();
         }
     };
     for w in &s.warnings {
@@ -32,8 +45,11 @@ pub fn main(layout: &Layout, archive: String) -> u8 {
         eprintln!("cannot create LOGDIR {}: {e}", s.core.logdir.display());
         return 1;
     }
-    let name = s.core.name.replacen("ftpsync", "ftpsync-cron", 1);
-    let log_path = s.core.logdir.join(format!("{name}.log"));
+    let LogPlace {
+        log: log_path,
+        name,
+        ..
+    } = cron_log(&LogPlace::from(&s.core));
     if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > LOG_ROTATE_SIZE) {
         savelog(&log_path, s.core.logrotate);
     }

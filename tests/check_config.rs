@@ -144,6 +144,43 @@ fn other_refusals_are_errors() {
     }
 }
 
+/// A warning found while the defaults were applied (here RSYNC_SSL=yes, which reads as
+/// false) is reported with the refusal that came after it (an unknown transport), first.
+#[test]
+fn warnings_found_before_a_refusal_come_before_it() {
+    let m = Mirror::new();
+    m.write_conf(
+        &m.conf("x")
+            .set("RSYNC_SSL", "yes")
+            .set("RSYNC_TRANSPORT", "carrier-pigeon"),
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 1);
+    let warning = assert_problem(&out, "warning", "RSYNC_SSL=yes is neither true nor false");
+    let error = assert_problem(&out, "error", "Unknown rsync transport");
+    assert!(
+        out.stdout.find(&warning) < out.stdout.find(&error),
+        "{}",
+        out.stdout
+    );
+
+    // runmirrors.conf the same: a typo'd key, then a number out of its range.
+    m.write_conf(&m.conf("x").set("HUB", "true"));
+    m.write_raw(
+        "runmirrors.conf",
+        "MAILTO=\"\"\nPUSHDELAI=5\nPUSHTIMEOUT=0\n",
+    );
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 1);
+    let warning = assert_problem(&out, "warning", "PUSHDELAI (did you mean PUSHDELAY?)");
+    let error = assert_problem(&out, "error", "PUSHTIMEOUT=0 is out of range");
+    assert!(
+        out.stdout.find(&warning) < out.stdout.find(&error),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn crlf_bounds_names_and_ignored_rsync_user_are_reported() {
     // CRLF line endings: a warning with file and line; the values are used without \r.
@@ -600,7 +637,7 @@ fn runmirrors_problems_are_errors_with_locations() {
     assert_problem(&out, "error", &format!("{}:3: ", mirrors.display()));
     assert!(out.stdout.contains("ok all: ssh "), "{}", out.stdout);
 
-    // no mirror file: a note, not an error
+    // HUB=true and no mirror file: a warning (nothing is pushed), not an error
     fs::remove_file(&mirrors).unwrap();
     let key = m.dir.join("key");
     fs::write(&key, "k\n").unwrap();
@@ -613,7 +650,17 @@ fn runmirrors_problems_are_errors_with_locations() {
     );
     let out = check_config(&m, &[]);
     m.expect_code(&out, 0);
-    assert_problem(&out, "note", "runmirrors.mirror");
+    assert_problem(
+        &out,
+        "warning",
+        "HUB=true but there is no runmirrors.mirror",
+    );
+
+    // Without HUB=true nothing pushes after a sync anyway: a note.
+    m.write_conf(&m.conf("rsync://127.0.0.1:9/debian"));
+    let out = check_config(&m, &[]);
+    m.expect_code(&out, 0);
+    assert_problem(&out, "note", "there is no runmirrors.mirror");
 }
 
 /// Triggers prefer curve25519-sha256 over ssh's sntrup761 default (about 65 ms less CPU

@@ -14,6 +14,28 @@ fn missing_config_exits_78() {
     assert!(!m.to.exists(), "TO created without a config");
 }
 
+/// Run from `/usr/bin` as the Debian package installs it (here a `usr/bin/ftpsync` link in a
+/// temp dir, with a `usr/etc` holding nothing of ours): no classic layout, so `usr/etc` is
+/// neither searched nor named; the message lists exactly what was searched.
+#[test]
+fn without_a_classic_layout_the_message_names_only_the_package_search_path() {
+    let m = Mirror::new();
+    let usr = m.dir.join("pkg/usr");
+    fs::create_dir_all(usr.join("bin")).unwrap();
+    fs::create_dir_all(usr.join("etc")).unwrap();
+    fs::write(usr.join("etc/other.conf"), "").unwrap();
+    let bin = usr.join("bin/ftpsync");
+    std::os::unix::fs::symlink(BIN, &bin).unwrap();
+    let out = m.run_cmd(m.command_prog(&bin, &["sync:all"]));
+    m.expect_code(&out, 78);
+    let want = format!(
+        "Can't read config file ftpsync.conf (searched {}, /etc/ftpsync)!",
+        m.home.join(".config/ftpsync").display()
+    );
+    assert!(out.stderr.contains(&want), "want {want}\n{}", out.stderr);
+    assert!(!out.stderr.contains("usr/etc"), "{}", out.stderr);
+}
+
 #[test]
 fn unknown_archive_exits_78() {
     let up = Upstream::v1();
@@ -339,6 +361,34 @@ fn missing_rsync_host_exits_1_naming_the_file() {
     assert!(!m.lock_path().exists());
 }
 
+/// The README's own typo: RSYNC_HOTS for RSYNC_HOST. The refusal it causes comes after the
+/// warning that explains it, which names file and line and suggests the key.
+#[test]
+fn a_typo_is_warned_about_before_the_refusal_it_explains() {
+    let m = Mirror::new();
+    let conf = m
+        .conf("unused")
+        .unset("RSYNC_HOST")
+        .unset("RSYNC_SOURCE")
+        .set("RSYNC_HOTS", "ftp.example.org");
+    let text = conf.to_bash();
+    m.write_raw("ftpsync.conf", &text);
+    let out = m.run(&[]);
+    m.expect_code(&out, 1);
+    let warning = format!(
+        "{}:{}: warning: unknown key RSYNC_HOTS (did you mean RSYNC_HOST?)",
+        m.etc().join("ftpsync.conf").display(),
+        line_of(&text, "RSYNC_HOTS")
+    );
+    let warned = out.stderr.find(&warning);
+    let refused = out.stderr.find("Missing a host to mirror from");
+    assert!(
+        warned.is_some() && refused.is_some() && warned < refused,
+        "want the warning, then the refusal:\n{}",
+        out.stderr
+    );
+}
+
 /// The 1-based line of `text` that assigns `key`.
 fn line_of(text: &str, key: &str) -> usize {
     text.lines()
@@ -570,9 +620,14 @@ fn two_configs_sharing_a_to_are_refused_naming_both() {
                 .set("MIRRORNAME", "other.test")
                 .set("TO", to),
         );
-        for (words, own, theirs) in [
-            (&["sync:all"][..], &ours, &other),
-            (&["sync:archive:other"][..], &other, &ours),
+        for (words, own, theirs, own_log) in [
+            (&["sync:all"][..], &ours, &other, "ftpsync.log"),
+            (
+                &["sync:archive:other"][..],
+                &other,
+                &ours,
+                "ftpsync-other.log",
+            ),
         ] {
             let out = m.run(words);
             m.expect_code(&out, 1);
@@ -591,9 +646,16 @@ fn two_configs_sharing_a_to_are_refused_naming_both() {
                 "{to}, {words:?}: synced anyway"
             );
             assert!(!m.lock_path().exists());
+            // No run started: its log holds the refusal alone, and no other file is there.
+            let log = m.read_log_file(own_log);
+            assert!(
+                log.contains(line) && !log.contains("Mirrorsync start"),
+                "{to}, {words:?}: {log}"
+            );
+            fs::remove_file(m.logdir().join(own_log)).unwrap();
             assert!(
                 fs::read_dir(m.logdir()).unwrap().next().is_none(),
-                "nothing logged"
+                "nothing else logged"
             );
         }
     }

@@ -92,6 +92,59 @@ fn hub_runs_runmirrors_and_its_failure_is_ours() {
     assert_eq!(count_lines(&log, "Trigger slave mirrors using"), 2, "{log}");
 }
 
+/// HUB=true with a runmirrors config but no mirror list: the sync succeeds (exit 0), but
+/// no downstream hears of it, so it is a warning where warnings go: stderr, ftpsync's log
+/// and runmirrors' log; a push by hand warns too, and check-config calls it a warning.
+#[test]
+fn hub_without_a_mirror_list_is_warned_about() {
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    m.write_conf_file("ftpsync-extra.conf", &m.conf(&up.url()).set("HUB", "true"));
+    let key = m.dir.join("pushkey");
+    std::fs::write(&key, "not used").unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    m.write_raw(
+        "runmirrors-extra.conf",
+        &format!(
+            "KEYFILE={}\nMAILTO=\"\"\nLOGROTATE=0\n",
+            shq(&key.to_string_lossy())
+        ),
+    );
+    let want = format!(
+        "warning: HUB=true but there is no runmirrors-extra.mirror (searched {}, {}, /etc/ftpsync)",
+        m.etc().display(),
+        m.home.join(".config/ftpsync").display()
+    );
+    let out = m.run(&["sync:archive:extra"]);
+    m.expect_code(&out, 0);
+    assert_eq!(
+        count_lines(&out.stderr, &want),
+        1,
+        "{}",
+        m.diagnostics(&out)
+    );
+    let log = m.read_log_file("ftpsync-extra.log");
+    assert!(
+        log.contains(&format!("ftpsync-extra[{}]: {want}", out.pid)),
+        "{log}"
+    );
+    let rlog = m.read_log_file("runmirrors-extra.log");
+    assert!(rlog.contains(&want), "{rlog}");
+
+    let out = m.run_cmd(m.command_prog(&m.link_bin("runmirrors"), &["-a", "extra"]));
+    m.expect_code(&out, 0);
+    assert!(
+        out.stderr
+            .contains("warning: there is no runmirrors-extra.mirror (searched "),
+        "{}",
+        out.stderr
+    );
+
+    let out = m.run_cmd(m.command_prog(&m.link_bin("archvsync"), &["check-config", "extra"]));
+    m.expect_code(&out, 0);
+    assert_eq!(count_lines(&out.stdout, &want), 1, "{}", out.stdout);
+}
+
 #[test]
 fn ssl_transport_runs_the_tunnel_and_unknown_transports_are_refused() {
     let up = Upstream::v1();

@@ -88,6 +88,109 @@ fn custom_log_locations_are_honoured() {
     assert!(log.contains(&format!("--log-file {}", custom.join("r.log").display())));
 }
 
+/// Every line a refused run printed on stderr is a line of `log` too, with the same text
+/// and in the same order; returns those log lines.
+fn stderr_lines_are_logged(out: &RunOutput, log: &str) -> Vec<String> {
+    let said: Vec<&str> = out.stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!said.is_empty(), "nothing on stderr");
+    let logged: Vec<&str> = log
+        .lines()
+        .filter(|l| said.iter().any(|s| l.ends_with(&format!("]: {s}"))))
+        .collect();
+    let in_log: Vec<String> = logged
+        .iter()
+        .map(|l| l.split_once("]: ").map_or("", |(_, t)| t).to_string())
+        .collect();
+    assert_eq!(in_log, said, "stderr:\n{}\nlog:\n{log}", out.stderr);
+    logged.into_iter().map(str::to_string).collect()
+}
+
+/// A run refused before it starts says why where someone whose runs cron starts looks: in
+/// the run's log (LOG in LOGDIR), with the text of stderr, the config's warnings first.
+#[test]
+fn refusals_before_the_run_are_logged_too() {
+    // No host, because of a typo: the warning, then the refusal.
+    let m = Mirror::new();
+    m.write_conf(
+        &m.conf("unused")
+            .unset("RSYNC_HOST")
+            .unset("RSYNC_SOURCE")
+            .set("RSYNC_HOTS", "ftp.example.org"),
+    );
+    let out = m.run(&[]);
+    m.expect_code(&out, 1);
+    let lines = stderr_lines_are_logged(&out, &m.read_log_file("ftpsync.log"));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("unknown key RSYNC_HOTS"), "{lines:?}");
+    assert!(
+        lines[1].contains("Missing a host to mirror from"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains(&format!("ftpsync[{}]: ", out.pid)),
+        "{lines:?}"
+    );
+
+    // A relative LOGDIR means one below BASEDIR, where the run works, even for a refusal
+    // that comes before the run went there (runs start in $HOME here).
+    m.write_conf(
+        &m.conf("unused")
+            .unset("RSYNC_HOST")
+            .unset("RSYNC_SOURCE")
+            .set("LOGDIR", "relative-log"),
+    );
+    let out = m.run(&[]);
+    m.expect_code(&out, 1);
+    stderr_lines_are_logged(&out, &read_string(&m.base.join("relative-log/ftpsync.log")));
+    assert!(!m.home.join("relative-log").exists());
+
+    // A TO that cannot be created (below a file), with a LOGDIR of the config's own.
+    let up = Upstream::v1();
+    let m = Mirror::new();
+    let logdir = m.dir.join("var-log");
+    let file = m.dir.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    m.write_conf(
+        &m.conf(&up.url())
+            .set("TO", file.join("mirror").to_string_lossy())
+            .set("LOGDIR", logdir.to_string_lossy()),
+    );
+    let out = m.run(&[]);
+    m.expect_code(&out, 1);
+    let lines = stderr_lines_are_logged(&out, &read_string(&logdir.join("ftpsync.log")));
+    assert!(
+        lines.len() == 1 && lines[0].contains(&format!("cannot create {}", file.display())),
+        "{lines:?}"
+    );
+
+    // ftpsync-cron: in its own log.
+    let m = Mirror::new();
+    m.write_conf(&m.conf("unused").unset("RSYNC_HOST").unset("RSYNC_SOURCE"));
+    let out = m.run_cmd(m.command_prog(&m.link_bin("ftpsync-cron"), &[]));
+    m.expect_code(&out, 1);
+    let lines = stderr_lines_are_logged(&out, &m.read_log_file("ftpsync-cron.log"));
+    assert!(
+        lines.len() == 1 && lines[0].contains(&format!("ftpsync-cron[{}]: ", out.pid)),
+        "{lines:?}"
+    );
+
+    // runmirrors the same, in its log.
+    m.write_raw("runmirrors.conf", "MAILTO=\"\"\nPUSHTIMEOUT=0\n");
+    let out = m.run_cmd(m.command_prog(&m.link_bin("runmirrors"), &[]));
+    m.expect_code(&out, 78);
+    let lines = stderr_lines_are_logged(&out, &m.read_log_file("runmirrors.log"));
+    assert!(
+        lines.len() == 1 && lines[0].contains("PUSHTIMEOUT=0 is out of range"),
+        "{lines:?}"
+    );
+
+    // No config: nothing says where a log would go, and an archive name pushed over ssh
+    // must not leave a log file of its own.
+    let out = m.run(&["sync:archive:nosuch"]);
+    m.expect_code(&out, 78);
+    assert!(!m.logdir().join("ftpsync-nosuch.log").exists());
+}
+
 // ---------------------------------------------------------------------------------------
 // mail
 // ---------------------------------------------------------------------------------------

@@ -47,8 +47,13 @@ fn assert_to_refused(m: &Mirror, to: &str, env: &[(&str, &str)], needle: &str) {
         "TO={to:?}: the fake RSYNC was run:\n{}",
         read_string(&calls)
     );
-    // Nothing was created: no log, no lock, no Update-Required file.
-    assert!(!m.logdir().join("ftpsync.log").exists(), "TO={to:?}: a log");
+    // No run started: the log holds the refusal (where a cron user looks), nothing else.
+    let log = read_string(&m.logdir().join("ftpsync.log"));
+    assert!(
+        log.contains(needle) && !log.contains("Mirrorsync start"),
+        "TO={to:?}: the log is not the refusal alone:\n{log}"
+    );
+    std::fs::remove_file(m.logdir().join("ftpsync.log")).unwrap();
 }
 
 #[test]

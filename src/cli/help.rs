@@ -13,13 +13,15 @@ Invoked as:
 
 Files:
   ftpsync.conf, ftpsync-ARCHIVE.conf, runmirrors.conf, runmirrors.mirror
-       Searched in $BASEDIR/etc, ~/.config/ftpsync, /etc/ftpsync; the first found wins.
-       BASEDIR is the directory above the one holding the program as invoked, links not
-       followed (~/bin/ftpsync gives ~). The files are sourced by bash, as the original
-       did; ftpsync.toml (typed TOML) is read too, .conf wins within one directory.
+       Searched in $BASEDIR/etc (in the classic layout only), ~/.config/ftpsync,
+       /etc/ftpsync; the first found wins. BASEDIR is the directory above the one holding
+       the program as invoked, links not followed (~/bin/ftpsync gives ~). The files are
+       sourced by bash, as the original did; ftpsync.toml (typed TOML) is read too, .conf
+       wins within one directory.
   $BASEDIR/log, $BASEDIR/locks
-       Logs and locks in the classic layout (when $BASEDIR/etc exists); otherwise
-       ~/.local/log/ftpsync and ~/.local/lock/ftpsync.
+       Logs and locks in the classic layout (when $BASEDIR/etc holds an ftpsync* or
+       runmirrors* config, or BASEDIR is set); otherwise ~/.local/log/ftpsync and
+       ~/.local/lock/ftpsync.
 
 Environment:
   BASEDIR
@@ -67,9 +69,9 @@ with the last lines of rsync's error output.
 Files:
   ftpsync.conf, ftpsync-ARCHIVE.conf
        The configuration (sync:archive:ARCHIVE selects the second), searched in
-       $BASEDIR/etc, ~/.config/ftpsync, /etc/ftpsync; the first found wins. BASEDIR is the
-       directory above the one holding the program as invoked (~/bin/ftpsync gives ~).
-       Sourced by bash; ftpsync.toml is read too.
+       $BASEDIR/etc (in the classic layout only), ~/.config/ftpsync, /etc/ftpsync; the
+       first found wins. BASEDIR is the directory above the one holding the program as
+       invoked (~/bin/ftpsync gives ~). Sourced by bash; ftpsync.toml is read too.
   LOGDIR/ftpsync.log, LOGDIR/rsync-ftpsync.log, LOGDIR/rsync-ftpsync.error
        The run's log, rsync's log (--log-file) and rsync's output; -ARCHIVE is added to the
        names for an archive. Rotated at the end of each run, LOGROTATE copies kept.
@@ -114,11 +116,12 @@ Exit status:
 
 Files:
   runmirrors.conf, runmirrors-NAME.conf
-       The configuration, searched like ftpsync's: $BASEDIR/etc, ~/.config/ftpsync,
-       /etc/ftpsync.
+       The configuration, searched like ftpsync's: $BASEDIR/etc (classic layout only),
+       ~/.config/ftpsync, /etc/ftpsync.
   runmirrors.mirror, runmirrors-NAME.mirror
        The downstreams, one a line: TYPE SHORTNAME HOSTNAME USER [PROTO [KEYFILE]], TYPE
-       being all, staged or mhop; DELAY lines. Missing: there is nothing to push.
+       being all, staged or mhop; DELAY lines. Missing: there is nothing to push, which
+       is warned about (log and stderr; the exit status stays 0).
   ~/.ssh/pushmirror
        The default KEYFILE, the key the downstreams' authorized_keys lock to ftpsync.
   LOGDIR/runmirrors.log, LOGDIR/SHORTNAME.log

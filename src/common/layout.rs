@@ -4,6 +4,8 @@
 //! whose BASEDIR is the directory above the program, and the Debian package, which reads
 //! `~/.config/ftpsync` and `/etc/ftpsync`. We pick the classic one when `$BASEDIR` is set or
 //! `$BASEDIR/etc` holds an ftpsync or runmirrors config, so the same binary serves both.
+//! Only the classic layout searches `$BASEDIR/etc`: otherwise it holds no config of ours by
+//! that very test, and `/usr/etc` in a "no config" message only misleads.
 
 use std::env;
 use std::ffi::OsStr;
@@ -120,7 +122,7 @@ impl Layout {
         home: &Path,
     ) -> Layout {
         let mut confdirs = Vec::new();
-        if let Some(b) = &basedir {
+        if let (Some(b), true) = (&basedir, classic) {
             confdirs.push(b.join("etc"));
         }
         confdirs.push(home.join(".config/ftpsync"));
@@ -173,8 +175,22 @@ mod tests {
 
     #[test]
     fn packaged_layout_uses_home_dirs() {
-        let l = Layout::build(Some("/usr".into()), None, false, Path::new("/h"));
+        let l = Layout::build(
+            Some("/usr".into()),
+            Some("/usr/bin".into()),
+            false,
+            Path::new("/h"),
+        );
         assert_eq!(l.logdir, PathBuf::from("/h/.local/log/ftpsync"));
-        assert_eq!(l.confdirs[1], PathBuf::from("/h/.config/ftpsync"));
+        assert_eq!(l.lockdir, PathBuf::from("/h/.local/lock/ftpsync"));
+        // /usr/etc is not searched, so no message names it.
+        assert_eq!(
+            l.confdirs,
+            [
+                PathBuf::from("/h/.config/ftpsync"),
+                PathBuf::from("/etc/ftpsync")
+            ]
+        );
+        assert_eq!(l.searched(), "/h/.config/ftpsync, /etc/ftpsync");
     }
 }

@@ -38,6 +38,25 @@ impl Logger {
         }
     }
 
+    /// For a run refused before it started: the log it would have written, appended to
+    /// without echo (the caller has said it on stderr) and without a fallback to stderr.
+    /// None when it cannot be opened.
+    pub fn open_quiet(path: &Path, program: &str) -> Option<Logger> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()?;
+        Some(Logger {
+            file: Mutex::new(Some(file)),
+            path: path.to_path_buf(),
+            program: program.to_string(),
+            shorthost: host::short(),
+            pid: std::process::id(),
+            echo: false,
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -72,12 +72,9 @@ pub fn start(layout: &Layout, inv: Invocation) -> u8 {
         println!("{line}");
     }
 
-    let mut settings = match Settings::load(layout, request.archive_name(), inv.trigger) {
+    let mut settings = match Settings::load_explained(layout, request.archive_name(), inv.trigger) {
         Ok(s) => s,
-        Err(refusal) => {
-            eprintln!("{}", refusal.message);
-            return refusal.code;
-        }
+        Err(refused) => return refused.report(),
     };
     for w in &settings.warnings {
         eprintln!("{w}");

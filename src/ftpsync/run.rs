@@ -79,8 +79,11 @@ pub async fn sync(layout: &Layout, mut s: Settings, req: SyncRequest) -> u8 {
     if let Some(why) =
         crate::settings::to_guard::dangerous_to(&s.to, &crate::common::layout::home())
     {
-        eprintln!("{}: {why}; refusing to run", s.core.config_path.display());
-        return 1;
+        return refuse(
+            layout,
+            &s,
+            &format!("{}: {why}; refusing to run", s.core.config_path.display()),
+        );
     }
     crate::common::system::set_umask(0o022);
     // The classic layout ran from BASEDIR, so relative paths in old configs mean that.
@@ -94,11 +97,14 @@ pub async fn sync(layout: &Layout, mut s: Settings, req: SyncRequest) -> u8 {
     // environment may well differ in the other archive's runs, so that is a warning.
     let shared = crate::settings::to_guard::configs_sharing_to(layout, &s);
     if !shared.certain.is_empty() {
-        eprintln!(
-            "{}; refusing to run",
-            crate::settings::to_guard::shared_to_message(&s, &shared.certain)
+        return refuse(
+            layout,
+            &s,
+            &format!(
+                "{}; refusing to run",
+                crate::settings::to_guard::shared_to_message(&s, &shared.certain)
+            ),
         );
-        return 1;
     }
     for l in &shared.likely {
         let w = crate::settings::to_guard::likely_shared_to_message(&s, l);
@@ -107,8 +113,11 @@ pub async fn sync(layout: &Layout, mut s: Settings, req: SyncRequest) -> u8 {
         s.warnings.push(w);
     }
     if let Err(e) = std::fs::create_dir_all(&s.core.logdir) {
-        eprintln!("cannot create LOGDIR {}: {e}", s.core.logdir.display());
-        return 1;
+        return refuse(
+            layout,
+            &s,
+            &format!("cannot create LOGDIR {}: {e}", s.core.logdir.display()),
+        );
     }
     // A dry run leaves the tree alone: TO itself must exist to hold the lock, nothing more.
     let tracedir = if s.dry_run {
@@ -117,8 +126,11 @@ pub async fn sync(layout: &Layout, mut s: Settings, req: SyncRequest) -> u8 {
         s.to.join(trace::TRACEDIR)
     };
     if let Err(e) = std::fs::create_dir_all(&tracedir) {
-        eprintln!("cannot create {}: {e}", tracedir.display());
-        return 1;
+        return refuse(
+            layout,
+            &s,
+            &format!("cannot create {}: {e}", tracedir.display()),
+        );
     }
     let date_started = dates::rfc2822_utc(time::OffsetDateTime::now_utc());
 
@@ -126,8 +138,11 @@ pub async fn sync(layout: &Layout, mut s: Settings, req: SyncRequest) -> u8 {
     // it finishes a pass and go round again, so a push that meets a held lock is not lost.
     let update_required = s.to.join(s.update_required_name());
     if let Err(e) = touch(&update_required) {
-        eprintln!("cannot create {}: {e}", update_required.display());
-        return 1;
+        return refuse(
+            layout,
+            &s,
+            &format!("cannot create {}: {e}", update_required.display()),
+        );
     }
     let lock_path = s.to.join(s.lock_name());
     let (mut guard, mut lock, mut stale) = match take_locks(&s, &lock_path) {
@@ -136,10 +151,7 @@ pub async fn sync(layout: &Layout, mut s: Settings, req: SyncRequest) -> u8 {
             println!("Unable to start rsync, lock file still exists, PID {pid}");
             return 1;
         }
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
+        Err(e) => return refuse(layout, &s, &e),
     };
 
     let cancel = match Cancel::on_signals() {
@@ -213,6 +225,18 @@ pub async fn sync(layout: &Layout, mut s: Settings, req: SyncRequest) -> u8 {
             _ => return code,
         }
     }
+}
+
+/// A run refused before its log is open (exit 1): said on stderr, and in the log, where
+/// someone whose runs cron starts looks, after the config's warnings (a typo'd TO key
+/// leaves the default TO, which may be what cannot be created). ftpsync::start has printed
+/// the warnings on stderr already.
+fn refuse(layout: &Layout, s: &Settings, msg: &str) -> u8 {
+    eprintln!("{msg}");
+    crate::settings::LogPlace::from(&s.core)
+        .in_run_dir(layout)
+        .append(&s.warnings, msg);
+    1
 }
 
 enum Taken {
@@ -494,9 +518,18 @@ impl Run {
             }
             args.push_str(&format!("-f -k {}", kind.as_str()));
             self.log.log(format!("Trigger slave mirrors using {args}"));
-            let (code, why) =
+            let pushed =
                 runmirrors::from_ftpsync(&self.layout, &self.s.archive, kind, self.cancel.clone())
                     .await;
+            // The push's warnings are this run's: in our log, where its operator looks, and
+            // on stderr as our config's warnings are.
+            for w in &pushed.warnings {
+                self.log.log(w);
+                if !self.log.echoes() {
+                    eprintln!("{w}");
+                }
+            }
+            let (code, why) = (pushed.code, pushed.why);
             self.log.log("Trigger slave done");
             if let Some(sig) = self.cancel.signal() {
                 return Err(self.interrupted(sig));

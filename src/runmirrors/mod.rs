@@ -46,15 +46,54 @@ pub fn main(layout: &Layout, opts: Options) -> u8 {
     })
 }
 
-/// ftpsync's HUB step, in-process: `runmirrors -a ARCHIVE -f -k KIND`. The exit status,
-/// and for a failure why, in words, for ftpsync's own log (the details are in runmirrors').
+/// How a push ended, for ftpsync's own log (the details are in runmirrors').
+pub struct Pushed {
+    pub code: u8,
+    /// Why it failed, in words.
+    pub why: Option<String>,
+    /// What went wrong without failing it, for ftpsync to log and say as its own warnings
+    /// (runmirrors' log has them too).
+    pub warnings: Vec<String>,
+}
+
+impl Pushed {
+    fn done(code: u8) -> Pushed {
+        Pushed {
+            code,
+            why: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn failed(code: u8, why: String) -> Pushed {
+        Pushed {
+            code,
+            why: Some(why),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// What a push without a mirror list says. With HUB=true (or by hand) downstreams were
+/// meant to hear of the sync, so it is a warning, not a note.
+pub fn no_mirror_list(name: &str, searched: &str, hub: bool) -> String {
+    if hub {
+        format!(
+            "HUB=true but there is no {name}.mirror (searched {searched}): there is nothing to push, so no downstream hears of this sync; list them there (`archvsync downstream add` does) or set HUB=false"
+        )
+    } else {
+        format!("there is no {name}.mirror (searched {searched}): there is nothing to push")
+    }
+}
+
+/// ftpsync's HUB step, in-process: `runmirrors -a ARCHIVE -f -k KIND`.
 pub async fn from_ftpsync(
     layout: &Layout,
     archive: &str,
     kind: PushKind,
     cancel: Cancel,
-) -> (u8, Option<String>) {
-    run_explained(layout, archive, kind, true, cancel).await
+) -> Pushed {
+    run_explained(layout, archive, kind, true, true, cancel).await
 }
 
 pub async fn run(
@@ -64,18 +103,18 @@ pub async fn run(
     from_ftpsync: bool,
     cancel: Cancel,
 ) -> u8 {
-    run_explained(layout, conf, kind, from_ftpsync, cancel)
+    run_explained(layout, conf, kind, from_ftpsync, false, cancel)
         .await
-        .0
+        .code
 }
 
 /// runmirrors[-NAME].conf as a push uses it: loaded, and the key exchange the triggers ask
-/// for settled (ssh is asked once, here).
+/// for settled (ssh is asked once, here). A refusal comes with the warnings found before it.
 pub fn load_settings(
     layout: &Layout,
     conf: &str,
-) -> Result<crate::settings::push::Settings, crate::settings::Refusal> {
-    let mut s = crate::settings::push::Settings::load(layout, conf)?;
+) -> Result<crate::settings::push::Settings, crate::settings::Refused> {
+    let mut s = crate::settings::push::Settings::load_explained(layout, conf)?;
     if s.fast_kex {
         s.kex = ssh::fast_kex();
     }
@@ -87,13 +126,14 @@ async fn run_explained(
     conf: &str,
     kind: PushKind,
     from_ftpsync: bool,
+    in_process: bool,
     cancel: Cancel,
-) -> (u8, Option<String>) {
+) -> Pushed {
     let s = match load_settings(layout, conf) {
         Ok(s) => s,
-        Err(refusal) => {
-            eprintln!("{}", refusal.message);
-            return (refusal.code, Some(refusal.message));
+        Err(refused) => {
+            let code = refused.report();
+            return Pushed::failed(code, refused.refusal.message);
         }
     };
     for w in &s.warnings {
@@ -102,7 +142,7 @@ async fn run_explained(
     if let Err(e) = std::fs::create_dir_all(&s.core.logdir) {
         let msg = format!("cannot create LOGDIR {}: {e}", s.core.logdir.display());
         eprintln!("{msg}");
-        return (1, Some(msg));
+        return Pushed::failed(1, msg);
     }
     // The original rotates its log at the start of a run.
     savelog(&s.core.log, s.core.logrotate);
@@ -112,21 +152,32 @@ async fn run_explained(
     }
     let outbox = Arc::new(Outbox::new(&s.core.sendmail, s.core.mail_timeout));
     let log_path = s.core.log.clone();
-    let (code, why) = push_all(s, kind, from_ftpsync, &log, &outbox, cancel).await;
+    let searched = layout.searched();
+    let mut pushed = push_all(s, kind, from_ftpsync, &searched, &log, &outbox, cancel).await;
     // Mail still under way is waited for (each is bounded by MAILTIMEOUT).
     outbox.flush().await;
-    let why = why.or_else(|| (code != 0).then(|| format!("see {}", log_path.display())));
-    (code, why)
+    // Said where warnings go: on a terminal the log's echo did; ftpsync running us
+    // in-process says them itself, in its own log too.
+    if !in_process && !log.echoes() {
+        for w in &pushed.warnings {
+            eprintln!("{w}");
+        }
+    }
+    if pushed.code != 0 && pushed.why.is_none() {
+        pushed.why = Some(format!("see {}", log_path.display()));
+    }
+    pushed
 }
 
 async fn push_all(
     s: crate::settings::push::Settings,
     kind: PushKind,
     from_ftpsync: bool,
+    searched: &str,
     log: &Arc<Logger>,
     outbox: &Arc<Outbox>,
     cancel: Cancel,
-) -> (u8, Option<String>) {
+) -> Pushed {
     if !s.keyfile.is_file() {
         // The original's words first; then what it means and what to do, since a hub's
         // operator sees this as the reason its ftpsync failed.
@@ -144,14 +195,19 @@ async fn push_all(
         if !from_ftpsync {
             eprintln!("{msg}");
         }
-        return (EX_NOKEY, Some(msg));
+        return Pushed::failed(EX_NOKEY, msg);
     }
     let Some(list) = s.mirrors.clone() else {
-        log.log(format!(
-            "No {}.mirror found: there is nothing to push",
-            s.core.name
-        ));
-        return (0, None);
+        let msg = format!(
+            "warning: {}",
+            no_mirror_list(&s.core.name, searched, from_ftpsync)
+        );
+        log.log(&msg);
+        return Pushed {
+            code: 0,
+            why: None,
+            warnings: vec![msg],
+        };
     };
     let (entries, errors) = match mirrorlist::read(&list) {
         Ok(r) => r,
@@ -162,7 +218,7 @@ async fn push_all(
                 outbox,
                 &format!("Cannot read {}: {e}", list.display()),
             );
-            return (0, None);
+            return Pushed::done(0);
         }
     };
     for e in &errors {
@@ -186,5 +242,5 @@ async fn push_all(
         cancel,
         outbox: outbox.clone(),
     };
-    (pusher.run(entries).await, None)
+    Pushed::done(pusher.run(entries).await)
 }

@@ -1,6 +1,6 @@
 //! An archive's typed settings: its ftpsync.conf plus the original's defaults (SPEC §3).
 
-use super::{Core, Refusal, WEEK};
+use super::{Core, Refusal, Refused, WEEK};
 use crate::common::config::{self, Kind, RawConfig};
 use crate::common::host;
 use crate::common::layout::Layout;
@@ -208,10 +208,22 @@ impl Settings {
         archive: &str,
         trigger: Option<String>,
     ) -> Result<Settings, Refusal> {
-        let (raw, name) = Settings::load_raw(layout, archive)?;
+        Settings::load_explained(layout, archive, trigger).map_err(|r| r.refusal)
+    }
+
+    /// [`Settings::load`], and on a refusal the config's warnings found until then: what a
+    /// run reports (a typo'd key is often why it was refused).
+    pub fn load_explained(
+        layout: &Layout,
+        archive: &str,
+        trigger: Option<String>,
+    ) -> Result<Settings, Refused> {
+        let (mut raw, name) = Settings::load_raw(layout, archive)?;
         // Before anything else runs (even the `rsync --version` probe): a TO that rsync
         // --delete must never be pointed at.
-        super::to_guard::refuse_dangerous_to(&raw)?;
+        if let Err(refusal) = super::to_guard::refuse_dangerous_to(&raw) {
+            return Err(Refused::of(refusal, &mut raw, layout, &name));
+        }
         let secret_warning = password_file_warning(&raw);
         let mut s = Settings::from_raw(raw, layout, name, archive, trigger)?;
         s.warnings.extend(secret_warning);
@@ -249,15 +261,27 @@ impl Settings {
         Ok((raw, name))
     }
 
+    /// Apply the defaults to a loaded config. A refusal keeps the warnings found before it.
     pub fn from_raw(
         mut c: RawConfig,
         layout: &Layout,
         name: String,
         archive: &str,
         trigger: Option<String>,
+    ) -> Result<Settings, Refused> {
+        Settings::typed(&mut c, layout, name.clone(), archive, trigger)
+            .map_err(|refusal| Refused::of(refusal, &mut c, layout, &name))
+    }
+
+    fn typed(
+        c: &mut RawConfig,
+        layout: &Layout,
+        name: String,
+        archive: &str,
+        trigger: Option<String>,
     ) -> Result<Settings, Refusal> {
         let refuse = |message: String| Refusal { code: 1, message };
-        let core = Core::load(&mut c, layout, &name)?;
+        let core = Core::load(c, layout, &name)?;
         let rsync_host = c.string("RSYNC_HOST");
         let rsync_source = match c.string("RSYNC_SOURCE") {
             Some(s) => {
@@ -429,7 +453,7 @@ impl Settings {
             core,
         };
         Ok(Settings {
-            warnings: c.warnings,
+            warnings: std::mem::take(&mut c.warnings),
             ..s
         })
     }

@@ -1,7 +1,7 @@
 //! runmirrors' typed settings: runmirrors.conf plus the original's defaults (SPEC §3, §7).
 
-use super::{Core, Refusal, WEEK};
-use crate::common::config::{self, Kind};
+use super::{Core, Refusal, Refused, WEEK};
+use crate::common::config::{self, Kind, RawConfig};
 use crate::common::layout::{self, Layout};
 use std::path::PathBuf;
 
@@ -79,6 +79,11 @@ impl Settings {
     }
 
     pub fn load(layout: &Layout, conf: &str) -> Result<Settings, Refusal> {
+        Settings::load_explained(layout, conf).map_err(|r| r.refusal)
+    }
+
+    /// [`Settings::load`], and on a refusal the config's warnings found until then.
+    pub fn load_explained(layout: &Layout, conf: &str) -> Result<Settings, Refused> {
         let name = if conf.is_empty() {
             "runmirrors".to_string()
         } else {
@@ -88,11 +93,22 @@ impl Settings {
             return Err(Refusal {
                 code: config::EX_CONFIG,
                 message: format!("Can't read config file {name}.conf!"),
-            });
+            }
+            .into());
         };
         let prelude = layout.config_prelude(&name, conf);
-        let mut c = config::load(&path, KEYS, &prelude)?;
-        let core = Core::load(&mut c, layout, &name)?;
+        let mut c = config::load(&path, KEYS, &prelude).map_err(Refusal::from)?;
+        Settings::typed(&mut c, layout, &name, conf)
+            .map_err(|refusal| Refused::of(refusal, &mut c, layout, &name))
+    }
+
+    fn typed(
+        c: &mut RawConfig,
+        layout: &Layout,
+        name: &str,
+        conf: &str,
+    ) -> Result<Settings, Refusal> {
+        let core = Core::load(c, layout, name)?;
         let keyfile_configured = c.string_or("KEYFILE", ".ssh/pushmirror");
         let keyfile = layout::home().join(&keyfile_configured);
         let mirrors = match c.string("MIRRORS") {
@@ -102,7 +118,7 @@ impl Settings {
         let concurrency = c.u64_in("PUSHCONCURRENCY", DEFAULT_CONCURRENCY, 0..=MAX_CONCURRENCY)?;
         let timeout = c.u64_in("PUSHTIMEOUT", DEFAULT_TIMEOUT, 1..=WEEK)?;
         let pushdelay = c.u64_in("PUSHDELAY", 600, 0..=WEEK)?;
-        let rsyncd = super::rsyncd::Rsyncd::from_config(&c, &name, conf)?;
+        let rsyncd = super::rsyncd::Rsyncd::from_config(c, name, conf)?;
         Ok(Settings {
             core,
             keyfile,
