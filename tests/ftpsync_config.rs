@@ -763,5 +763,12 @@ fn a_to_shared_only_through_the_callers_environment_is_a_warning_not_a_refusal()
         "{}",
         m.diagnostics(&out)
     );
+    // No run started: its log holds the refusal alone, and no other file is there.
+    let log = m.read_log_file("ftpsync-plain.log");
+    assert!(
+        log.contains("is also the TO of") && !log.contains("Mirrorsync start"),
+        "{log}"
+    );
+    fs::remove_file(m.logdir().join("ftpsync-plain.log")).unwrap();
     assert!(fs::read_dir(m.logdir()).unwrap().next().is_none());
 }
