@@ -372,6 +372,26 @@ pub fn bytes_received(log_rsync_text: &str) -> u64 {
         .fold(0u64, u64::saturating_add)
 }
 
+/// The message of a LOG_RSYNC line: what follows its `YYYY/MM/DD HH:MM:SS [PID] ` prefix
+/// (rsync's `--log-file` format), or `None` when the line does not start with one.
+pub fn log_message(line: &[u8]) -> Option<&[u8]> {
+    let date = line.get(..20)?;
+    let shape = b"dddd/dd/dd dd:dd:dd ";
+    let ok = date.iter().zip(shape).all(|(c, s)| {
+        if *s == b'd' {
+            c.is_ascii_digit()
+        } else {
+            c == s
+        }
+    });
+    let rest = line[20..].strip_prefix(b"[")?;
+    let close = rest.iter().position(|&b| b == b']')?;
+    if !ok || close == 0 || !rest[..close].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    rest[close + 1..].strip_prefix(b" ")
+}
+
 /// A name as rsync writes it in its log and itemized output: unprintable bytes (and a
 /// backslash that would read as an escape) are `\#ooo`, three octal digits.
 pub fn unescape_log_name(name: &[u8]) -> Vec<u8> {

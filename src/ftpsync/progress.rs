@@ -58,10 +58,10 @@ pub enum LogEvent {
 
 /// Parses a LOG_RSYNC line: `YYYY/MM/DD HH:MM:SS [PID] MESSAGE`.
 pub fn parse_line(line: &str) -> Option<LogEvent> {
-    let msg = line
-        .split_once("] ")
-        .filter(|(head, _)| head.contains(" ["))
-        .map_or(line, |(_, m)| m);
+    // The prefix is ASCII, so the message starts on a character boundary.
+    let msg = rsync::log_message(line.as_bytes())
+        .and_then(|m| line.get(line.len() - m.len()..))
+        .unwrap_or(line);
     // `%i %n%L`: eleven itemize characters, a space, the name.
     if let Some(rest) = msg.strip_prefix(">f") {
         let name = rest.get(9..)?.strip_prefix(' ')?;

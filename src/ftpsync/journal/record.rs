@@ -45,7 +45,7 @@ pub enum Item {
 /// eleven itemize characters, a space, the name. Anything else rsync logs (`receiving file
 /// list`, statistics, errors, `created directory`) is `None`.
 pub fn parse_line(line: &[u8]) -> Option<Item> {
-    let msg = strip_prefix(line)?;
+    let msg = crate::common::rsync::log_message(line)?;
     let (flags, rest) = (msg.get(..11)?, msg.get(11..)?);
     let rest = rest.strip_prefix(b" ")?;
     if rest.is_empty() {
@@ -72,24 +72,6 @@ pub fn parse_line(line: &[u8]) -> Option<Item> {
     })
 }
 
-/// `YYYY/MM/DD HH:MM:SS [PID] ` off the front of a log line.
-fn strip_prefix(line: &[u8]) -> Option<&[u8]> {
-    let date = line.get(..20)?;
-    let shape = b"dddd/dd/dd dd:dd:dd ";
-    let ok = date.iter().zip(shape).all(|(c, s)| {
-        if *s == b'd' {
-            c.is_ascii_digit()
-        } else {
-            c == s
-        }
-    });
-    let rest = line[20..].strip_prefix(b"[")?;
-    let close = rest.iter().position(|&b| b == b']')?;
-    if !ok || close == 0 || !rest[..close].iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    rest[close + 1..].strip_prefix(b" ")
-}
 
 /// Everything the log text `log` (this stage's part of LOG_RSYNC) says was changed under
 /// `to`, with the last thing that happened to each path. An error means the log cannot be
