@@ -2,38 +2,31 @@
 //! asked while stage 1 runs and judged before stage 2 (see README, Threat model).
 
 use super::run::{Run, Stop, CHECK_MARGIN_SECS, MASTER_TRACE};
-use crate::common::process;
+use crate::common::process::{self, Outcome};
 use crate::common::rsync;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::Command;
 
-/// How the upstream check ended.
-enum CheckEnd {
-    Answered(std::process::Output),
-    /// Killed at its deadline.
-    TimedOut(Duration),
-}
-
-/// The upstream master-trace question, asked while stage 1 runs. Dropping it (the run ended
-/// before the answer was judged) kills the check at once: no child outlives its run.
+/// The upstream master-trace question, asked while stage 1 runs, through
+/// [`process::run_tied_within`] (tied to us, with a deadline). Dropping it (the run ended
+/// before the answer was judged) stops the check: no child outlives its run.
 pub(super) struct UpstreamCheck {
     source: String,
     prog: String,
-    pid: Option<u32>,
-    task: tokio::task::JoinHandle<std::io::Result<CheckEnd>>,
+    /// Where its stderr goes.
+    err_file: PathBuf,
+    stop: process::Canceller,
+    task: tokio::task::JoinHandle<std::io::Result<Outcome>>,
 }
 
 impl Drop for UpstreamCheck {
     fn drop(&mut self) {
-        // Not finished means not reaped (the task ends in the poll that reaps the child, and
-        // nothing else runs on this single-threaded runtime meanwhile): the pid is still it.
-        if !self.task.is_finished() {
-            if let Some(pid) = self.pid {
-                process::kill_group(pid, libc::SIGKILL);
-            }
-        }
-        self.task.abort();
+        // run_within stops the child's group; should the runtime end first, kill_on_drop
+        // and the parent-death signal still take the child along.
+        self.stop.fire(libc::SIGTERM);
+        let _ = std::fs::remove_file(&self.err_file);
     }
 }
 
@@ -65,35 +58,29 @@ impl Run {
             .log(format!("Checking the upstream: {}", rsync::display(&words)));
         let mut cmd = Command::from(rsync::command(&words, &s.rsync_env())?);
         let prog = words.first().cloned().unwrap_or_default();
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        // Tied to us like the stages' rsync (a SIGKILLed ftpsync takes it along), and with
-        // a hard deadline of its own, counted from now.
-        process::tie_to_us(cmd.as_std_mut());
+        // A file of its own: stage 1's rsync writes LOG_RSYNC_ERROR meanwhile, and what this
+        // check says must not be mistaken for that (or the other way round). Appended to
+        // LOG_RSYNC_ERROR once judged.
+        let mut err_file = s.log_rsync_error.clone().into_os_string();
+        err_file.push(".upstream-check");
+        let err_file = PathBuf::from(err_file);
+        let _ = std::fs::remove_file(&err_file);
+        if let Err(e) = process::output_to(&mut cmd, &err_file) {
+            self.log.log(format!(
+                "cannot open {} for the upstream check's errors: {e}",
+                err_file.display()
+            ));
+        }
+        cmd.stdout(Stdio::null());
         let limit = Duration::from_secs(s.check_timeout.max(1) + CHECK_MARGIN_SECS);
-        let child = cmd.spawn();
-        let pid = child.as_ref().ok().and_then(|c| c.id());
-        let task = tokio::spawn(async move {
-            let child = child?;
-            let pid = child.id();
-            let mut waiting = Box::pin(child.wait_with_output());
-            tokio::select! {
-                out = &mut waiting => out.map(CheckEnd::Answered),
-                _ = tokio::time::sleep(limit) => {
-                    // Still unreaped (its wait is pending): the group is still its own.
-                    if let Some(pid) = pid {
-                        process::kill_group(pid, libc::SIGKILL);
-                    }
-                    Ok(CheckEnd::TimedOut(limit))
-                }
-            }
-        });
+        let (stop, stopped) = process::Cancel::manual();
+        let task =
+            tokio::spawn(async move { process::run_tied_within(cmd, &stopped, Some(limit)).await });
         Some(UpstreamCheck {
             source: source.clone(),
-            prog: prog.clone(),
-            pid,
+            prog,
+            err_file,
+            stop,
             task,
         })
     }
@@ -132,15 +119,17 @@ impl Run {
             out = &mut check.task => out,
             sig = self.cancel.fired() => return Err(self.interrupted(sig)),
         };
-        let out = match out {
-            Ok(Ok(CheckEnd::Answered(out))) => out,
-            Ok(Ok(CheckEnd::TimedOut(limit))) => {
+        let status = match out {
+            Ok(Ok(Outcome::Exited(status))) => status,
+            Ok(Ok(Outcome::TimedOut(limit))) => {
                 self.log.log(format!(
                     "Checking the upstream's {MASTER_TRACE} took longer than {}s and was stopped; going on with stage2",
                     limit.as_secs()
                 ));
                 return Ok(());
             }
+            // Only its own canceller, fired when the check is dropped, interrupts it.
+            Ok(Ok(Outcome::Interrupted(_))) => return Ok(()),
             Ok(Err(e)) => {
                 self.log.log(format!(
                     "Cannot check the upstream's {MASTER_TRACE} ({prog}: {e}); going on with stage2"
@@ -154,15 +143,8 @@ impl Run {
                 return Ok(());
             }
         };
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !stderr.trim().is_empty() {
-            let _ = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&s.log_rsync_error)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, stderr.as_bytes()));
-        }
-        let code = process::shell_code(&out.status);
+        let stderr = take_errors(&check.err_file, &s.log_rsync_error);
+        let code = process::shell_code(&status);
         if code == 0 {
             return Ok(());
         }
@@ -182,4 +164,19 @@ impl Run {
         ));
         Stop(4)
     }
+}
+
+/// What the check wrote to `path`, which is then removed, its text appended to `log` (the
+/// rsync error log, where the stages' errors are).
+fn take_errors(path: &Path, log: &Path) -> String {
+    let data = std::fs::read(path).unwrap_or_default();
+    let _ = std::fs::remove_file(path);
+    if !data.iter().all(u8::is_ascii_whitespace) {
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &data));
+    }
+    String::from_utf8_lossy(&data).into_owned()
 }

@@ -72,7 +72,6 @@ pub fn parse_line(line: &[u8]) -> Option<Item> {
     })
 }
 
-
 /// Everything the log text `log` (this stage's part of LOG_RSYNC) says was changed under
 /// `to`, with the last thing that happened to each path. An error means the log cannot be
 /// trusted to name every change (a line cut short, a name no tree can hold).
