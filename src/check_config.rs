@@ -74,8 +74,16 @@ fn loader_warning_text(w: &str) -> String {
     }
 }
 
-/// `check-config [ARCHIVE]`: the archive, empty for the default one.
-pub fn main(layout: &Layout, archive: String) -> u8 {
+/// What check-config is asked to check.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The archive, empty for the default one (ftpsync.conf).
+    pub archive: String,
+}
+
+/// `check-config [ARCHIVE]`.
+pub fn main(layout: &Layout, opts: Options) -> u8 {
+    let archive = opts.archive;
     let mut r = Report::default();
     r.out(&format!(
         "== ftpsync{} ==",

@@ -29,8 +29,16 @@ fn cron_log(archive: &LogPlace) -> LogPlace {
     }
 }
 
-/// `ftpsync-cron [ARCHIVE]`: the archive, empty for the default one.
-pub fn main(layout: &Layout, archive: String) -> u8 {
+/// What ftpsync-cron is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The archive, empty for the default one (ftpsync.conf).
+    pub archive: String,
+}
+
+/// `ftpsync-cron [ARCHIVE]`.
+pub fn main(layout: &Layout, opts: Options) -> u8 {
+    let archive = opts.archive;
     let s = match Settings::load_explained(layout, &archive, Some("cron".into())) {
         Ok(s) => s,
         Err(mut refused) => {

@@ -39,42 +39,32 @@ fn main() -> ExitCode {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
 
-    let code = match called_as.as_str() {
-        "ftpsync" => match parse::<FtpsyncCli>(args) {
-            Ok(c) => archvsync::ftpsync::main(&layout, c.args.into()),
-            Err(code) => return code,
-        },
-        "runmirrors" => match parse::<RunmirrorsCli>(args) {
-            Ok(c) => archvsync::runmirrors::main(&layout, c.args.into()),
-            Err(code) => return code,
-        },
-        "ftpsync-cron" => match parse::<CronCli>(args) {
-            Ok(c) => archvsync::cron::main(&layout, c.args.into_archive()),
-            Err(code) => return code,
-        },
-        "rsync-ssl-tunnel" => match parse::<TunnelCli>(args) {
-            Ok(c) => archvsync::tunnel::main(c.args.into()),
-            Err(code) => return code,
-        },
-        _ => match parse::<Cli>(args) {
-            Ok(Cli { command }) => match command {
-                Command::Ftpsync(a) => archvsync::ftpsync::main(&layout, a.into()),
-                Command::Runmirrors(a) => archvsync::runmirrors::main(&layout, a.into()),
-                Command::PushFollower => archvsync::runmirrors::follower::main(),
-                Command::FtpsyncCron(a) => archvsync::cron::main(&layout, a.into_archive()),
-                Command::RsyncSslTunnel(a) => archvsync::tunnel::main(a.into()),
-                Command::Status(a) => archvsync::status::main(&layout, a.into()),
-                Command::CheckConfig(a) => archvsync::check_config::main(&layout, a.into_archive()),
-                Command::Downstream(a) => archvsync::downstream::main(&layout, a.into_options()),
-                Command::RsyncdConfig(a) => {
-                    archvsync::downstream::rsyncd_conf::main(&layout, a.into_options())
-                }
-                Command::CheckMirror(a) => archvsync::check_mirror::main(&layout, a.into()),
-                Command::Manpages(a) => archvsync::docs::manpages(a),
-                Command::Completions(a) => archvsync::docs::completions(a),
-            },
-            Err(code) => return code,
-        },
+    // A link named after a command takes the original's syntax; it is then the same
+    // command as the subcommand of that name.
+    let parsed = match called_as.as_str() {
+        "ftpsync" => parse::<FtpsyncCli>(args).map(|c| Command::Ftpsync(c.args)),
+        "runmirrors" => parse::<RunmirrorsCli>(args).map(|c| Command::Runmirrors(c.args)),
+        "ftpsync-cron" => parse::<CronCli>(args).map(|c| Command::FtpsyncCron(c.args)),
+        "rsync-ssl-tunnel" => parse::<TunnelCli>(args).map(|c| Command::RsyncSslTunnel(c.args)),
+        _ => parse::<Cli>(args).map(|c| c.command),
+    };
+    let command = match parsed {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let code = match command {
+        Command::Ftpsync(a) => archvsync::ftpsync::main(&layout, a.into()),
+        Command::Runmirrors(a) => archvsync::runmirrors::main(&layout, a.into()),
+        Command::PushFollower => archvsync::runmirrors::follower::main(),
+        Command::FtpsyncCron(a) => archvsync::cron::main(&layout, a.into()),
+        Command::RsyncSslTunnel(a) => archvsync::tunnel::main(a.into()),
+        Command::Status(a) => archvsync::status::main(&layout, a.into()),
+        Command::CheckConfig(a) => archvsync::check_config::main(&layout, a.into()),
+        Command::Downstream(a) => archvsync::downstream::main(&layout, a.into()),
+        Command::RsyncdConfig(a) => archvsync::downstream::rsyncd_conf::main(&layout, a.into()),
+        Command::CheckMirror(a) => archvsync::check_mirror::main(&layout, a.into()),
+        Command::Manpages(a) => archvsync::docs::manpages(a),
+        Command::Completions(a) => archvsync::docs::completions(a),
     };
     ExitCode::from(code)
 }

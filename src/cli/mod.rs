@@ -287,17 +287,19 @@ impl From<RunmirrorsArgs> for crate::runmirrors::Options {
     }
 }
 
-impl CronArgs {
-    /// The archive, empty for ftpsync.conf.
-    pub fn into_archive(self) -> String {
-        self.archive.unwrap_or_default()
+impl From<CronArgs> for crate::cron::Options {
+    fn from(a: CronArgs) -> Self {
+        crate::cron::Options {
+            archive: a.archive.unwrap_or_default(),
+        }
     }
 }
 
-impl CheckConfigArgs {
-    /// The archive, empty for ftpsync.conf.
-    pub fn into_archive(self) -> String {
-        self.archive.unwrap_or_default()
+impl From<CheckConfigArgs> for crate::check_config::Options {
+    fn from(a: CheckConfigArgs) -> Self {
+        crate::check_config::Options {
+            archive: a.archive.unwrap_or_default(),
+        }
     }
 }
 
@@ -452,10 +454,10 @@ pub struct ForcedCommandArg {
     pub command: String,
 }
 
-impl DownstreamArgs {
-    pub fn into_options(self) -> crate::downstream::Options {
+impl From<DownstreamArgs> for crate::downstream::Options {
+    fn from(a: DownstreamArgs) -> Self {
         use crate::downstream::{Action, AddOptions};
-        let action = match self.action {
+        let action = match a.action {
             DownstreamAction::Add {
                 name,
                 host,
@@ -480,7 +482,7 @@ impl DownstreamArgs {
             DownstreamAction::Test { name } => Action::Test { name },
         };
         crate::downstream::Options {
-            archive: self.archive.unwrap_or_default(),
+            archive: a.archive.unwrap_or_default(),
             action,
         }
     }
@@ -493,10 +495,10 @@ pub struct RsyncdConfigArgs {
     pub archive: Option<String>,
 }
 
-impl RsyncdConfigArgs {
-    pub fn into_options(self) -> crate::downstream::rsyncd_conf::Options {
+impl From<RsyncdConfigArgs> for crate::downstream::rsyncd_conf::Options {
+    fn from(a: RsyncdConfigArgs) -> Self {
         crate::downstream::rsyncd_conf::Options {
-            archive: self.archive.unwrap_or_default(),
+            archive: a.archive.unwrap_or_default(),
         }
     }
 }
