@@ -8,13 +8,13 @@
 //! or does not load (as ftpsync).
 
 use crate::common::config;
+use crate::common::kinds::PushKind;
 use crate::common::layout::{self, Layout};
 use crate::common::rsync::{self, Transport};
-use crate::runmirrors::mirrorlist::{self, Entry};
-use crate::runmirrors::push;
-use crate::runmirrors::ssh::{self, PushKind};
-use crate::runmirrors::trigger;
+use crate::common::ssh::{self, SSH};
 use crate::settings::archive::Settings;
+use crate::settings::mirrorlist::{self, Entry};
+use crate::settings::push;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -182,7 +182,7 @@ fn check_ftpsync(r: &mut Report, s: &Settings) {
         }
         Transport::Ssh(e) => {
             r.info(format!("transport: ssh (-e {e})"));
-            if let Err(e) = find_program("ssh") {
+            if let Err(e) = find_program(SSH) {
                 r.error(format!("RSYNC_TRANSPORT=ssh: {e}"));
             }
         }
@@ -344,7 +344,7 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
         return;
     }
     // The same loading as runmirrors (and a hub's ftpsync, which runs it in-process).
-    let s = match crate::runmirrors::load_settings(layout, archive) {
+    let s = match push::Settings::load_for_push(layout, archive) {
         Ok(s) => s,
         Err(refused) => {
             for w in &refused.warnings {
@@ -371,12 +371,12 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
         &s.keyfile,
         " (runmirrors exits 5; `archvsync downstream add` makes the key)",
     );
-    if let Err(e) = find_program(trigger::SSH) {
+    if let Err(e) = find_program(SSH) {
         r.error(format!("triggers run ssh: {e}"));
     }
 
     let Some(list) = &s.mirrors else {
-        let msg = crate::runmirrors::no_mirror_list(&name, &layout.searched(), hub == Some(true));
+        let msg = push::no_mirror_list(&name, &layout.searched(), hub == Some(true));
         // A run warns about it (log and stderr) when HUB=true; without, nothing pushes anyway.
         if hub == Some(true) {
             r.warning(msg);
@@ -451,7 +451,7 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
                     ));
                 }
                 for st in stages {
-                    let mut cmd = vec![trigger::SSH.to_string()];
+                    let mut cmd = vec![SSH.to_string()];
                     cmd.extend(st.args);
                     r.info(format!(
                         "{} {}: {}",

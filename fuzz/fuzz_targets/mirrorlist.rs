@@ -2,7 +2,7 @@
 //! every error points at a line of the text.
 #![no_main]
 
-use archvsync::runmirrors::mirrorlist::{parse, Entry};
+use archvsync::settings::mirrorlist::{parse, Entry};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

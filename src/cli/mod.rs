@@ -7,6 +7,8 @@
 
 mod help;
 
+use crate::common::kinds::PushKind;
+use crate::settings::mirrorlist::MirrorType;
 use clap::{Args, Parser, Subcommand};
 use help::*;
 
@@ -75,7 +77,7 @@ pub struct RunmirrorsArgs {
 
     /// Kind of push: all, stage2 or mhop (default mhop).
     #[arg(short = 'k', value_name = "KIND", value_parser = parse_kind)]
-    pub kind: Option<crate::runmirrors::PushKind>,
+    pub kind: Option<PushKind>,
 
     /// Called from within ftpsync (changes how mhop pushes end). Not for the command line.
     #[arg(short = 'f')]
@@ -86,9 +88,8 @@ pub struct RunmirrorsArgs {
     pub name: Option<String>,
 }
 
-fn parse_kind(s: &str) -> Result<crate::runmirrors::PushKind, String> {
-    crate::runmirrors::PushKind::parse(s)
-        .ok_or_else(|| format!("{s:?} is not one of all, stage2, mhop"))
+fn parse_kind(s: &str) -> Result<PushKind, String> {
+    PushKind::parse(s).ok_or_else(|| format!("{s:?} is not one of all, stage2, mhop"))
 }
 
 /// `runmirrors [NAME]` / `runmirrors [-a NAME] [-k KIND] [-f]` as the original took it.
@@ -281,7 +282,7 @@ impl From<RunmirrorsArgs> for crate::runmirrors::Options {
     fn from(a: RunmirrorsArgs) -> Self {
         crate::runmirrors::Options {
             archive: a.archive.or(a.name).unwrap_or_default(),
-            kind: a.kind.unwrap_or(crate::runmirrors::PushKind::Mhop),
+            kind: a.kind.unwrap_or(PushKind::Mhop),
             from_ftpsync: a.from_ftpsync,
         }
     }
@@ -376,14 +377,14 @@ mod tests {
         let c = RunmirrorsCli::try_parse_from(["runmirrors", "security"]).expect("parses");
         let o = crate::runmirrors::Options::from(c.args);
         assert_eq!(o.archive, "security");
-        assert_eq!(o.kind, crate::runmirrors::PushKind::Mhop);
+        assert_eq!(o.kind, PushKind::Mhop);
         assert!(!o.from_ftpsync);
         let c = RunmirrorsCli::try_parse_from(["runmirrors", "-a", "x", "-k", "all", "-f"])
             .expect("parses");
         let o = crate::runmirrors::Options::from(c.args);
         assert_eq!(
             (o.archive.as_str(), o.kind, o.from_ftpsync),
-            ("x", crate::runmirrors::PushKind::All, true)
+            ("x", PushKind::All, true)
         );
     }
 }
@@ -413,7 +414,7 @@ pub enum DownstreamAction {
         /// all (one push), staged (stage 1, then stage 2 when all staged mirrors are done),
         /// mhop (staged, for a downstream that is a hub itself).
         #[arg(long = "type", value_name = "TYPE", default_value = "all", value_parser = parse_mirror_type)]
-        kind: crate::runmirrors::mirrorlist::MirrorType,
+        kind: MirrorType,
         /// ssh options for this downstream, as on a mirror line: --ssh-opts='-p 2222'.
         #[arg(long, value_name = "OPTIONS", allow_hyphen_values = true)]
         ssh_opts: Option<String>,
@@ -441,9 +442,8 @@ pub enum DownstreamAction {
     },
 }
 
-fn parse_mirror_type(s: &str) -> Result<crate::runmirrors::mirrorlist::MirrorType, String> {
-    crate::runmirrors::mirrorlist::MirrorType::parse(s)
-        .ok_or_else(|| format!("{s:?} is not one of all, staged, mhop"))
+fn parse_mirror_type(s: &str) -> Result<MirrorType, String> {
+    MirrorType::parse(s).ok_or_else(|| format!("{s:?} is not one of all, staged, mhop"))
 }
 
 /// `--command`, for add and show.

@@ -1,5 +1,5 @@
-//! Pieces shared by every command: where files live, how configs are read, how rsync is
-//! called, and the files we leave behind (logs, traces, locks, mail).
+//! Pieces shared by every command: where files live, how configs are read, how rsync and ssh
+//! are called, and the files we leave behind (logs, traces, locks, mail).
 
 pub mod atomic;
 pub mod config;
@@ -15,6 +15,7 @@ pub mod mail;
 pub mod private_dir;
 pub mod process;
 pub mod rsync;
+pub mod ssh;
 pub mod state;
 pub mod system;
 pub mod term;

@@ -51,6 +51,22 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// RSYNC_TRANSPORT=ssh: ssh with RSYNC_SSH_OPTS, when set, as one `-e` value.
+    pub fn ssh(opts: Option<&[String]>) -> Transport {
+        Transport::Ssh(match opts {
+            Some(opts) => format!("{} {}", super::ssh::SSH, quote_for_e(opts)),
+            None => super::ssh::SSH.to_string(),
+        })
+    }
+
+    /// RSYNC_TRANSPORT=ssl: this very binary in its tunnel role.
+    pub fn ssl() -> Transport {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "archvsync".into());
+        Transport::Ssl(quote_for_e(&[exe, "rsync-ssl-tunnel".into()]))
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Transport::Undefined => "undefined",
@@ -257,6 +273,15 @@ pub fn transport_words(t: &Transport) -> Vec<String> {
         Transport::Undefined => vec![],
         Transport::Ssh(e) | Transport::Ssl(e) => vec!["-e".into(), e.clone()],
     }
+}
+
+/// A stage's options when the change journal reads LOG_RSYNC: rsync logs a change of
+/// attributes only (a file's mode, a link's time) when it itemizes on stdout too; under
+/// --quiet that prints nothing. Last, so that it wins.
+pub fn itemized(stage_options: &[String]) -> Vec<String> {
+    let mut options = stage_options.to_vec();
+    options.push("--itemize-changes".into());
+    options
 }
 
 /// A stage's full command: the common words, the stage's options, `--dry-run` for

@@ -17,8 +17,8 @@ use super::files::{Journal, Mode};
 use super::hub::{self, Edit};
 use super::{keys, secrets, AddOptions, Failure, Hub, MirrorList, EX_FAILED, EX_USAGE};
 use crate::common::layout::Layout;
-use crate::runmirrors::mirrorlist::{self, Entry, Target};
 use crate::settings::archive::Settings as FtpsyncSettings;
+use crate::settings::mirrorlist::{self, Entry, Target};
 
 pub fn main(layout: &Layout, archive: &str, req: AddOptions) -> u8 {
     if let Err(why) = validate(&req) {
@@ -389,7 +389,7 @@ fn archive_flag(archive: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runmirrors::mirrorlist::MirrorType;
+    use crate::settings::mirrorlist::MirrorType;
 
     fn req(name: &str, host: &str, user: &str, opts: Option<&str>) -> AddOptions {
         AddOptions {

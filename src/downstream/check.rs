@@ -2,7 +2,7 @@
 //! rsync daemon authenticates the downstreams with, and HUB=true when there are downstreams.
 
 use super::secrets;
-use crate::runmirrors::mirrorlist::Entry;
+use crate::settings::mirrorlist::Entry;
 use crate::settings::push::Settings as PushSettings;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -24,8 +24,8 @@ pub mod secrets;
 
 use crate::common::config;
 use crate::common::layout::{self, Layout};
-use crate::runmirrors::mirrorlist::{self, Entry, MirrorType, Target};
 use crate::settings::archive::Settings as FtpsyncSettings;
+use crate::settings::mirrorlist::{self, Entry, MirrorType, Target};
 use crate::settings::push::Settings as PushSettings;
 use crate::settings::rsyncd::Rsyncd;
 use std::path::{Path, PathBuf};

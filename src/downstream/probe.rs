@@ -12,7 +12,7 @@
 use super::{Failure, Hub, MirrorList, EX_FAILED};
 use crate::common::layout::{self, Layout};
 use crate::common::process;
-use crate::runmirrors::{ssh, trigger};
+use crate::common::ssh::{self, SSH};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -213,8 +213,8 @@ fn report_fail(msg: String) -> bool {
 }
 
 fn resolve_config(args: &[String]) -> Result<Resolved, Failure> {
-    let mut cmd = std::process::Command::new(trigger::SSH);
-    cmd.arg("-G").args(args);
+    let mut cmd = std::process::Command::new(SSH);
+    cmd.args(ssh::resolve_args(args));
     let out = process::output_within(cmd, b"", STEP_TIMEOUT)
         .map_err(|e| Failure(EX_FAILED, format!("cannot run ssh -G: {e}")))?;
     if !out.status.success() {

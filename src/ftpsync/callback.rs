@@ -3,13 +3,13 @@
 use super::run::{Run, Stop};
 use crate::common::host;
 use crate::common::process::{self, Outcome};
-use crate::runmirrors::ssh;
+use crate::common::ssh::{self, SSH};
 use std::process::Stdio;
 use tokio::process::Command;
 
 impl Run {
     pub(super) async fn callback(&self) -> Result<(), Stop> {
-        let mut cmd = Command::new("ssh");
+        let mut cmd = Command::new(SSH);
         cmd.args(ssh::callback_args(
             &self.s.callbackkey,
             &self.s.callbackuser,

@@ -25,6 +25,7 @@
 
 use super::words::SyncRequest;
 use crate::common::hooks::{self, HookResult};
+use crate::common::kinds::PushKind;
 use crate::common::layout::Layout;
 use crate::common::lock::{self, Acquired, RunLock};
 use crate::common::log::Logger;
@@ -506,11 +507,11 @@ impl Run {
 
         if self.s.hub && !self.s.dry_run && (self.req.stage2 || self.req.all || self.req.mhop) {
             let kind = if self.req.stage1 {
-                runmirrors::PushKind::Mhop
+                PushKind::Mhop
             } else if self.req.stage2 {
-                runmirrors::PushKind::Stage2
+                PushKind::Stage2
             } else {
-                runmirrors::PushKind::All
+                PushKind::All
             };
             let mut args = String::new();
             if !self.s.archive.is_empty() {

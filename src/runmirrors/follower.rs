@@ -18,15 +18,15 @@
 
 use super::accept::Acceptance;
 use super::barrier::StageBarrier;
-use super::protocol::{self, Delivery, FromFollower, Job, Setup, StageJob, ToFollower};
-use super::ssh::Stage;
+use super::protocol::{self, Delivery, FromFollower, Setup, ToFollower};
 use super::state_writer::{record, round_ms, write_state, StateChange};
 use super::trigger::{self, Outcome, Session, TriggerResult};
-use crate::common::kinds::DownstreamOutcome;
+use crate::common::kinds::{DownstreamOutcome, Stage};
 use crate::common::log::Logger;
 use crate::common::mail::Outbox;
 use crate::common::process::{self, Cancel, Canceller};
 use crate::common::{state, system};
+use crate::settings::push::{Job, StageJob};
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,27 +1,28 @@
 //! runmirrors: pushing downstream mirrors over ssh (SPEC §7).
 //!
-//! `mirrorlist` parses runmirrors.mirror, `ssh` assembles each trigger's command line,
-//! `push` reads the list in order (hooks, DELAY lines, the summary) and hands each trigger
-//! to the `follower`, a process of its own that sends them all at once (`trigger`), runs the
-//! stage-1 barrier (`barrier`), learns when each downstream accepted (`accept`) and follows
-//! each session to its end, recording it (`state_writer`); `protocol` is what the two say
-//! to each other.
+//! What it shares with check-config lives below the commands: the mirror list's grammar
+//! (settings::mirrorlist), the trigger each line makes (settings::push::job) and its ssh
+//! words (common::ssh). Here, `push` reads the list in order (hooks, DELAY lines, the
+//! summary) and hands each trigger to the `follower`, a process of its own that sends them
+//! all at once (`trigger`), runs the stage-1 barrier (`barrier`), learns when each
+//! downstream accepted (`accept`) and follows each session to its end, recording it
+//! (`state_writer`); `protocol` is what the two say to each other.
 
 pub mod accept;
 pub mod barrier;
 pub mod follower;
-pub mod mirrorlist;
 pub mod protocol;
 pub mod push;
-pub mod ssh;
 pub mod state_writer;
 pub mod trigger;
 
+use crate::common::kinds::PushKind;
 use crate::common::layout::Layout;
 use crate::common::log::{savelog, Logger};
 use crate::common::mail::Outbox;
 use crate::common::process::Cancel;
-pub use ssh::PushKind;
+use crate::settings::mirrorlist;
+use crate::settings::push::{no_mirror_list, Settings};
 use std::sync::Arc;
 
 /// Exit status when the push key is missing, as the original.
@@ -74,18 +75,6 @@ impl Pushed {
     }
 }
 
-/// What a push without a mirror list says. With HUB=true (or by hand) downstreams were
-/// meant to hear of the sync, so it is a warning, not a note.
-pub fn no_mirror_list(name: &str, searched: &str, hub: bool) -> String {
-    if hub {
-        format!(
-            "HUB=true but there is no {name}.mirror (searched {searched}): there is nothing to push, so no downstream hears of this sync; list them there (`archvsync downstream add` does) or set HUB=false"
-        )
-    } else {
-        format!("there is no {name}.mirror (searched {searched}): there is nothing to push")
-    }
-}
-
 /// ftpsync's HUB step, in-process: `runmirrors -a ARCHIVE -f -k KIND`.
 pub async fn from_ftpsync(
     layout: &Layout,
@@ -108,19 +97,6 @@ pub async fn run(
         .code
 }
 
-/// runmirrors[-NAME].conf as a push uses it: loaded, and the key exchange the triggers ask
-/// for settled (ssh is asked once, here). A refusal comes with the warnings found before it.
-pub fn load_settings(
-    layout: &Layout,
-    conf: &str,
-) -> Result<crate::settings::push::Settings, crate::settings::Refused> {
-    let mut s = crate::settings::push::Settings::load_explained(layout, conf)?;
-    if s.fast_kex {
-        s.kex = ssh::fast_kex();
-    }
-    Ok(s)
-}
-
 async fn run_explained(
     layout: &Layout,
     conf: &str,
@@ -129,7 +105,7 @@ async fn run_explained(
     in_process: bool,
     cancel: Cancel,
 ) -> Pushed {
-    let s = match load_settings(layout, conf) {
+    let s = match Settings::load_for_push(layout, conf) {
         Ok(s) => s,
         Err(refused) => {
             let code = refused.report();
@@ -170,7 +146,7 @@ async fn run_explained(
 }
 
 async fn push_all(
-    s: crate::settings::push::Settings,
+    s: Settings,
     kind: PushKind,
     from_ftpsync: bool,
     searched: &str,

@@ -5,7 +5,8 @@
 //! that when runmirrors dies without a word (SIGKILL, OOM) the follower still knows what
 //! was handed to it and what was never sent, and finishes or reports it.
 
-use super::ssh::{PushKind, Stage};
+use crate::common::kinds::{PushKind, Stage};
+use crate::settings::push::Job;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -38,23 +39,6 @@ pub struct Setup {
     pub plan: Vec<String>,
     /// The staged mirrors whose stage 1 the barrier waits for.
     pub staged: Vec<String>,
-}
-
-/// One trigger to send in one or two stages (stage 1, the barrier, stage 2).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
-    pub name: String,
-    pub host: String,
-    pub stages: Vec<StageJob>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StageJob {
-    pub stage: Stage,
-    /// What the downstream's forced command sees in SSH_ORIGINAL_COMMAND.
-    pub words: Vec<String>,
-    /// ssh's arguments, `-f` included.
-    pub args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,6 +96,7 @@ pub fn line<T: Serialize>(msg: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::push::StageJob;
 
     #[test]
     fn messages_round_trip() {

@@ -3,57 +3,21 @@
 //! push follower (follower.rs), a process of its own that survives us; this side hands it
 //! each trigger, waits until every one was delivered or failed, and returns.
 
-use super::mirrorlist::{Entry, Target};
-use super::protocol::{self, Delivery, FromFollower, Job, Setup, StageJob, ToFollower};
-use super::ssh::{self, PushKind, Stage};
+use super::protocol::{self, Delivery, FromFollower, Setup, ToFollower};
 use crate::common::hooks::{self, HookResult};
+use crate::common::kinds::{PushKind, Stage};
 use crate::common::log::Logger;
 use crate::common::mail::Outbox;
 use crate::common::process::{self, Cancel};
 use crate::common::system;
-use crate::settings::push::Settings;
+use crate::settings::mirrorlist::Entry;
+use crate::settings::push::{job, Job, Settings};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::mpsc;
-
-/// The stages a mirror line gets for a push of `kind`, with their words and ssh arguments
-/// (what the follower gives ssh, less the acceptance watch), or None when this push leaves
-/// the mirror out: called for
-/// an mhop push from within ftpsync, only staged mirrors take part (our upstream waits for
-/// their stage 1 and sends us stage 2), and they get stage 1 only.
-pub fn job(t: &Target, s: &Settings, kind: PushKind, from_ftpsync: bool) -> Option<Job> {
-    let mhop_from_ftpsync = from_ftpsync && kind == PushKind::Mhop;
-    let stages: &[Stage] = if !t.kind.is_staged() {
-        if mhop_from_ftpsync {
-            return None;
-        }
-        &[Stage::All]
-    } else if kind == PushKind::Stage2 {
-        &[Stage::Stage2]
-    } else if mhop_from_ftpsync {
-        &[Stage::Stage1]
-    } else {
-        &[Stage::Stage1, Stage::Stage2]
-    };
-    Some(Job {
-        name: t.name.clone(),
-        host: t.host.clone(),
-        stages: stages
-            .iter()
-            .map(|&stage| {
-                let words = ssh::words(t, &s.pusharchive, kind, stage);
-                StageJob {
-                    stage,
-                    args: ssh::args(t, &s.ssh_opts, &s.keyfile, s.kex.as_deref(), &words),
-                    words,
-                }
-            })
-            .collect(),
-    })
-}
 
 pub struct Pusher {
     pub s: Arc<Settings>,

@@ -2,10 +2,10 @@
 //! for every burst of changes), off the runtime's thread, so that a slow disk or a record
 //! locked by ftpsync delays no trigger and no barrier.
 
-use super::protocol::{Job, StageJob};
 use crate::common::kinds::DownstreamOutcome;
 use crate::common::log::Logger;
 use crate::common::state;
+use crate::settings::push::{Job, StageJob};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 

@@ -3,15 +3,13 @@
 //! [`Session`] handed back waits for its end.
 
 use super::accept::{Acceptance, Watch};
-use super::ssh;
 use crate::common::kinds::DownstreamOutcome;
 use crate::common::log::Logger;
 use crate::common::process::{self, Cancel};
+use crate::common::ssh::{self, SSH};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
-
-pub const SSH: &str = "ssh";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

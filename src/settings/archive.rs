@@ -318,11 +318,8 @@ impl Settings {
         let transport_name = c.string_or("RSYNC_TRANSPORT", if ssl { "ssl" } else { "undefined" });
         let transport = match transport_name.as_str() {
             "undefined" => Transport::Undefined,
-            "ssh" => Transport::Ssh(match c.words("RSYNC_SSH_OPTS") {
-                Some(opts) => format!("ssh {}", rsync::quote_for_e(&opts)),
-                None => "ssh".to_string(),
-            }),
-            "ssl" => Transport::Ssl(tunnel_command()),
+            "ssh" => Transport::ssh(c.words("RSYNC_SSH_OPTS").as_deref()),
+            "ssl" => Transport::ssl(),
             other => {
                 return Err(refuse(format!(
                     "{}: Unknown rsync transport configured ({other})",
@@ -539,13 +536,11 @@ impl Settings {
         });
         let to = self.to_arg();
         let stage = |options: &[String]| {
-            let mut options = options.to_vec();
-            if self.journal.enabled {
-                // The journal reads what changed from LOG_RSYNC, and rsync logs a change of
-                // attributes only (a file's mode, a link's time) when it itemizes on stdout
-                // too; under --quiet that prints nothing. Last, so that it wins.
-                options.push("--itemize-changes".into());
-            }
+            let options = if self.journal.enabled {
+                rsync::itemized(options)
+            } else {
+                options.to_vec()
+            };
             rsync::stage_words(&common, &options, self.dry_run, &self.rsync_source, &to)
         };
         (stage(&self.rsync_options1), stage(&self.rsync_options2))
@@ -609,19 +604,6 @@ fn source_with_user(source: &str, user: &str) -> Option<String> {
             Some(format!("{user}@{source}"))
         }
         None => None,
-    }
-}
-
-/// `-e` program for `RSYNC_TRANSPORT=ssl`: this very binary in its tunnel role.
-fn tunnel_command() -> String {
-    let exe = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "archvsync".into());
-    // rsync splits -e on spaces but honours quotes.
-    if exe.contains(char::is_whitespace) {
-        format!("'{exe}' rsync-ssl-tunnel")
-    } else {
-        format!("{exe} rsync-ssl-tunnel")
     }
 }
 

@@ -7,6 +7,7 @@
 //! fallback, LOGDIR, LOCKDIR, LOG, LOGROTATE, SENDMAIL, MAILTIMEOUT, PROGRAM) — is here, once.
 
 pub mod archive;
+pub mod mirrorlist;
 pub mod push;
 pub mod rsyncd;
 pub mod to_guard;

@@ -1,8 +1,14 @@
-//! runmirrors' typed settings: runmirrors.conf plus the original's defaults (SPEC §3, §7).
+//! runmirrors' typed settings: runmirrors.conf plus the original's defaults (SPEC §3, §7),
+//! and what they make of a mirror line: the stages it gets and their ssh words ([`job`]),
+//! the same for a push and for check-config.
 
+use super::mirrorlist::Target;
 use super::{Core, Refusal, Refused, WEEK};
 use crate::common::config::{self, Kind, RawConfig};
+use crate::common::kinds::{PushKind, Stage};
 use crate::common::layout::{self, Layout};
+use crate::common::ssh;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 pub const KEYS: &[(&str, Kind)] = &[
@@ -58,10 +64,10 @@ pub struct Settings {
     pub concurrency: usize,
     pub timeout: u64,
     /// PUSH_FAST_KEX: ask for a faster key exchange than ssh's default (see
-    /// `runmirrors::ssh::fast_kex`, which fills in `kex`).
+    /// `common::ssh::fast_kex`, which fills in `kex`).
     pub fast_kex: bool,
     /// The KexAlgorithms list triggers ask for, or `None` for ssh's choice; set by
-    /// `runmirrors::load_settings`, which asks ssh once per run.
+    /// [`Settings::load_for_push`], which asks ssh once per run.
     pub kex: Option<String>,
     pub hooks: [Option<String>; 3],
     /// The rsync daemon the downstreams pull from (RSYNCD_*).
@@ -80,6 +86,17 @@ impl Settings {
 
     pub fn load(layout: &Layout, conf: &str) -> Result<Settings, Refusal> {
         Settings::load_explained(layout, conf).map_err(|r| r.refusal)
+    }
+
+    /// runmirrors[-NAME].conf as a push uses it: loaded, and the key exchange the triggers
+    /// ask for settled (ssh is asked once, here). A refusal comes with the warnings found
+    /// before it.
+    pub fn load_for_push(layout: &Layout, conf: &str) -> Result<Settings, Refused> {
+        let mut s = Settings::load_explained(layout, conf)?;
+        if s.fast_kex {
+            s.kex = ssh::fast_kex();
+        }
+        Ok(s)
     }
 
     /// [`Settings::load`], and on a refusal the config's warnings found until then.
@@ -136,4 +153,69 @@ impl Settings {
             warnings: std::mem::take(&mut c.warnings),
         })
     }
+}
+
+/// What a push without a mirror list says. With HUB=true (or by hand) downstreams were
+/// meant to hear of the sync, so it is a warning, not a note.
+pub fn no_mirror_list(name: &str, searched: &str, hub: bool) -> String {
+    if hub {
+        format!(
+            "HUB=true but there is no {name}.mirror (searched {searched}): there is nothing to push, so no downstream hears of this sync; list them there (`archvsync downstream add` does) or set HUB=false"
+        )
+    } else {
+        format!("there is no {name}.mirror (searched {searched}): there is nothing to push")
+    }
+}
+
+/// One trigger to send in one or two stages (stage 1, the barrier, stage 2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub name: String,
+    pub host: String,
+    pub stages: Vec<StageJob>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageJob {
+    pub stage: Stage,
+    /// What the downstream's forced command sees in SSH_ORIGINAL_COMMAND.
+    pub words: Vec<String>,
+    /// ssh's arguments, without the program and the acceptance watch.
+    pub args: Vec<String>,
+}
+
+/// The stages a mirror line gets for a push of `kind`, with their words and ssh arguments
+/// (what the follower gives ssh, less the acceptance watch), or None when this push leaves
+/// the mirror out: called for
+/// an mhop push from within ftpsync, only staged mirrors take part (our upstream waits for
+/// their stage 1 and sends us stage 2), and they get stage 1 only.
+pub fn job(t: &Target, s: &Settings, kind: PushKind, from_ftpsync: bool) -> Option<Job> {
+    let mhop_from_ftpsync = from_ftpsync && kind == PushKind::Mhop;
+    let stages: &[Stage] = if !t.kind.is_staged() {
+        if mhop_from_ftpsync {
+            return None;
+        }
+        &[Stage::All]
+    } else if kind == PushKind::Stage2 {
+        &[Stage::Stage2]
+    } else if mhop_from_ftpsync {
+        &[Stage::Stage1]
+    } else {
+        &[Stage::Stage1, Stage::Stage2]
+    };
+    Some(Job {
+        name: t.name.clone(),
+        host: t.host.clone(),
+        stages: stages
+            .iter()
+            .map(|&stage| {
+                let words = ssh::words(t, &s.pusharchive, kind, stage);
+                StageJob {
+                    stage,
+                    args: ssh::args(t, &s.ssh_opts, &s.keyfile, s.kex.as_deref(), &words),
+                    words,
+                }
+            })
+            .collect(),
+    })
 }

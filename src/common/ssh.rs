@@ -1,17 +1,43 @@
-//! The ssh command lines we run (SPEC §7): a trigger's, and ftpsync's `sync:callback` to the
-//! upstream. Every ssh word is added here.
+//! Every ssh word we use (SPEC §7), as every rsync word is in rsync.rs: a trigger's command
+//! line and the options that watch for its acceptance, ftpsync's `sync:callback` to the
+//! upstream, the `ssh -G` questions (the key exchange a trigger prefers, where `downstream
+//! test` connects), and the program rsync's ssh transport starts.
 
-use super::mirrorlist::{MirrorType, Target};
-pub use crate::common::kinds::{PushKind, Stage};
+use crate::common::kinds::{PushKind, Stage};
 use std::path::Path;
+
+/// The ssh program, as every ssh we start is found on PATH.
+pub const SSH: &str = "ssh";
+
+/// What a trigger's words need of a downstream's mirror line. The line's grammar is the
+/// settings' (settings::mirrorlist::Target); the words made of it are ours.
+pub trait Downstream {
+    fn user(&self) -> &str;
+    fn host(&self) -> &str;
+    /// The port of an `ssh+ftpsync://` URL.
+    fn port(&self) -> Option<u16>;
+    /// The line's own key file; None is KEYFILE's.
+    fn keyfile(&self) -> Option<&Path>;
+    /// The ssh options given on the line.
+    fn ssh_options(&self) -> &[String];
+    /// The line's own archive (an `ssh+ftpsync://` URL's path); None is PUSHARCHIVE.
+    fn archive(&self) -> Option<&str>;
+    /// An mhop mirror: it passes stage 1 on to its own downstreams.
+    fn is_mhop(&self) -> bool;
+}
 
 /// The words the downstream's forced command receives in SSH_ORIGINAL_COMMAND.
 /// `sync:archive:` always comes first, even empty: ftpsync reads it as the default archive,
 /// and ssh needs a command word to run at all.
-pub fn words(target: &Target, pusharchive: &str, kind: PushKind, stage: Stage) -> Vec<String> {
-    let archive = target.archive.as_deref().unwrap_or(pusharchive);
+pub fn words(
+    target: &impl Downstream,
+    pusharchive: &str,
+    kind: PushKind,
+    stage: Stage,
+) -> Vec<String> {
+    let archive = target.archive().unwrap_or(pusharchive);
     let mut w = vec![format!("sync:archive:{archive}")];
-    if kind == PushKind::Mhop && target.kind == MirrorType::Mhop {
+    if kind == PushKind::Mhop && target.is_mhop() {
         w.push("sync:mhop".into());
     }
     w.push(
@@ -31,15 +57,15 @@ pub fn words(target: &Target, pusharchive: &str, kind: PushKind, stage: Stage) -
 /// `-o ConnectTimeout=5` wins over SSH_OPTS and over our `ConnectTimeout=45`. Then `-n`, the
 /// host and the words.
 pub fn args(
-    target: &Target,
+    target: &impl Downstream,
     ssh_opts: &[String],
     default_key: &Path,
     kex: Option<&str>,
     words: &[String],
 ) -> Vec<String> {
-    let mut a: Vec<String> = vec!["-o".into(), format!("user={}", target.user)];
-    a.extend(target.ssh_options.iter().cloned());
-    if let Some(p) = target.port {
+    let mut a: Vec<String> = vec!["-o".into(), format!("user={}", target.user())];
+    a.extend(target.ssh_options().iter().cloned());
+    if let Some(p) = target.port() {
         a.push("-p".into());
         a.push(p.to_string());
     }
@@ -47,8 +73,7 @@ pub fn args(
     a.push("-i".into());
     a.push(
         target
-            .keyfile
-            .as_deref()
+            .keyfile()
             .unwrap_or(default_key)
             .to_string_lossy()
             .into_owned(),
@@ -62,13 +87,13 @@ pub fn args(
         a.push(format!("KexAlgorithms={k}"));
     }
     a.push("-n".into());
-    a.push(target.host.clone());
+    a.push(target.host().to_string());
     a.extend(words.iter().cloned());
     a
 }
 
 /// The options, put before a trigger's own, that make ssh write into `fifo` once the
-/// downstream authenticated us (accept.rs). ssh expands `%` in a LocalCommand, and runs it
+/// downstream authenticated us (runmirrors/accept.rs). ssh expands `%` in a LocalCommand, and runs it
 /// with $SHELL, which the trigger sets to /bin/sh; `<>` opens a FIFO without waiting for a
 /// reader.
 pub fn on_accept(fifo: &Path) -> Vec<String> {
@@ -116,6 +141,14 @@ pub fn callback_args(key: &str, user: &str, host: &str, nodename: &str) -> Vec<S
     a
 }
 
+/// ssh's arguments that print the configuration `args` resolve to (`ssh -G`) without
+/// connecting: ~/.ssh/config and the options together, as ssh itself reads them.
+pub fn resolve_args(args: &[String]) -> Vec<String> {
+    let mut a = vec!["-G".to_string()];
+    a.extend(args.iter().cloned());
+    a
+}
+
 /// The key exchange a trigger should prefer, as a full `KexAlgorithms` list, or None to
 /// leave ssh's choice alone.
 ///
@@ -140,7 +173,7 @@ pub fn fast_kex() -> Option<String> {
             return None;
         }
     }
-    let mut cmd = std::process::Command::new(super::trigger::SSH);
+    let mut cmd = std::process::Command::new(SSH);
     cmd.args(["-G", "-F", "/dev/null", "-o", "user=archvsync", "localhost"]);
     let out =
         crate::common::process::output_within(cmd, &[], std::time::Duration::from_secs(5)).ok()?;
@@ -240,7 +273,6 @@ fn expand(pattern: &str) -> Option<Vec<std::path::PathBuf>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::mirrorlist::{parse, Entry};
     use super::*;
 
     #[test]
@@ -250,34 +282,6 @@ mod tests {
             "-n -o BatchMode=yes -o ServerAliveInterval=45 -o ConnectTimeout=45 \
              -o PasswordAuthentication=no -i /k/key -ouser up up.example callback:leaf"
         );
-    }
-
-    fn target(line: &str) -> Target {
-        match parse(line).0.remove(0) {
-            Entry::Mirror(t) => t,
-            e => panic!("{e:?}"),
-        }
-    }
-
-    #[test]
-    fn the_most_specific_options_come_first() {
-        let t = target("mhop m h.example archvsync -o Compression=yes -o ConnectTimeout=5");
-        let w = words(&t, "security", PushKind::Mhop, Stage::Stage1);
-        assert_eq!(w, vec!["sync:archive:security", "sync:mhop", "sync:stage1"]);
-        let opts = vec!["-o".to_string(), "StrictHostKeyChecking=no".to_string()];
-        let a = args(&t, &opts, Path::new("/k/push"), None, &w);
-        assert_eq!(
-            a.join(" "),
-            "-o user=archvsync -o Compression=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=no \
-             -i /k/push -o BatchMode=yes -o ServerAliveInterval=45 -o ConnectTimeout=45 \
-             -o PasswordAuthentication=no -n h.example sync:archive:security sync:mhop sync:stage1"
-        );
-        // ssh keeps the first value: the line's ConnectTimeout=5 is the one in force.
-        let first = a
-            .iter()
-            .position(|w| w.starts_with("ConnectTimeout="))
-            .unwrap();
-        assert_eq!(a[first], "ConnectTimeout=5");
     }
 
     #[test]
@@ -295,26 +299,6 @@ mod tests {
         assert!(!sets_local_command(&[
             "sync:archive:localcommand".to_string()
         ]));
-    }
-
-    #[test]
-    fn url_port_archive_and_own_key() {
-        let t = target("all x ssh+ftpsync://u@h:2200/ports");
-        let w = words(&t, "", PushKind::All, Stage::All);
-        assert_eq!(w, vec!["sync:archive:ports", "sync:all"]);
-        let a = args(&t, &[], Path::new("/k"), None, &w);
-        assert!(a
-            .join(" ")
-            .starts_with("-o user=u -p 2200 -i /k -o BatchMode=yes"));
-        assert!(a.join(" ").ends_with("-n h sync:archive:ports sync:all"));
-        let t = target("staged y h u 2 /keys/y");
-        let a = args(&t, &[], Path::new("/k"), None, &[]);
-        assert!(a.join(" ").contains("-i /keys/y -o BatchMode=yes"));
-        // sync:mhop only goes to mhop mirrors, and only for an mhop push.
-        assert_eq!(
-            words(&t, "", PushKind::Mhop, Stage::Stage1),
-            vec!["sync:archive:", "sync:stage1"]
-        );
     }
 
     #[test]
@@ -354,17 +338,5 @@ mod tests {
         std::fs::write(&main, "Include /nonexistent/dir/*/x\n").unwrap();
         assert!(config_may_choose_kex(&main, 0));
         assert!(!config_may_choose_kex(&d.path().join("missing"), 0));
-    }
-
-    #[test]
-    fn the_kex_preference_comes_after_the_operators_options() {
-        let t = target("all m h u -o KexAlgorithms=sntrup761x25519-sha512@openssh.com");
-        let a = args(&t, &[], Path::new("/k"), Some("curve25519-sha256,x"), &[]);
-        let first = a
-            .iter()
-            .position(|w| w.starts_with("KexAlgorithms="))
-            .unwrap();
-        assert_eq!(a[first], "KexAlgorithms=sntrup761x25519-sha512@openssh.com");
-        assert!(a.contains(&"KexAlgorithms=curve25519-sha256,x".to_string()));
     }
 }

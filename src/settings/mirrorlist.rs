@@ -7,6 +7,7 @@
 //! runmirrors reads it as a mirror whose URL has another scheme than ssh+ftpsync, logs
 //! "have wrong scheme, ignoring" and pushes nothing for it, so one file serves both.
 
+use crate::common::ssh;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +60,30 @@ pub struct Target {
     pub archive: Option<String>,
     /// Where the mirror serves the archive over HTTP(S), from its `http` line.
     pub http: Option<HttpUrl>,
+}
+
+impl ssh::Downstream for Target {
+    fn user(&self) -> &str {
+        &self.user
+    }
+    fn host(&self) -> &str {
+        &self.host
+    }
+    fn port(&self) -> Option<u16> {
+        self.port
+    }
+    fn keyfile(&self) -> Option<&Path> {
+        self.keyfile.as_deref()
+    }
+    fn ssh_options(&self) -> &[String] {
+        &self.ssh_options
+    }
+    fn archive(&self) -> Option<&str> {
+        self.archive.as_deref()
+    }
+    fn is_mhop(&self) -> bool {
+        self.kind == MirrorType::Mhop
+    }
 }
 
 /// An `http SHORTNAME URL [SITE]` line: the mirror's public URL (the archive's top, where
@@ -329,6 +354,8 @@ fn parse_port(p: &str) -> Result<u16, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::kinds::{PushKind, Stage};
+    use crate::common::ssh::{args, words};
 
     fn one(s: &str) -> Entry {
         let (e, errs) = parse(s);
@@ -463,5 +490,65 @@ mod tests {
         let (entries, errors) = parse(&examples);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(entries.len(), 11);
+    }
+
+    fn target(line: &str) -> Target {
+        match parse(line).0.remove(0) {
+            Entry::Mirror(t) => t,
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn the_most_specific_options_come_first() {
+        let t = target("mhop m h.example archvsync -o Compression=yes -o ConnectTimeout=5");
+        let w = words(&t, "security", PushKind::Mhop, Stage::Stage1);
+        assert_eq!(w, vec!["sync:archive:security", "sync:mhop", "sync:stage1"]);
+        let opts = vec!["-o".to_string(), "StrictHostKeyChecking=no".to_string()];
+        let a = args(&t, &opts, Path::new("/k/push"), None, &w);
+        assert_eq!(
+            a.join(" "),
+            "-o user=archvsync -o Compression=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=no \
+             -i /k/push -o BatchMode=yes -o ServerAliveInterval=45 -o ConnectTimeout=45 \
+             -o PasswordAuthentication=no -n h.example sync:archive:security sync:mhop sync:stage1"
+        );
+        // ssh keeps the first value: the line's ConnectTimeout=5 is the one in force.
+        let first = a
+            .iter()
+            .position(|w| w.starts_with("ConnectTimeout="))
+            .unwrap();
+        assert_eq!(a[first], "ConnectTimeout=5");
+    }
+
+    #[test]
+    fn url_port_archive_and_own_key() {
+        let t = target("all x ssh+ftpsync://u@h:2200/ports");
+        let w = words(&t, "", PushKind::All, Stage::All);
+        assert_eq!(w, vec!["sync:archive:ports", "sync:all"]);
+        let a = args(&t, &[], Path::new("/k"), None, &w);
+        assert!(a
+            .join(" ")
+            .starts_with("-o user=u -p 2200 -i /k -o BatchMode=yes"));
+        assert!(a.join(" ").ends_with("-n h sync:archive:ports sync:all"));
+        let t = target("staged y h u 2 /keys/y");
+        let a = args(&t, &[], Path::new("/k"), None, &[]);
+        assert!(a.join(" ").contains("-i /keys/y -o BatchMode=yes"));
+        // sync:mhop only goes to mhop mirrors, and only for an mhop push.
+        assert_eq!(
+            words(&t, "", PushKind::Mhop, Stage::Stage1),
+            vec!["sync:archive:", "sync:stage1"]
+        );
+    }
+
+    #[test]
+    fn the_kex_preference_comes_after_the_operators_options() {
+        let t = target("all m h u -o KexAlgorithms=sntrup761x25519-sha512@openssh.com");
+        let a = args(&t, &[], Path::new("/k"), Some("curve25519-sha256,x"), &[]);
+        let first = a
+            .iter()
+            .position(|w| w.starts_with("KexAlgorithms="))
+            .unwrap();
+        assert_eq!(a[first], "KexAlgorithms=sntrup761x25519-sha512@openssh.com");
+        assert!(a.contains(&"KexAlgorithms=curve25519-sha256,x".to_string()));
     }
 }
