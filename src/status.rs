@@ -97,7 +97,7 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
         .filter(|_| args.downstreams)
         .filter_map(|a| a.downstream_checks.as_ref())
         .map(|r| r.level().exit_code());
-    crate::check_mirror::worst_exit(all.iter().map(|a| a.health.exit_code()).chain(checks))
+    crate::report::worst_exit(all.iter().map(|a| a.health.exit_code()).chain(checks))
 }
 
 /// `status --downstreams`: check the downstreams now; METRICS_FILE shows it at once.

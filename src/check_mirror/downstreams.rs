@@ -3,12 +3,13 @@
 //! how far behind us each one is (serial lag) and how old it is. The result is recorded
 //! (`report::downstream_checks`) for METRICS_FILE and `status --json`.
 
-use super::fetch::Fetcher;
-use super::rules::{self, Level};
-use super::{age_words_or_dash, check};
+use super::age_words_or_dash;
 use crate::common::http::is_http_url;
 use crate::common::trace;
 pub use crate::report::downstream_checks::{DownstreamCheck, Record};
+use crate::report::monitor::fetch::Fetcher;
+use crate::report::monitor::rules::{self, Level};
+use crate::report::monitor::{check, Report};
 use crate::runmirrors::mirrorlist::{self, Entry};
 use crate::settings::archive::Settings;
 use std::path::Path;
@@ -143,7 +144,7 @@ fn downstream_urls(
 
 fn summarize(
     name: &str,
-    r: &super::Report,
+    r: &Report,
     our_date: Option<OffsetDateTime>,
     our_serial: Option<String>,
 ) -> DownstreamCheck {

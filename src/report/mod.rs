@@ -4,6 +4,7 @@
 //! it after each run, `status` prints it.
 
 pub mod downstream_checks;
+pub mod monitor;
 pub mod prometheus;
 
 use crate::common::kinds::RunResult;
@@ -52,6 +53,16 @@ impl Health {
             Health::Never | Health::Unknown => 3,
         }
     }
+}
+
+/// The exit status of several Nagios checks: CRITICAL (2) over UNKNOWN (3) over WARNING
+/// (1) over OK.
+pub fn worst_exit(codes: impl IntoIterator<Item = u8>) -> u8 {
+    let codes: Vec<u8> = codes.into_iter().collect();
+    [2, 3, 1]
+        .into_iter()
+        .find(|c| codes.contains(c))
+        .unwrap_or(0)
 }
 
 #[derive(Debug, Clone, Serialize)]
