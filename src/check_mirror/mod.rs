@@ -4,10 +4,6 @@
 //! or `--json`, and the exit status, a Nagios check's: 0 OK, 1 WARNING,
 //! 2 CRITICAL, 3 UNKNOWN (nothing to check). Without a URL the mirror's own public URL
 //! (MIRROR_URL in its ftpsync config) is checked, with MIRRORNAME as the site.
-//!
-//! `downstreams` runs the same check for `status --downstreams`.
-
-pub mod downstreams;
 
 use crate::common::http::is_http_url;
 use crate::common::layout::Layout;
@@ -46,11 +42,6 @@ pub struct Options {
     /// CA directory or file for HTTPS; default the config's RSYNC_SSL_CAPATH, or
     /// /etc/ssl/certs.
     pub ca: Option<PathBuf>,
-}
-
-/// An age in words, `-` when unknown.
-pub fn age_words_or_dash(secs: Option<i64>) -> String {
-    secs.map_or_else(|| "-".to_string(), crate::report::human_age)
 }
 
 /// A table of the rules, one block per mirror.

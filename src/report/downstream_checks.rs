@@ -1,5 +1,5 @@
 //! The checks of the downstreams as Debian's monitors see them (`status --downstreams`,
-//! which makes them in `check_mirror::downstreams`): what is recorded in
+//! which makes them in `status::downstreams`): what is recorded in
 //! `LOGDIR/ftpsync[-ARCHIVE].downstreams.json`, and its Prometheus families. Every
 //! METRICS_FILE write (after each ftpsync run too) and `status --json` take the
 //! per-downstream values from this record: the checks are HTTP requests to other

@@ -1,9 +1,9 @@
 //! Downstreams as Debian sees them: `status --downstreams` checks every mirror of
-//! runmirrors[-ARCHIVE].mirror that has an `http` line, as check-mirror does, and notes
-//! how far behind us each one is (serial lag) and how old it is. The result is recorded
-//! (`report::downstream_checks`) for METRICS_FILE and `status --json`.
+//! runmirrors[-ARCHIVE].mirror that has an `http` line (with `report::monitor::check`, as
+//! check-mirror does), and notes how far behind us each one is (serial lag) and how old it
+//! is. The result is recorded (`report::downstream_checks`) for METRICS_FILE and
+//! `status --json`.
 
-use super::age_words_or_dash;
 use crate::common::http::is_http_url;
 use crate::common::trace;
 pub use crate::report::downstream_checks::{DownstreamCheck, Record};
@@ -166,6 +166,11 @@ fn summarize(
         serial_lag_seconds,
         age_seconds: r.age_seconds,
     }
+}
+
+/// An age in words, `-` when unknown.
+fn age_words_or_dash(secs: Option<i64>) -> String {
+    secs.map_or_else(|| "-".to_string(), crate::report::human_age)
 }
 
 /// The downstreams' table under status' own.

@@ -4,7 +4,8 @@
 //! Its exit status makes it a Nagios/Icinga check: 0 OK, 2 CRITICAL (the last run failed or
 //! the last success is older than --max-age), 3 UNKNOWN (no run recorded, or no config).
 
-use crate::check_mirror::downstreams;
+pub mod downstreams;
+
 use crate::common::config;
 use crate::common::kinds::{DownstreamOutcome, RunResult, SyncKind};
 use crate::common::layout::Layout;
