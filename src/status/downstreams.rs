@@ -1,12 +1,12 @@
 //! Downstreams as Debian sees them: `status --downstreams` checks every mirror of
 //! runmirrors[-ARCHIVE].mirror that has an `http` line (with `report::monitor::check`, as
 //! check-mirror does), and notes how far behind us each one is (serial lag) and how old it
-//! is. The result is recorded (`report::downstream_checks`) for METRICS_FILE and
+//! is. The result is recorded (`report::downstream_health`) for METRICS_FILE and
 //! `status --json`.
 
 use crate::common::http::is_http_url;
 use crate::common::trace;
-pub use crate::report::downstream_checks::{DownstreamCheck, Record};
+pub use crate::report::downstream_health::{DownstreamCheck, Record};
 use crate::report::monitor::fetch::Fetcher;
 use crate::report::monitor::rules::{self, Level};
 use crate::report::monitor::{check, Report};
@@ -95,7 +95,7 @@ pub fn refresh(layout: &crate::common::layout::Layout, s: &Settings, timeout: Du
             }
         }
     }
-    if let Err(e) = crate::report::downstream_checks::write(s, &record) {
+    if let Err(e) = crate::report::downstream_health::write(s, &record) {
         record.problems.push(e);
     }
     record
