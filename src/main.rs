@@ -70,8 +70,8 @@ fn main() -> ExitCode {
                     archvsync::downstream::rsyncd_conf::main(&layout, a.into_options())
                 }
                 Command::CheckMirror(a) => archvsync::check_mirror::main(&layout, a.into()),
-                Command::Manpages(a) => archvsync::docs::manpages(a),
-                Command::Completions(a) => archvsync::docs::completions(a),
+                Command::Manpages(a) => archvsync::cli::docs::manpages(a),
+                Command::Completions(a) => archvsync::cli::docs::completions(a),
             },
             Err(code) => return code,
         },
