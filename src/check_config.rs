@@ -18,6 +18,8 @@ use crate::settings::archive::Settings;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+mod push_server;
+
 const MASK: &str = "********";
 
 /// The report, printed as it is built. The password is masked in every line.
@@ -394,8 +396,8 @@ fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, hub: Option<
         ));
     }
     // The rest of the push server's chain: HUB, the downstreams' rsync passwords.
-    for p in crate::downstream::check::check(&s, list, &entries, hub) {
-        use crate::downstream::check::Level;
+    for p in push_server::check(&s, list, &entries, hub) {
+        use push_server::Level;
         match p.level {
             Level::Info => r.info(p.message),
             Level::Note => r.note(p.message),
