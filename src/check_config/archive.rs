@@ -93,7 +93,7 @@ fn check_rsync(r: &mut Report, rsync: &[String]) {
 
 /// rsync with `--delete` on these would destroy far more than a mirror.
 fn check_to(r: &mut Report, to: &Path) {
-    // The same rule a run refuses to start with (ftpsync::settings::dangerous_to).
+    // The same rule a run refuses to start with (settings::to_guard::dangerous_to).
     if let Some(why) = crate::settings::to_guard::dangerous_to(to, &layout::home()) {
         r.error(why);
         return;

@@ -170,9 +170,9 @@ fn assemble(rendered: &str, sections: &str) -> String {
     page
 }
 
-/// Turns a help text (see the comment at the top of `cli.rs`) into man sections: `Heading:`
-/// → `.SH HEADING`, `  TAG  text` and deeper indented continuations → `.TP` entries, other
-/// lines → paragraphs.
+/// Turns a help text (see the comment at the top of `help.rs`) into man sections:
+/// `Heading:` → `.SH HEADING`, `  TAG  text` and deeper indented continuations → `.TP`
+/// entries, other lines → paragraphs.
 fn sections(help: &str) -> String {
     let mut roff = Roff::new();
     // The text being gathered: an entry's (tag, text), or a paragraph's text.
