@@ -7,7 +7,6 @@ pub mod check_mirror;
 pub mod cli;
 pub mod common;
 pub mod cron;
-pub mod docs;
 pub mod downstream;
 pub mod ftpsync;
 pub mod report;

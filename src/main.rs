@@ -63,8 +63,8 @@ fn main() -> ExitCode {
         Command::Downstream(a) => archvsync::downstream::main(&layout, a.into()),
         Command::RsyncdConfig(a) => archvsync::downstream::rsyncd_conf::main(&layout, a.into()),
         Command::CheckMirror(a) => archvsync::check_mirror::main(&layout, a.into()),
-        Command::Manpages(a) => archvsync::docs::manpages(a),
-        Command::Completions(a) => archvsync::docs::completions(a),
+        Command::Manpages(a) => archvsync::cli::docs::manpages(a),
+        Command::Completions(a) => archvsync::cli::docs::completions(a),
     };
     ExitCode::from(code)
 }

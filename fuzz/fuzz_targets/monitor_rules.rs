@@ -4,7 +4,7 @@
 //! one plain path component.
 #![no_main]
 
-use archvsync::check_mirror::{fetch, rules};
+use archvsync::report::monitor::{fetch, rules};
 use archvsync::common::dates::{self, TraceDateReader};
 use libfuzzer_sys::fuzz_target;
 

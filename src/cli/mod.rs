@@ -5,6 +5,7 @@
 //! conversions at the end), once: no command module sees a clap type, so nothing below
 //! imports this module.
 
+pub mod docs;
 mod help;
 
 use crate::common::kinds::PushKind;

@@ -7,20 +7,19 @@
 //! downstream's ftpsync pulls with; and HUB=true in our own ftpsync config. `add` makes all
 //! of it (`add`), `remove` takes it back, `list` and `show` say what there is, `test` checks
 //! what can be checked without logging in (`probe`), and `rsyncd-config` prints the rsync
-//! daemon's configuration (`rsyncd_conf`). check-config checks the chain (`check`).
+//! daemon's configuration (`rsyncd_conf`). check-config checks the chain
+//! (`check_config::push_server`); the secrets file's grammar is `settings::rsyncd_secrets`.
 //!
 //! Files are changed whole and atomically, with a journal that takes a failed `add` back
 //! (`files`), in an order where every prefix is a working setup (see `add`).
 
 pub mod add;
-pub mod check;
 pub mod files;
 pub mod hub;
 pub mod keys;
 pub mod probe;
 pub mod remove;
 pub mod rsyncd_conf;
-pub mod secrets;
 
 use crate::common::config;
 use crate::common::layout::{self, Layout};
@@ -28,6 +27,7 @@ use crate::settings::archive::Settings as FtpsyncSettings;
 use crate::settings::mirrorlist::{self, Entry, MirrorType, Target};
 use crate::settings::push::Settings as PushSettings;
 use crate::settings::rsyncd::Rsyncd;
+use crate::settings::rsyncd_secrets as secrets;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

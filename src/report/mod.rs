@@ -3,7 +3,8 @@
 //! files and the lock files) and its Prometheus rendering; ftpsync writes the metrics with
 //! it after each run, `status` prints it.
 
-pub mod downstream_checks;
+pub mod downstream_health;
+pub mod monitor;
 pub mod prometheus;
 
 use crate::common::kinds::RunResult;
@@ -54,6 +55,16 @@ impl Health {
     }
 }
 
+/// The exit status of several Nagios checks: CRITICAL (2) over UNKNOWN (3) over WARNING
+/// (1) over OK.
+pub fn worst_exit(codes: impl IntoIterator<Item = u8>) -> u8 {
+    let codes: Vec<u8> = codes.into_iter().collect();
+    [2, 3, 1]
+        .into_iter()
+        .find(|c| codes.contains(c))
+        .unwrap_or(0)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Serials {
     pub ours: Option<String>,
@@ -86,9 +97,10 @@ pub struct ArchiveStatus {
     pub last_success: Option<state::SyncRun>,
     pub last_push: Option<state::PushRun>,
     pub downstreams: std::collections::BTreeMap<String, state::Downstream>,
-    /// The last `status --downstreams` checks of the downstreams with an http line.
+    /// The last `status --downstreams` checks of the downstreams with an http line (the
+    /// field's name is the `status --json` key the README documents).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub downstream_checks: Option<downstream_checks::Record>,
+    pub downstream_checks: Option<downstream_health::Record>,
 }
 
 /// Gather everything about one archive from its settings, state record, trace and lock.
@@ -151,7 +163,7 @@ pub fn gather(s: &Settings, max_age: u64) -> ArchiveStatus {
         last_success,
         last_push: st.as_ref().and_then(|x| x.last_push.clone()),
         downstreams: st.map(|x| x.downstreams).unwrap_or_default(),
-        downstream_checks: downstream_checks::recorded(s),
+        downstream_checks: downstream_health::recorded(s),
     }
 }
 

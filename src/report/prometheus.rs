@@ -156,7 +156,7 @@ pub fn prometheus(all: &[ArchiveStatus]) -> String {
             out.push_str(&format!("{}{{{l}}} {v}\n", family.name));
         }
     }
-    let checks: Vec<(&str, &str, &super::downstream_checks::Record)> = all
+    let checks: Vec<(&str, &str, &super::downstream_health::Record)> = all
         .iter()
         .filter_map(|a| {
             let record = a.downstream_checks.as_ref()?;
@@ -167,7 +167,7 @@ pub fn prometheus(all: &[ArchiveStatus]) -> String {
             ))
         })
         .collect();
-    out.push_str(&super::downstream_checks::prometheus(&checks, escape));
+    out.push_str(&super::downstream_health::prometheus(&checks, escape));
     out
 }
 

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod mirrorlist;
 pub mod push;
 pub mod rsyncd;
+pub mod rsyncd_secrets;
 pub mod to_guard;
 
 pub use to_guard::discover;

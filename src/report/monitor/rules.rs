@@ -23,7 +23,6 @@
 //! the worst-of, and it reads `untested`.
 
 use crate::common::dates::{self, TraceDateReader};
-pub use crate::report::downstream_checks::Level;
 use crate::report::human_age as age_words;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use time::OffsetDateTime;
@@ -37,6 +36,50 @@ pub const BAD_FTPSYNC_VERSION: u64 = 80486;
 
 pub const MIRROR_STATUS: &str = "mirror-status";
 pub const HTTP_REDIRECTOR: &str = "http-redirector";
+
+/// A rule's verdict, and a whole check's (its worst rule).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warning,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+
+    /// `text` in the level's colour (green, yellow, red) when `colour`.
+    pub fn paint(self, text: String, colour: bool) -> String {
+        let code = match self {
+            Level::Ok => "32",
+            Level::Warning => "33",
+            Level::Error => "31",
+        };
+        if colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text
+        }
+    }
+
+    /// Nagios: 0 OK, 1 WARNING, 2 CRITICAL.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Level::Ok => 0,
+            Level::Warning => 1,
+            Level::Error => 2,
+        }
+    }
+}
 
 /// One rule's judgement.
 #[derive(Debug, Clone)]

@@ -1,14 +1,15 @@
 //! Downstreams as Debian sees them: `status --downstreams` checks every mirror of
-//! runmirrors[-ARCHIVE].mirror that has an `http` line, as check-mirror does, and notes
-//! how far behind us each one is (serial lag) and how old it is. The result is recorded
-//! (`report::downstream_checks`) for METRICS_FILE and `status --json`.
+//! runmirrors[-ARCHIVE].mirror that has an `http` line (with `report::monitor::check`, as
+//! check-mirror does), and notes how far behind us each one is (serial lag) and how old it
+//! is. The result is recorded (`report::downstream_health`) for METRICS_FILE and
+//! `status --json`.
 
-use super::fetch::Fetcher;
-use super::rules::{self, Level};
-use super::{age_words_or_dash, check};
 use crate::common::http::is_http_url;
 use crate::common::trace;
-pub use crate::report::downstream_checks::{DownstreamCheck, Record};
+pub use crate::report::downstream_health::{DownstreamCheck, Record};
+use crate::report::monitor::fetch::Fetcher;
+use crate::report::monitor::rules::{self, Level};
+use crate::report::monitor::{check, Report};
 use crate::settings::archive::Settings;
 use crate::settings::mirrorlist::{self, Entry};
 use std::path::Path;
@@ -94,7 +95,7 @@ pub fn refresh(layout: &crate::common::layout::Layout, s: &Settings, timeout: Du
             }
         }
     }
-    if let Err(e) = crate::report::downstream_checks::write(s, &record) {
+    if let Err(e) = crate::report::downstream_health::write(s, &record) {
         record.problems.push(e);
     }
     record
@@ -143,7 +144,7 @@ fn downstream_urls(
 
 fn summarize(
     name: &str,
-    r: &super::Report,
+    r: &Report,
     our_date: Option<OffsetDateTime>,
     our_serial: Option<String>,
 ) -> DownstreamCheck {
@@ -165,6 +166,11 @@ fn summarize(
         serial_lag_seconds,
         age_seconds: r.age_seconds,
     }
+}
+
+/// An age in words, `-` when unknown.
+fn age_words_or_dash(secs: Option<i64>) -> String {
+    secs.map_or_else(|| "-".to_string(), crate::report::human_age)
 }
 
 /// The downstreams' table under status' own.

@@ -1,5 +1,6 @@
-//! What check-mirror asks a mirror's web server: GETs of trace files and markers, the trace
-//! directory's listing, and the two-stage HEADs. Every request is bounded by one timeout.
+//! What a monitor check (check-mirror, status --downstreams) asks a mirror's web server:
+//! GETs of trace files and markers, the trace directory's listing, and the two-stage HEADs.
+//! Every request is bounded by one timeout.
 
 use super::rules::{self, Probe, SuiteSearch};
 use crate::common::http;

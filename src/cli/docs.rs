@@ -1,14 +1,12 @@
-//! Man pages and shell completions, generated from the clap definitions in `cli.rs`, so
-//! they can never disagree with what the binary accepts.
+//! Man pages and shell completions, generated from the clap definitions in `cli/mod.rs`,
+//! so they can never disagree with what the binary accepts.
 //!
 //! `archvsync manpages DIR` writes `archvsync.1`, one `archvsync-COMMAND.1` per visible
 //! subcommand, and `ftpsync.1`, `runmirrors.1`, `ftpsync-cron.1`, `rsync-ssl-tunnel.1` for
 //! the multicall names (their own syntax, from their own CLI structs). The commands'
 //! `after_long_help` texts (exit status, files, environment) become real man sections.
 
-use crate::cli::{
-    Cli, CompletionsArgs, CronCli, FtpsyncCli, ManpagesArgs, RunmirrorsCli, TunnelCli,
-};
+use super::{Cli, CompletionsArgs, CronCli, FtpsyncCli, ManpagesArgs, RunmirrorsCli, TunnelCli};
 use clap::CommandFactory;
 use clap_mangen::roff::{bold, roman, Roff};
 use std::io::Write;
@@ -172,9 +170,9 @@ fn assemble(rendered: &str, sections: &str) -> String {
     page
 }
 
-/// Turns a help text (see the comment at the top of `cli.rs`) into man sections: `Heading:`
-/// → `.SH HEADING`, `  TAG  text` and deeper indented continuations → `.TP` entries, other
-/// lines → paragraphs.
+/// Turns a help text (see the comment at the top of `help.rs`) into man sections:
+/// `Heading:` → `.SH HEADING`, `  TAG  text` and deeper indented continuations → `.TP`
+/// entries, other lines → paragraphs.
 fn sections(help: &str) -> String {
     let mut roff = Roff::new();
     // The text being gathered: an entry's (tag, text), or a paragraph's text.

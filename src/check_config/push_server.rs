@@ -1,9 +1,9 @@
 //! check-config's look at the push server's chain beyond the key: the secrets file the
 //! rsync daemon authenticates the downstreams with, and HUB=true when there are downstreams.
 
-use super::secrets;
 use crate::settings::mirrorlist::Entry;
 use crate::settings::push::Settings as PushSettings;
+use crate::settings::rsyncd_secrets as secrets;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 

@@ -4,7 +4,8 @@
 //! Its exit status makes it a Nagios/Icinga check: 0 OK, 2 CRITICAL (the last run failed or
 //! the last success is older than --max-age), 3 UNKNOWN (no run recorded, or no config).
 
-use crate::check_mirror::downstreams;
+pub mod downstreams;
+
 use crate::common::config;
 use crate::common::kinds::{DownstreamOutcome, RunResult, SyncKind};
 use crate::common::layout::Layout;
@@ -97,7 +98,7 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
         .filter(|_| args.downstreams)
         .filter_map(|a| a.downstream_checks.as_ref())
         .map(|r| r.level().exit_code());
-    crate::check_mirror::worst_exit(all.iter().map(|a| a.health.exit_code()).chain(checks))
+    crate::report::worst_exit(all.iter().map(|a| a.health.exit_code()).chain(checks))
 }
 
 /// `status --downstreams`: check the downstreams now; METRICS_FILE shows it at once.

@@ -1,55 +1,14 @@
 //! The checks of the downstreams as Debian's monitors see them (`status --downstreams`,
-//! which makes them in `check_mirror::downstreams`): what is recorded in
+//! which makes them in `status::downstreams`): what is recorded in
 //! `LOGDIR/ftpsync[-ARCHIVE].downstreams.json`, and its Prometheus families. Every
 //! METRICS_FILE write (after each ftpsync run too) and `status --json` take the
 //! per-downstream values from this record: the checks are HTTP requests to other
 //! machines, made when the operator asks (a timer), never in a sync's exit path.
 
+use super::monitor::rules::Level;
 use crate::settings::archive::Settings;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-/// A rule's verdict, and a whole check's (its worst rule).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Ok,
-    Warning,
-    Error,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Ok => "ok",
-            Level::Warning => "warning",
-            Level::Error => "error",
-        }
-    }
-
-    /// `text` in the level's colour (green, yellow, red) when `colour`.
-    pub fn paint(self, text: String, colour: bool) -> String {
-        let code = match self {
-            Level::Ok => "32",
-            Level::Warning => "33",
-            Level::Error => "31",
-        };
-        if colour {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text
-        }
-    }
-
-    /// Nagios: 0 OK, 1 WARNING, 2 CRITICAL.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Level::Ok => 0,
-            Level::Warning => 1,
-            Level::Error => 2,
-        }
-    }
-}
 
 /// One downstream's last check.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
