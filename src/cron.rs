@@ -142,10 +142,7 @@ impl Cron<'_> {
                 (url.clone(), self.fetch_http(&url)?)
             }
             CheckUpstream::Rsync => {
-                let src = format!(
-                    "{}/project/trace/master",
-                    s.rsync_source.trim_end_matches('/')
-                );
+                let src = format!("{}/{}", s.rsync_source.trim_end_matches('/'), trace::MASTER);
                 (src.clone(), self.fetch_rsync(&src)?)
             }
             CheckUpstream::Unknown(other) => {

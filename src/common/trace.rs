@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 pub const TRACEDIR: &str = "project/trace";
+/// The archive's master trace: written by the archive itself (dak), mirrored by everyone.
+pub const MASTER: &str = "project/trace/master";
 pub const HIERARCHY: &str = "project/trace/_hierarchy";
 pub const TRACELIST: &str = "project/trace/_traces";
 /// The change journal a mirror publishes (`ftpsync::journal`). Debian's mirror-status skips
@@ -21,6 +23,17 @@ pub const FTPSYNC_VERSION: &str = "20180513";
 /// `Creator`: who wrote the trace. mirror-status names the software from this line, so it
 /// names us; the version line above stays what the checkers expect.
 pub const CREATOR: &str = concat!("archvsync ", env!("CARGO_PKG_VERSION"));
+
+/// The last non-empty line of a `_hierarchy` file's `text`, split into its fields: the
+/// mirror that wrote the file, `TRACEFILE MIRRORNAME HOST UPSTREAM` (each mirror appends
+/// its own line to its upstream's).
+pub fn last_hierarchy_line(text: &str) -> Vec<&str> {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default()
+}
 
 /// Everything a trace file says besides what it reads from disk.
 #[derive(Debug, Clone, Default)]
@@ -120,7 +133,7 @@ pub fn content(to: &Path, info: &TraceInfo, now: OffsetDateTime) -> String {
     };
     line("Date", &dates::rfc2822_utc(now));
     line("Date-Started", &info.date_started);
-    let master = to.join(TRACEDIR).join("master");
+    let master = to.join(MASTER);
     if master.exists() {
         let serial = read_field(&master, "Archive serial").unwrap_or_else(|| "unknown".into());
         line("Archive serial", &serial);
@@ -307,6 +320,16 @@ mod tests {
             env!("CARGO_PKG_VERSION")
         );
         assert_eq!(c, want);
+    }
+
+    #[test]
+    fn the_last_hierarchy_line_is_the_writers() {
+        let text = "master.example master m.example \nmirror.example mirror host.m up\n\n  \n";
+        assert_eq!(
+            last_hierarchy_line(text),
+            ["mirror.example", "mirror", "host.m", "up"]
+        );
+        assert!(last_hierarchy_line("").is_empty());
     }
 
     #[test]

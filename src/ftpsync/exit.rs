@@ -57,10 +57,7 @@ impl Run {
             stage1_seconds: self.time1.get(),
             stage2_seconds: self.time2.get(),
             bytes_received: bytes,
-            archive_serial: trace::read_field(
-                &s.to.join(trace::TRACEDIR).join("master"),
-                "Archive serial",
-            ),
+            archive_serial: trace::read_field(&s.to.join(trace::MASTER), "Archive serial"),
             passes: self.passes.get(),
             uip_retries: self.uip_retries.get(),
             dry_run: s.dry_run,

@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The upstream's master trace, relative to TO or to the source.
-pub(super) const MASTER_TRACE: &str = "project/trace/master";
+pub(super) const MASTER_TRACE: &str = trace::MASTER;
 
 /// How a run ends early: the exit status, after the message was logged.
 pub(super) struct Stop(pub(super) u8);

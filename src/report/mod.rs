@@ -126,7 +126,7 @@ pub fn gather(s: &Settings, max_age: u64) -> ArchiveStatus {
         });
     let serial = Serials {
         ours: trace::read_field(&s.to.join(s.trace_name()), "Archive serial"),
-        master: trace::read_field(&s.to.join(trace::TRACEDIR).join("master"), "Archive serial"),
+        master: trace::read_field(&s.to.join(trace::MASTER), "Archive serial"),
     };
     let now = state::now();
     let last_run = st.as_ref().and_then(|x| x.last_run.clone());

@@ -21,7 +21,7 @@ const PARALLEL: usize = 16;
 
 /// Our master trace's date and serial.
 fn ours(to: &Path) -> (Option<OffsetDateTime>, Option<String>) {
-    let master = to.join(trace::TRACEDIR).join("master");
+    let master = to.join(trace::MASTER);
     match std::fs::read(&master) {
         Ok(data) => match rules::read_as_mirror_status(&String::from_utf8_lossy(&data)) {
             Ok(t) => (Some(t.date), t.serial),

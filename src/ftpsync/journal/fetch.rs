@@ -135,10 +135,7 @@ impl Run {
         // The last `_hierarchy` line is the upstream's own: `TRACE MIRRORNAME HOST UPSTREAM`.
         let hierarchy = std::fs::read(dest.join(trace::HIERARCHY)).unwrap_or_default();
         let hierarchy = String::from_utf8_lossy(&hierarchy);
-        let last = hierarchy.lines().rev().find(|l| !l.trim().is_empty());
-        let fields: Vec<&str> = last
-            .map(|l| l.split_whitespace().collect())
-            .unwrap_or_default();
+        let fields = trace::last_hierarchy_line(&hierarchy);
         if fields.get(1..3) != Some(&[up.mirror.as_str(), up.host.as_str()][..]) {
             return fail(
                 "copied",

@@ -221,9 +221,9 @@ pub fn find_site(f: &Fetcher, base: &str) -> Result<(String, &'static str), Stri
         .get_ok(&format!("{tracedir}_hierarchy"))
         .ok()
         .and_then(|h| {
-            h.lines()
-                .rev()
-                .find_map(|l| l.split_whitespace().next().map(str::to_string))
+            crate::common::trace::last_hierarchy_line(&h)
+                .first()
+                .map(|f| f.to_string())
         });
     let host = host_of(base).to_string();
     match listing {

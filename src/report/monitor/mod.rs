@@ -78,7 +78,7 @@ pub fn check(
         age_seconds: None,
         rules: Vec::new(),
     };
-    let master_url = format!("{base}project/trace/master");
+    let master_url = format!("{base}{}", crate::common::trace::MASTER);
     let master_answer = f.get(&master_url);
     let unreachable = master_answer.is_err();
     let master_fetched: rules::Fetched = master_answer.and_then(|a| {
