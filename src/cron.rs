@@ -8,7 +8,7 @@ use crate::common::log::{savelog, Logger};
 use crate::common::mail::ErrorReports;
 use crate::common::private_dir::PrivateDir;
 use crate::common::{http, lock, rsync as rsync_words, trace};
-use crate::settings::archive::{CheckUpstream, Settings};
+use crate::settings::archive::{ArchiveSettings, CheckUpstream};
 use crate::settings::LogPlace;
 use std::path::Path;
 
@@ -39,7 +39,7 @@ pub struct Options {
 /// `ftpsync-cron [ARCHIVE]`.
 pub fn main(layout: &Layout, opts: Options) -> u8 {
     let archive = opts.archive;
-    let s = match Settings::load_explained(layout, &archive, Some("cron".into())) {
+    let s = match ArchiveSettings::load_explained(layout, &archive, Some("cron".into())) {
         Ok(s) => s,
         Err(mut refused) => {
             refused.log = refused.log.as_deref().map(cron_log).map(Box::new);
@@ -109,7 +109,7 @@ pub fn main(layout: &Layout, opts: Options) -> u8 {
 }
 
 struct Cron<'a> {
-    s: &'a Settings,
+    s: &'a ArchiveSettings,
     log: &'a Logger,
     name: &'a str,
 }

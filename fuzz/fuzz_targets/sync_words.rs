@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
         "{safe:?}"
     );
-    // The config name derived from it (Settings::load_raw) must stay one path component.
+    // The config name derived from it (ArchiveSettings::load_raw) must stay one path component.
     if !name.is_empty() {
         let cfg = sanitize_name(&format!("ftpsync-{name}"));
         assert!(cfg.starts_with("ftpsync-") && !cfg.contains('/'));

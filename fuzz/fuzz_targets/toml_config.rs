@@ -4,7 +4,7 @@
 
 use archvsync::common::config;
 use archvsync::common::layout::Layout;
-use archvsync::settings::archive::{Settings, KEYS};
+use archvsync::settings::archive::{ArchiveSettings, KEYS};
 use libfuzzer_sys::fuzz_target;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -26,5 +26,5 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let layout = Layout::build(None, None, false, Path::new("/nonexistent"));
-    let _ = Settings::from_raw(raw, &layout, "ftpsync".to_string(), "", None);
+    let _ = ArchiveSettings::from_raw(raw, &layout, "ftpsync".to_string(), "", None);
 });

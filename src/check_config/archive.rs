@@ -5,10 +5,10 @@ use super::paths::{check_dir, find_program, is_executable};
 use super::{Report, MASK};
 use crate::common::layout;
 use crate::common::rsync::{self, Transport};
-use crate::settings::archive::Settings;
+use crate::settings::archive::ArchiveSettings;
 use std::path::Path;
 
-pub(super) fn check_ftpsync(r: &mut Report, s: &Settings) {
+pub(super) fn check_ftpsync(r: &mut Report, s: &ArchiveSettings) {
     r.info(format!("source: {}", s.rsync_source));
     r.info(format!("TO: {}", s.to.display()));
     check_to(r, &s.to);

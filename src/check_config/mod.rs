@@ -2,7 +2,7 @@
 //! would go wrong, and print the command lines a run would use, without running rsync or ssh.
 //!
 //! Every problem is one line starting with `error:`, `warning:` or `note:`. The rsync lines
-//! come from [`Settings::stage_commands`], the very function a run executes, and the ssh
+//! come from [`ArchiveSettings::stage_commands`], the very function a run executes, and the ssh
 //! lines from the functions runmirrors' triggers use, so what is printed is what runs.
 //! Exit status: 0 without errors, 1 with any, 78 when the ftpsync config itself is missing
 //! or does not load (as ftpsync).
@@ -17,7 +17,7 @@ mod push;
 mod push_server;
 
 use crate::common::layout::Layout;
-use crate::settings::archive::Settings;
+use crate::settings::archive::ArchiveSettings;
 use archive::check_ftpsync;
 use paths::check_secret_file;
 use push::check_runmirrors;
@@ -99,7 +99,7 @@ pub fn main(layout: &Layout, opts: Options) -> u8 {
     ));
 
     // The same loading as ftpsync: find and source the file, then apply the defaults.
-    let (raw, name) = match Settings::load_raw(layout, &archive) {
+    let (raw, name) = match ArchiveSettings::load_raw(layout, &archive) {
         Ok(x) => x,
         Err(refusal) => {
             r.error(&refusal.message);
@@ -111,7 +111,7 @@ pub fn main(layout: &Layout, opts: Options) -> u8 {
     check_secret_file(&mut r, &raw.path);
     let to_empty = raw.is_set("TO") && raw.string("TO").is_none();
     let to_location = raw.location("TO");
-    let settings = match Settings::from_raw(raw, layout, name, &archive, None) {
+    let settings = match ArchiveSettings::from_raw(raw, layout, name, &archive, None) {
         Ok(s) => {
             for w in &s.warnings {
                 r.loader_warning(w);

@@ -36,7 +36,7 @@ pub(super) fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, h
         return;
     }
     // The same loading as runmirrors (and a hub's ftpsync, which runs it in-process).
-    let s = match push::Settings::load_for_push(layout, archive) {
+    let s = match push::PushSettings::load_for_push(layout, archive) {
         Ok(s) => s,
         Err(refused) => {
             for w in &refused.warnings {
@@ -94,15 +94,7 @@ pub(super) fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, h
         ));
     }
     // The rest of the push server's chain: HUB, the downstreams' rsync passwords.
-    for p in push_server::check(&s, list, &entries, hub) {
-        use push_server::Level;
-        match p.level {
-            Level::Info => r.info(p.message),
-            Level::Note => r.note(p.message),
-            Level::Warning => r.warning(p.message),
-            Level::Error => r.error(p.message),
-        }
-    }
+    push_server::check(r, &s, list, &entries, hub);
     // `runmirrors` as run by hand: kind mhop, not from ftpsync.
     let kind = PushKind::Mhop;
     r.section(&format!(

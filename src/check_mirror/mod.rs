@@ -11,7 +11,7 @@ use crate::report::monitor::fetch::Fetcher;
 use crate::report::monitor::rules::Level;
 use crate::report::monitor::{check, Report};
 use crate::report::worst_exit;
-use crate::settings::archive::Settings;
+use crate::settings::archive::ArchiveSettings;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -84,7 +84,7 @@ pub fn main(layout: &Layout, opts: Options) -> u8 {
     let given_site = opts.site.clone().map(|s| (s, "--site".to_string()));
     if opts.urls.is_empty() {
         let archive = opts.archive.clone().unwrap_or_default();
-        let s = match Settings::load(layout, &archive, None) {
+        let s = match ArchiveSettings::load(layout, &archive, None) {
             Ok(s) => s,
             Err(refusal) => {
                 eprintln!("check-mirror: no URL given, and {}", refusal.message);

@@ -9,15 +9,15 @@
 //! 4. HUB=true: ftpsync pushes the mirror list after each sync (nobody new, yet).
 //! 5. The mirror line: from now on NAME is pushed, and everything it needs is in place.
 //!
-//! A step that fails takes the earlier ones back (the journal). After a kill between 3 and
+//! A step that fails takes the earlier ones back (the undo). After a kill between 3 and
 //! 5 the password is left without a mirror line: `list` shows it as "pull only", and
 //! the next `add NAME` keeps and prints it instead of making another.
 
-use super::files::{Journal, Mode};
+use super::files::{Mode, UndoLog};
 use super::hub::{self, Edit};
 use super::{keys, secrets, AddOptions, Failure, Hub, MirrorList, EX_FAILED, EX_USAGE};
 use crate::common::layout::Layout;
-use crate::settings::archive::Settings as FtpsyncSettings;
+use crate::settings::archive::ArchiveSettings;
 use crate::settings::mirrorlist::{self, Entry, Target};
 
 pub fn main(layout: &Layout, archive: &str, req: AddOptions) -> u8 {
@@ -87,9 +87,8 @@ fn mirror_line(r: &AddOptions) -> String {
 fn add(layout: &Layout, archive: &str, req: &AddOptions) -> Result<(), Failure> {
     let hub = Hub::load(layout, archive)?;
     let _lock = hub.lock()?;
-    let mut journal = Journal::default();
-    steps(layout, archive, req, &hub, &mut journal)
-        .map_err(|f| Failure(f.0, journal.take_back(f.1)))
+    let mut undo = UndoLog::default();
+    steps(layout, archive, req, &hub, &mut undo).map_err(|f| Failure(f.0, undo.take_back(f.1)))
 }
 
 fn steps(
@@ -97,7 +96,7 @@ fn steps(
     archive: &str,
     req: &AddOptions,
     hub: &Hub,
-    journal: &mut Journal,
+    undo: &mut UndoLog,
 ) -> Result<(), Failure> {
     let Some(ftpsync) = &hub.ftpsync else {
         return Err(Failure(
@@ -175,12 +174,12 @@ fn steps(
         let comment = format!("archvsync-push@{}", ftpsync.mirrorname);
         let dirs = keys::create(&keyfile, &comment).map_err(|e| Failure(EX_FAILED, e))?;
         for d in &dirs {
-            journal.created_dir(d);
+            undo.created_dir(d);
         }
-        journal.created(&keyfile);
+        undo.created(&keyfile);
         let mut public = keyfile.as_os_str().to_owned();
         public.push(".pub");
-        journal.created(std::path::Path::new(&public));
+        undo.created(std::path::Path::new(&public));
         done.push(format!(
             "{}: the push key, created (ed25519, mode 600; KEYFILE)",
             keyfile.display()
@@ -194,7 +193,7 @@ fn steps(
     // Step 2, as the seed says: "copy runmirrors.conf.sample to runmirrors.conf".
     if hub.push.is_none() {
         let template = runmirrors_template(hub);
-        journal.write(&hub.push_conf, template.as_bytes(), Mode::KeepOr(0o644))?;
+        undo.write(&hub.push_conf, template.as_bytes(), Mode::KeepOr(0o644))?;
         done.push(format!(
             "{}: created (every key at its default)",
             hub.push_conf.display()
@@ -216,7 +215,7 @@ fn steps(
             let pw = secrets::generate_password()
                 .map_err(|e| Failure(EX_FAILED, format!("cannot read /dev/urandom: {e}")))?;
             let text = secrets::with_added(&secrets_text, &req.name, &pw);
-            journal.write(&rsyncd.secrets, &text, Mode::Exactly(0o600))?;
+            undo.write(&rsyncd.secrets, &text, Mode::Exactly(0o600))?;
             done.push(format!(
                 "{}: {}:******** added (mode 600): the downstream's rsync password",
                 rsyncd.secrets.display(),
@@ -234,8 +233,8 @@ fn steps(
             ftpsync_path.display()
         )),
         Some(Edit::Change(text, what)) => {
-            journal.write(&ftpsync_path, &text, Mode::KeepOr(0o644))?;
-            let (mut raw, _) = FtpsyncSettings::load_raw(layout, archive).map_err(|r| Failure(r.code, r.message))?;
+            undo.write(&ftpsync_path, &text, Mode::KeepOr(0o644))?;
+            let (mut raw, _) = ArchiveSettings::load_raw(layout, archive).map_err(|r| Failure(r.code, r.message))?;
             if !raw.bool_or("HUB", false) {
                 return Err(Failure(
                     EX_FAILED,
@@ -259,7 +258,7 @@ fn steps(
     }
     text.extend_from_slice(line.as_bytes());
     text.push(b'\n');
-    journal.write(&list.path, &text, Mode::KeepOr(0o644))?;
+    undo.write(&list.path, &text, Mode::KeepOr(0o644))?;
     let n = String::from_utf8_lossy(&text).lines().count();
     done.push(format!("{}:{n}: {line}", list.path.display()));
 

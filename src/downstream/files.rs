@@ -1,8 +1,8 @@
 //! Every file `downstream add` and `remove` change, changed so that no reader ever sees a
 //! half-written file (each is replaced whole, by the project's atomic writer) and a failing
-//! step takes back the steps before it (a journal of what each file was).
+//! step takes back the steps before it (a undo of what each file was).
 //!
-//! A kill cannot run the journal, so the callers also order their steps: each prefix of
+//! A kill cannot run the undo, so the callers also order their steps: each prefix of
 //! them is a working setup (see add.rs).
 
 use crate::common::atomic::write_exact_mode;
@@ -29,7 +29,7 @@ enum Undo {
 }
 
 #[derive(Default)]
-pub struct Journal {
+pub struct UndoLog {
     undo: Vec<Undo>,
 }
 
@@ -44,8 +44,8 @@ pub fn target(path: &Path) -> PathBuf {
     }
 }
 
-impl Journal {
-    /// Replace `path` by `data`; undone by [`Journal::rollback`].
+impl UndoLog {
+    /// Replace `path` by `data`; undone by [`UndoLog::rollback`].
     pub fn write(&mut self, path: &Path, data: &[u8], mode: Mode) -> Result<(), String> {
         let path = target(path);
         let before = match std::fs::read(&path) {
@@ -82,7 +82,7 @@ impl Journal {
         self.undo.push(Undo::RemoveDir(path.to_path_buf()));
     }
 
-    /// [`Journal::rollback`] after the failure `msg`, and `msg` with what that did.
+    /// [`UndoLog::rollback`] after the failure `msg`, and `msg` with what that did.
     pub fn take_back(self, mut msg: String) -> String {
         let steps = self.undo.len();
         let failed = self.rollback();
@@ -142,7 +142,7 @@ mod tests {
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let fresh = d.path().join("fresh");
 
-        let mut j = Journal::default();
+        let mut j = UndoLog::default();
         j.write(&kept, b"new\n", Mode::KeepOr(0o644)).unwrap();
         j.write(&fresh, b"s\n", Mode::Exactly(0o600)).unwrap();
         j.write(&link, b"via link\n", Mode::KeepOr(0o644)).unwrap();
@@ -180,7 +180,7 @@ mod tests {
         std::fs::write(&p, "old").unwrap();
         // `.new` taken by a directory: the write cannot even start.
         std::fs::create_dir(d.path().join("f.new")).unwrap();
-        let mut j = Journal::default();
+        let mut j = UndoLog::default();
         let e = j.write(&p, b"new", Mode::KeepOr(0o644)).unwrap_err();
         assert!(e.contains("cannot write"), "{e}");
         assert_eq!(std::fs::read(&p).unwrap(), b"old");

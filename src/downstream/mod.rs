@@ -10,7 +10,7 @@
 //! daemon's configuration (`rsyncd_conf`). check-config checks the chain
 //! (`check_config::push_server`); the secrets file's grammar is `settings::rsyncd_secrets`.
 //!
-//! Files are changed whole and atomically, with a journal that takes a failed `add` back
+//! Files are changed whole and atomically, with an undo log that takes a failed `add` back
 //! (`files`), in an order where every prefix is a working setup (see `add`).
 
 pub mod add;
@@ -23,9 +23,9 @@ pub mod rsyncd_conf;
 
 use crate::common::config;
 use crate::common::layout::{self, Layout};
-use crate::settings::archive::Settings as FtpsyncSettings;
+use crate::settings::archive::ArchiveSettings;
 use crate::settings::mirrorlist::{self, Entry, MirrorType, Target};
-use crate::settings::push::Settings as PushSettings;
+use crate::settings::push::PushSettings;
 use crate::settings::rsyncd::Rsyncd;
 use crate::settings::rsyncd_secrets as secrets;
 use std::path::{Path, PathBuf};
@@ -104,7 +104,7 @@ impl Failure {
 pub(crate) struct Hub {
     pub archive: String,
     /// None: no ftpsync config (runmirrors can still push by hand).
-    pub ftpsync: Option<FtpsyncSettings>,
+    pub ftpsync: Option<ArchiveSettings>,
     /// `runmirrors` or `runmirrors-A`.
     pub push_name: String,
     /// None: no runmirrors config yet.
@@ -116,7 +116,7 @@ pub(crate) struct Hub {
 
 impl Hub {
     pub fn load(layout: &Layout, archive: &str) -> Result<Hub, Failure> {
-        let ftpsync = match FtpsyncSettings::load(layout, archive, None) {
+        let ftpsync = match ArchiveSettings::load(layout, archive, None) {
             Ok(s) => Some(s),
             Err(r) if r.code == config::EX_CONFIG && r.message.starts_with("Can't read") => None,
             Err(r) => return Err(Failure(r.code, r.message)),

@@ -3,7 +3,7 @@
 //! every connection). A kill between the two leaves a password without a mirror line,
 //! which `list` shows and a second `remove` takes away.
 
-use super::files::{Journal, Mode};
+use super::files::{Mode, UndoLog};
 use super::{secrets, Failure, Hub, MirrorList, EX_FAILED};
 use crate::common::layout::Layout;
 
@@ -32,7 +32,7 @@ fn remove(layout: &Layout, archive: &str, name: &str) -> Result<(), Failure> {
             ),
         ));
     }
-    let mut journal = Journal::default();
+    let mut undo = UndoLog::default();
     let mut done = Vec::new();
     let result = (|| -> Result<(), String> {
         if !lines.is_empty() {
@@ -43,7 +43,7 @@ fn remove(layout: &Layout, archive: &str, name: &str) -> Result<(), Failure> {
                 .filter(|(i, _)| !lines.contains(&(i + 1)))
                 .flat_map(|(_, l)| l.iter().copied())
                 .collect();
-            journal.write(&list.path, &kept, Mode::KeepOr(0o644))?;
+            undo.write(&list.path, &kept, Mode::KeepOr(0o644))?;
             let text = String::from_utf8_lossy(&list.text);
             let all: Vec<&str> = text.lines().collect();
             for n in &lines {
@@ -55,7 +55,7 @@ fn remove(layout: &Layout, archive: &str, name: &str) -> Result<(), Failure> {
             }
         }
         if n_secrets > 0 {
-            journal.write(&rsyncd.secrets, &new_secrets, Mode::Exactly(0o600))?;
+            undo.write(&rsyncd.secrets, &new_secrets, Mode::Exactly(0o600))?;
             done.push(format!(
                 "{}: {name}'s password removed: it cannot pull from us any more",
                 rsyncd.secrets.display()
@@ -64,7 +64,7 @@ fn remove(layout: &Layout, archive: &str, name: &str) -> Result<(), Failure> {
         Ok(())
     })();
     if let Err(e) = result {
-        let msg = journal.take_back(e);
+        let msg = undo.take_back(e);
         return Err(Failure(EX_FAILED, msg));
     }
     println!("Removed downstream {name}:");

@@ -14,7 +14,7 @@ mod upstream_check;
 pub mod words;
 
 use crate::common::layout::Layout;
-use crate::settings::archive::Settings;
+use crate::settings::archive::ArchiveSettings;
 use std::os::unix::ffi::OsStrExt;
 use words::SyncRequest;
 
@@ -72,10 +72,11 @@ pub fn start(layout: &Layout, inv: Invocation) -> u8 {
         println!("{line}");
     }
 
-    let mut settings = match Settings::load_explained(layout, request.archive_name(), inv.trigger) {
-        Ok(s) => s,
-        Err(refused) => return refused.report(),
-    };
+    let mut settings =
+        match ArchiveSettings::load_explained(layout, request.archive_name(), inv.trigger) {
+            Ok(s) => s,
+            Err(refused) => return refused.report(),
+        };
     for w in &settings.warnings {
         eprintln!("{w}");
     }

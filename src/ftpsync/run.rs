@@ -5,7 +5,7 @@
 //! check (upstream_check.rs), the callback (callback.rs).
 //!
 //! Two locks, taken in this order and released in the reverse one:
-//! - the run lock `LOGDIR/NAME.run.lock` ([`Settings::run_lock_path`]), held from the start
+//! - the run lock `LOGDIR/NAME.run.lock` ([`ArchiveSettings::run_lock_path`]), held from the start
 //!   to the very end, exit path included: it is what keeps the next run out;
 //! - the lock file `TO/Archive-Update-in-Progress-MIRRORNAME`, part of the mirror protocol
 //!   (downstreams see it through rsync and take us for mid-update; `status`, the metrics and
@@ -33,7 +33,7 @@ use crate::common::mail::{ErrorReports, Mail};
 use crate::common::process::Cancel;
 use crate::common::{dates, state, trace};
 use crate::runmirrors;
-use crate::settings::archive::Settings;
+use crate::settings::archive::ArchiveSettings;
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -53,7 +53,7 @@ use crate::common::process::signal_name;
 
 pub(super) struct Run {
     pub(super) layout: Layout,
-    pub(super) s: Settings,
+    pub(super) s: ArchiveSettings,
     pub(super) req: SyncRequest,
     pub(super) log: Logger,
     pub(super) cancel: Cancel,
@@ -74,8 +74,8 @@ pub(super) struct Run {
     pub(super) journal: RefCell<super::journal::RunJournal>,
 }
 
-pub async fn sync(layout: &Layout, mut s: Settings, req: SyncRequest) -> u8 {
-    // Settings::load refused these already; this is the last line before anything is
+pub async fn sync(layout: &Layout, mut s: ArchiveSettings, req: SyncRequest) -> u8 {
+    // ArchiveSettings::load refused these already; this is the last line before anything is
     // created in TO or rsync --delete is pointed at it.
     if let Some(why) =
         crate::settings::to_guard::dangerous_to(&s.to, &crate::common::layout::home())
@@ -232,7 +232,7 @@ pub async fn sync(layout: &Layout, mut s: Settings, req: SyncRequest) -> u8 {
 /// someone whose runs cron starts looks, after the config's warnings (a typo'd TO key
 /// leaves the default TO, which may be what cannot be created). ftpsync::start has printed
 /// the warnings on stderr already.
-fn refuse(layout: &Layout, s: &Settings, msg: &str) -> u8 {
+fn refuse(layout: &Layout, s: &ArchiveSettings, msg: &str) -> u8 {
     eprintln!("{msg}");
     crate::settings::LogPlace::from(&s.core)
         .in_run_dir(layout)
@@ -252,7 +252,7 @@ enum Taken {
 }
 
 /// Take the run lock, then the lock file in TO (see the module documentation). Never waits.
-fn take_locks(s: &Settings, lock_path: &Path) -> Result<Taken, String> {
+fn take_locks(s: &ArchiveSettings, lock_path: &Path) -> Result<Taken, String> {
     let guard_path = s.run_lock_path();
     // Zero: no pid-only lock of the original script can be in this file, which it never knew.
     let guard = match lock::try_acquire(&guard_path, Duration::ZERO) {

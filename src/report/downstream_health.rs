@@ -6,7 +6,7 @@
 //! machines, made when the operator asks (a timer), never in a sync's exit path.
 
 use super::monitor::rules::Level;
-use crate::settings::archive::Settings;
+use crate::settings::archive::ArchiveSettings;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -58,7 +58,7 @@ impl Record {
     }
 }
 
-pub fn record_path(s: &Settings) -> PathBuf {
+pub fn record_path(s: &ArchiveSettings) -> PathBuf {
     s.core
         .logdir
         .join(format!("{}.downstreams.json", s.core.name))
@@ -66,13 +66,13 @@ pub fn record_path(s: &Settings) -> PathBuf {
 
 /// The last recorded checks, if `status --downstreams` ever ran (a record that does not
 /// parse counts as none: the next check replaces it).
-pub fn recorded(s: &Settings) -> Option<Record> {
+pub fn recorded(s: &ArchiveSettings) -> Option<Record> {
     let data = std::fs::read(record_path(s)).ok()?;
     serde_json::from_slice(&data).ok()
 }
 
 /// Record the checks (replaced atomically).
-pub fn write(s: &Settings, record: &Record) -> Result<(), String> {
+pub fn write(s: &ArchiveSettings, record: &Record) -> Result<(), String> {
     let path = record_path(s);
     serde_json::to_vec_pretty(record)
         .map_err(|e| e.to_string())

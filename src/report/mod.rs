@@ -11,7 +11,7 @@ use crate::common::kinds::RunResult;
 use crate::common::lock;
 use crate::common::state::{self, State};
 use crate::common::trace;
-use crate::settings::archive::Settings;
+use crate::settings::archive::ArchiveSettings;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -104,7 +104,7 @@ pub struct ArchiveStatus {
 }
 
 /// Gather everything about one archive from its settings, state record, trace and lock.
-pub fn gather(s: &Settings, max_age: u64) -> ArchiveStatus {
+pub fn gather(s: &ArchiveSettings, max_age: u64) -> ArchiveStatus {
     let state_path = state::path(&s.core.logdir, &s.core.name);
     // A record that does not parse is not "no run yet": say so (the next run keeps it aside).
     let (st, unreadable): (Option<State>, Option<String>) = match state::read(&state_path) {

@@ -3,7 +3,7 @@
 
 use super::{gather, ArchiveStatus, Health, DEFAULT_MAX_AGE};
 use crate::common::kinds::{RunResult, SyncKind};
-use crate::settings::archive::Settings;
+use crate::settings::archive::ArchiveSettings;
 use std::path::Path;
 
 /// Prometheus text exposition format: every family once, HELP and TYPE first.
@@ -179,7 +179,7 @@ fn escape(v: &str) -> String {
 
 /// METRICS_FILE: this archive's metrics, replaced atomically so the node_exporter textfile
 /// collector never reads half a file.
-pub fn write_metrics_file(path: &Path, s: &Settings) -> std::io::Result<()> {
+pub fn write_metrics_file(path: &Path, s: &ArchiveSettings) -> std::io::Result<()> {
     let text = prometheus(&[gather(s, DEFAULT_MAX_AGE)]);
     crate::common::atomic::write(path, text.as_bytes())
 }

@@ -22,7 +22,7 @@ use crate::common::log::{savelog, Logger};
 use crate::common::mail::Outbox;
 use crate::common::process::Cancel;
 use crate::settings::mirrorlist;
-use crate::settings::push::{no_mirror_list, Settings};
+use crate::settings::push::{no_mirror_list, PushSettings};
 use std::sync::Arc;
 
 /// Exit status when the push key is missing, as the original.
@@ -105,7 +105,7 @@ async fn run_explained(
     in_process: bool,
     cancel: Cancel,
 ) -> Pushed {
-    let s = match Settings::load_for_push(layout, conf) {
+    let s = match PushSettings::load_for_push(layout, conf) {
         Ok(s) => s,
         Err(refused) => {
             let code = refused.report();
@@ -146,7 +146,7 @@ async fn run_explained(
 }
 
 async fn push_all(
-    s: Settings,
+    s: PushSettings,
     kind: PushKind,
     from_ftpsync: bool,
     searched: &str,

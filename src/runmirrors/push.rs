@@ -11,7 +11,7 @@ use crate::common::mail::Outbox;
 use crate::common::process::{self, Cancel};
 use crate::common::system;
 use crate::settings::mirrorlist::Entry;
-use crate::settings::push::{job, Job, Settings};
+use crate::settings::push::{job, Job, PushSettings};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,7 @@ use tokio::process::{ChildStdin, Command};
 use tokio::sync::mpsc;
 
 pub struct Pusher {
-    pub s: Arc<Settings>,
+    pub s: Arc<PushSettings>,
     pub kind: PushKind,
     pub from_ftpsync: bool,
     pub log: Arc<Logger>,
@@ -38,7 +38,7 @@ struct Link {
 }
 
 impl Link {
-    async fn start(s: &Settings, setup: Setup) -> std::io::Result<Link> {
+    async fn start(s: &PushSettings, setup: Setup) -> std::io::Result<Link> {
         let exe = std::env::current_exe()?;
         let mut cmd = Command::new(exe);
         cmd.arg("push-follower")
@@ -378,6 +378,6 @@ impl Pusher {
 }
 
 /// Log and mail a one-line error report (the original's `error`).
-pub fn error(s: &Settings, log: &Arc<Logger>, outbox: &Outbox, msg: &str) {
+pub fn error(s: &PushSettings, log: &Arc<Logger>, outbox: &Outbox, msg: &str) {
     outbox.error(log, &s.core.program, &s.core.mailto, msg, vec![]);
 }

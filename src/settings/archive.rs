@@ -137,7 +137,7 @@ impl CheckUpstream {
 }
 
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct ArchiveSettings {
     /// The keys every config has; `core.name` is `ftpsync` or `ftpsync-ARCHIVE`.
     pub core: Core,
     pub archive: String,
@@ -201,42 +201,42 @@ pub struct Settings {
     pub warnings: Vec<String>,
 }
 
-impl Settings {
+impl ArchiveSettings {
     /// Find and load `ftpsync[-ARCHIVE]`, as the original's `read_config`.
     pub fn load(
         layout: &Layout,
         archive: &str,
         trigger: Option<String>,
-    ) -> Result<Settings, Refusal> {
-        Settings::load_explained(layout, archive, trigger).map_err(|r| r.refusal)
+    ) -> Result<ArchiveSettings, Refusal> {
+        ArchiveSettings::load_explained(layout, archive, trigger).map_err(|r| r.refusal)
     }
 
-    /// [`Settings::load`], and on a refusal the config's warnings found until then: what a
+    /// [`ArchiveSettings::load`], and on a refusal the config's warnings found until then: what a
     /// run reports (a typo'd key is often why it was refused).
     pub fn load_explained(
         layout: &Layout,
         archive: &str,
         trigger: Option<String>,
-    ) -> Result<Settings, Refused> {
-        let (mut raw, name) = Settings::load_raw(layout, archive)?;
+    ) -> Result<ArchiveSettings, Refused> {
+        let (mut raw, name) = ArchiveSettings::load_raw(layout, archive)?;
         // Before anything else runs (even the `rsync --version` probe): a TO that rsync
         // --delete must never be pointed at.
         if let Err(refusal) = super::to_guard::refuse_dangerous_to(&raw) {
             return Err(Refused::of(refusal, &mut raw, layout, &name));
         }
         let secret_warning = password_file_warning(&raw);
-        let mut s = Settings::from_raw(raw, layout, name, archive, trigger)?;
+        let mut s = ArchiveSettings::from_raw(raw, layout, name, archive, trigger)?;
         s.warnings.extend(secret_warning);
         Ok(s)
     }
 
-    /// The first half of [`Settings::load`]: find the file and source it (exit 78 when it is
+    /// The first half of [`ArchiveSettings::load`]: find the file and source it (exit 78 when it is
     /// missing or does not load), without applying defaults. Also the config's name.
     pub fn load_raw(layout: &Layout, archive: &str) -> Result<(RawConfig, String), Refusal> {
-        Settings::load_raw_in(layout, archive, None)
+        ArchiveSettings::load_raw_in(layout, archive, None)
     }
 
-    /// [`Settings::load_raw`], sourcing in `fixed` instead of the caller's environment.
+    /// [`ArchiveSettings::load_raw`], sourcing in `fixed` instead of the caller's environment.
     pub fn load_raw_in(
         layout: &Layout,
         archive: &str,
@@ -268,8 +268,8 @@ impl Settings {
         name: String,
         archive: &str,
         trigger: Option<String>,
-    ) -> Result<Settings, Refused> {
-        Settings::typed(&mut c, layout, name.clone(), archive, trigger)
+    ) -> Result<ArchiveSettings, Refused> {
+        ArchiveSettings::typed(&mut c, layout, name.clone(), archive, trigger)
             .map_err(|refusal| Refused::of(refusal, &mut c, layout, &name))
     }
 
@@ -279,7 +279,7 @@ impl Settings {
         name: String,
         archive: &str,
         trigger: Option<String>,
-    ) -> Result<Settings, Refusal> {
+    ) -> Result<ArchiveSettings, Refusal> {
         let refuse = |message: String| Refusal { code: 1, message };
         let core = Core::load(c, layout, &name)?;
         let rsync_host = c.string("RSYNC_HOST");
@@ -365,7 +365,7 @@ impl Settings {
             );
             c.warnings.push(msg);
         }
-        let s = Settings {
+        let s = ArchiveSettings {
             archive: archive.to_string(),
             mirrorname: mirrorname.unwrap_or_else(hostname_default),
             to: PathBuf::from(c.string_or("TO", "/srv/mirrors/debian/")),
@@ -449,7 +449,7 @@ impl Settings {
             warnings: Vec::new(),
             core,
         };
-        Ok(Settings {
+        Ok(ArchiveSettings {
             warnings: std::mem::take(&mut c.warnings),
             ..s
         })

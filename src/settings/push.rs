@@ -49,7 +49,7 @@ pub const DEFAULT_TIMEOUT: u64 = 3600;
 pub const MAX_CONCURRENCY: u64 = 100_000;
 
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct PushSettings {
     /// The keys every config has; `core.name` is `runmirrors` or `runmirrors-NAME`.
     pub core: Core,
     /// Absolute: a relative KEYFILE is relative to $HOME, as in the original.
@@ -67,7 +67,7 @@ pub struct Settings {
     /// `common::ssh::fast_kex`, which fills in `kex`).
     pub fast_kex: bool,
     /// The KexAlgorithms list triggers ask for, or `None` for ssh's choice; set by
-    /// [`Settings::load_for_push`], which asks ssh once per run.
+    /// [`PushSettings::load_for_push`], which asks ssh once per run.
     pub kex: Option<String>,
     pub hooks: [Option<String>; 3],
     /// The rsync daemon the downstreams pull from (RSYNCD_*).
@@ -75,7 +75,7 @@ pub struct Settings {
     pub warnings: Vec<String>,
 }
 
-impl Settings {
+impl PushSettings {
     /// The archive's state record, shared with ftpsync (`ftpsync[-NAME].state.json`).
     pub fn state_path(&self) -> PathBuf {
         crate::common::state::path(
@@ -84,23 +84,23 @@ impl Settings {
         )
     }
 
-    pub fn load(layout: &Layout, conf: &str) -> Result<Settings, Refusal> {
-        Settings::load_explained(layout, conf).map_err(|r| r.refusal)
+    pub fn load(layout: &Layout, conf: &str) -> Result<PushSettings, Refusal> {
+        PushSettings::load_explained(layout, conf).map_err(|r| r.refusal)
     }
 
     /// runmirrors[-NAME].conf as a push uses it: loaded, and the key exchange the triggers
     /// ask for settled (ssh is asked once, here). A refusal comes with the warnings found
     /// before it.
-    pub fn load_for_push(layout: &Layout, conf: &str) -> Result<Settings, Refused> {
-        let mut s = Settings::load_explained(layout, conf)?;
+    pub fn load_for_push(layout: &Layout, conf: &str) -> Result<PushSettings, Refused> {
+        let mut s = PushSettings::load_explained(layout, conf)?;
         if s.fast_kex {
             s.kex = ssh::fast_kex();
         }
         Ok(s)
     }
 
-    /// [`Settings::load`], and on a refusal the config's warnings found until then.
-    pub fn load_explained(layout: &Layout, conf: &str) -> Result<Settings, Refused> {
+    /// [`PushSettings::load`], and on a refusal the config's warnings found until then.
+    pub fn load_explained(layout: &Layout, conf: &str) -> Result<PushSettings, Refused> {
         let name = if conf.is_empty() {
             "runmirrors".to_string()
         } else {
@@ -115,7 +115,7 @@ impl Settings {
         };
         let prelude = layout.config_prelude(&name, conf);
         let mut c = config::load(&path, KEYS, &prelude).map_err(Refusal::from)?;
-        Settings::typed(&mut c, layout, &name, conf)
+        PushSettings::typed(&mut c, layout, &name, conf)
             .map_err(|refusal| Refused::of(refusal, &mut c, layout, &name))
     }
 
@@ -124,7 +124,7 @@ impl Settings {
         layout: &Layout,
         name: &str,
         conf: &str,
-    ) -> Result<Settings, Refusal> {
+    ) -> Result<PushSettings, Refusal> {
         let core = Core::load(c, layout, name)?;
         let keyfile_configured = c.string_or("KEYFILE", ".ssh/pushmirror");
         let keyfile = layout::home().join(&keyfile_configured);
@@ -136,7 +136,7 @@ impl Settings {
         let timeout = c.u64_in("PUSHTIMEOUT", DEFAULT_TIMEOUT, 1..=WEEK)?;
         let pushdelay = c.u64_in("PUSHDELAY", 600, 0..=WEEK)?;
         let rsyncd = super::rsyncd::Rsyncd::from_config(c, name, conf)?;
-        Ok(Settings {
+        Ok(PushSettings {
             core,
             keyfile,
             keyfile_configured,
@@ -189,7 +189,7 @@ pub struct StageJob {
 /// the mirror out: called for
 /// an mhop push from within ftpsync, only staged mirrors take part (our upstream waits for
 /// their stage 1 and sends us stage 2), and they get stage 1 only.
-pub fn job(t: &Target, s: &Settings, kind: PushKind, from_ftpsync: bool) -> Option<Job> {
+pub fn job(t: &Target, s: &PushSettings, kind: PushKind, from_ftpsync: bool) -> Option<Job> {
     let mhop_from_ftpsync = from_ftpsync && kind == PushKind::Mhop;
     let stages: &[Stage] = if !t.kind.is_staged() {
         if mhop_from_ftpsync {

@@ -1,7 +1,7 @@
 //! The rail that keeps stage 2's `rsync --delete` away from what is not a mirror tree: a TO
 //! that is `/`, `$HOME` or above it, and a TO another archive's config uses too.
 
-use super::archive::Settings;
+use super::archive::ArchiveSettings;
 use super::Refusal;
 use crate::common::config::{self, FixedEnv, RawConfig};
 use crate::common::layout::Layout;
@@ -21,11 +21,11 @@ use std::path::{Component, Path, PathBuf};
 /// The other archives are found as `archvsync status` lists them ([`discover`]:
 /// every `ftpsync.conf` and `ftpsync-NAME.conf`/`.toml` in the config search path), each
 /// config the one a run of that archive would load. Only their TO is needed, so they are
-/// sourced without defaults ([`Settings::load_raw`]: no rsync probe); one that loads in
+/// sourced without defaults ([`ArchiveSettings::load_raw`]: no rsync probe); one that loads in
 /// neither environment is skipped (it cannot run either; `check-config NAME` reports it).
 /// Relative TOs are resolved against the working directory, so call this where a run works
 /// (BASEDIR in the classic layout).
-pub fn configs_sharing_to(layout: &Layout, s: &Settings) -> SharedTo {
+pub fn configs_sharing_to(layout: &Layout, s: &ArchiveSettings) -> SharedTo {
     let mut shared = SharedTo::default();
     // Two names can find one file (`ftpsync-a b.conf` is looked up as `ftpsync-a_b`).
     let mut seen = std::collections::BTreeSet::new();
@@ -47,7 +47,7 @@ pub fn configs_sharing_to(layout: &Layout, s: &Settings) -> SharedTo {
     }
     let fixed = fixed_env(layout);
     let to_in = |archive: &str, env: Option<&FixedEnv>| {
-        let (raw, _) = Settings::load_raw_in(layout, archive, env).ok()?;
+        let (raw, _) = ArchiveSettings::load_raw_in(layout, archive, env).ok()?;
         let base = match env {
             Some(f) => f.cwd.clone(),
             None => std::env::current_dir().ok()?,
@@ -148,7 +148,7 @@ const FIXED_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 /// The refusal of a TO certainly shared with `others` ([`SharedTo::certain`]), naming every
 /// file.
-pub fn shared_to_message(s: &Settings, others: &[PathBuf]) -> String {
+pub fn shared_to_message(s: &ArchiveSettings, others: &[PathBuf]) -> String {
     format!(
         "{}: TO={} is also the TO of {} (both are {}): two archives in one tree delete each other's files (stage 2 runs rsync --delete) and trace files; give each archive its own TO",
         s.core.config_path.display(),
@@ -165,7 +165,7 @@ pub fn shared_to_message(s: &Settings, others: &[PathBuf]) -> String {
 /// The warning about a TO that may be shared ([`SharedTo::likely`]), `FILE: warning: ...` as
 /// a config's own warnings: both files, where the TOs meet and which of them depends on the
 /// caller, so why it is not refused.
-pub fn likely_shared_to_message(s: &Settings, l: &Likely) -> String {
+pub fn likely_shared_to_message(s: &ArchiveSettings, l: &Likely) -> String {
     let shown = |p: &Option<PathBuf>| match p {
         Some(p) => p.display().to_string(),
         None => "nothing (the config does not load)".to_string(),

@@ -10,7 +10,7 @@ pub use crate::report::downstream_health::{DownstreamCheck, Record};
 use crate::report::monitor::fetch::Fetcher;
 use crate::report::monitor::rules::{self, Level};
 use crate::report::monitor::{check, Report};
-use crate::settings::archive::Settings;
+use crate::settings::archive::ArchiveSettings;
 use crate::settings::mirrorlist::{self, Entry};
 use std::path::Path;
 use std::time::Duration;
@@ -32,7 +32,11 @@ fn ours(to: &Path) -> (Option<OffsetDateTime>, Option<String>) {
 }
 
 /// Check every downstream with an http line now, and record it.
-pub fn refresh(layout: &crate::common::layout::Layout, s: &Settings, timeout: Duration) -> Record {
+pub fn refresh(
+    layout: &crate::common::layout::Layout,
+    s: &ArchiveSettings,
+    timeout: Duration,
+) -> Record {
     let now = OffsetDateTime::now_utc();
     let mut record = Record {
         checked_at: now.unix_timestamp(),
@@ -117,7 +121,7 @@ fn downstream_urls(
     if crate::common::config::find(&layout.confdirs, &name).is_none() {
         return Ok(None);
     }
-    let push = crate::settings::push::Settings::load(layout, archive)
+    let push = crate::settings::push::PushSettings::load(layout, archive)
         .map_err(|r| format!("no downstreams checked: {}", r.message))?;
     let Some(list) = push.mirrors else {
         return Ok(None);

@@ -11,7 +11,7 @@ use crate::common::kinds::{DownstreamOutcome, RunResult, SyncKind};
 use crate::common::layout::Layout;
 use crate::common::state;
 use crate::report::{gather, human_age, prometheus::prometheus, ArchiveStatus, Health, Serials};
-use crate::settings::archive::Settings;
+use crate::settings::archive::ArchiveSettings;
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
     let mut all = Vec::new();
     for a in &archives {
         let a = if a == "default" { "" } else { a.as_str() };
-        match Settings::load(layout, a, None) {
+        match ArchiveSettings::load(layout, a, None) {
             Ok(s) if args.downstreams => all.push(with_downstreams(layout, &s, args.max_age)),
             Ok(s) => all.push(gather(&s, args.max_age)),
             Err(refusal) => all.push(ArchiveStatus {
@@ -102,7 +102,7 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
 }
 
 /// `status --downstreams`: check the downstreams now; METRICS_FILE shows it at once.
-fn with_downstreams(layout: &Layout, s: &Settings, max_age: u64) -> ArchiveStatus {
+fn with_downstreams(layout: &Layout, s: &ArchiveSettings, max_age: u64) -> ArchiveStatus {
     let record = downstreams::refresh(layout, s, Duration::from_secs(s.check_timeout));
     if let Some(m) = &s.metrics_file {
         if let Err(e) = crate::report::prometheus::write_metrics_file(m, s) {

@@ -40,7 +40,7 @@ use super::run::{Run, Stop};
 use crate::common::kinds::SyncKind;
 use crate::common::rsync::{self, Verdict};
 use crate::common::state;
-use crate::settings::archive::Settings;
+use crate::settings::archive::ArchiveSettings;
 use format::{Changes, Journal};
 use std::path::Path;
 use std::time::Duration;
@@ -96,7 +96,7 @@ pub(super) struct RunJournal {
 }
 
 impl RunJournal {
-    pub(super) fn new(s: &Settings) -> RunJournal {
+    pub(super) fn new(s: &ArchiveSettings) -> RunJournal {
         let mut plain = s.clone();
         plain.dry_run = false;
         let (one, two) = plain.stage_commands();
@@ -115,7 +115,7 @@ impl RunJournal {
 }
 
 /// Words a user may give that change what LOG_RSYNC holds, which the journal reads.
-fn log_format_words(s: &Settings) -> Option<String> {
+fn log_format_words(s: &ArchiveSettings) -> Option<String> {
     [
         ("RSYNC_EXTRA", &s.rsync_extra),
         ("RSYNC_OPTIONS", &s.rsync_options),
@@ -552,7 +552,7 @@ fn entry_size(changes: &Changes) -> usize {
 /// Our journal after this run: `own` with `pending` as one more entry, or a fresh one when
 /// `why_afresh` (or there is no `own`); with the line the log gets about it.
 fn next_journal(
-    s: &Settings,
+    s: &ArchiveSettings,
     why_afresh: Option<String>,
     own: Option<Journal>,
     pending: Changes,

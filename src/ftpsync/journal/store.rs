@@ -4,7 +4,7 @@
 //! (`position.json`).
 
 use super::format::{self, Changes, Journal};
-use crate::settings::archive::Settings;
+use crate::settings::archive::ArchiveSettings;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn of(s: &Settings) -> Store {
+    pub fn of(s: &ArchiveSettings) -> Store {
         Store {
             dir: s.core.logdir.join(format!("{}.journal", s.core.name)),
         }
