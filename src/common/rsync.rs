@@ -4,6 +4,10 @@
 //! "Running stage1: ..." can be compared with a run of the original word for word; so is
 //! everything it gets in its environment ([`Env`]: password, proxy, the TLS tunnel's
 //! settings), for the stages, the upstream check and ftpsync-cron alike.
+//!
+//! Longer than the ~600 lines a file keeps to, on purpose: it is the one place every rsync
+//! word and its environment is made (the README's where-to-look promise), and its unit tests,
+//! a quarter of it, compare whole command lines with the original's.
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -15,6 +15,11 @@
 //! not sent. A Cancel from runmirrors (it got SIGTERM) stops what is not yet sent and drops
 //! connections still being set up; accepted sessions are the downstreams' own syncs and are
 //! followed on. A signal to the follower itself stops it at once, sessions left running.
+//!
+//! Longer than the ~600 lines a file keeps to, on purpose: the follower is one event loop
+//! (spawns, acceptances, exits, the barrier, deadlines and signals on one select), which
+//! reads best whole; the pieces it drives live beside it (trigger.rs, accept.rs, barrier.rs,
+//! state_writer.rs).
 
 use super::accept::Acceptance;
 use super::barrier::StageBarrier;

@@ -1,4 +1,7 @@
 //! An archive's typed settings: its ftpsync.conf plus the original's defaults (SPEC §3).
+//!
+//! Longer than the ~600 lines a file keeps to, on purpose: every key of ftpsync.conf, with
+//! its default and bounds, is read in one place, so a reader finds each in one try.
 
 use super::{Core, Refusal, Refused, WEEK};
 use crate::common::config::{self, Kind, RawConfig};

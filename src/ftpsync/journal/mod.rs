@@ -28,6 +28,10 @@
 //! recorded after a successful stage 2 is the journal head fetched *before* the stage, so
 //! whatever changed upstream meanwhile is in a later entry. A journal stage that fails is
 //! run again in full, at once.
+//!
+//! At the ~600 lines a file keeps to: the run's part of the journal (recording, choosing,
+//! publishing) shares its state in one RunJournal; the file format, the fetch, the store,
+//! the plan and the filters are in their own files.
 
 mod fetch;
 pub mod filter;

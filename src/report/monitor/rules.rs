@@ -21,6 +21,10 @@
 //! A rule that could not be tested (the two-stage test on a mirror that carries none of
 //! the suites asked for) says so and does not turn the verdict: its level stays ok for
 //! the worst-of, and it reads `untested`.
+//!
+//! Longer than the ~600 lines a file keeps to, on purpose: one function per rule of the two
+//! monitors, each with the monitor's own wording, beside the tests that pin it (a fifth of
+//! the file).
 
 use crate::common::dates::{self, TraceDateReader};
 use crate::report::human_age as age_words;
