@@ -767,17 +767,7 @@ fn a_to_shared_with_another_config_is_an_error() {
 #[test]
 fn a_to_shared_through_the_environment_is_a_warning_saying_so() {
     let m = Mirror::new();
-    let conf = |to: &str| {
-        let mut text = m.conf("rsync://127.0.0.1:9/debian").unset("TO").to_bash();
-        text.push_str(&format!("TO={to}\n"));
-        text
-    };
-    m.write_raw("ftpsync-plain.conf", &conf("output/$TEST_OWN_ID/"));
-    m.write_raw("ftpsync-ssl.conf", &conf("output/$TEST_OWN_ID/"));
-    m.write_raw(
-        "ftpsync-abs.conf",
-        &conf("$TEST_OWN_ROOT/output/$TEST_OWN_ID"),
-    );
+    m.write_env_dependent_to_configs("rsync://127.0.0.1:9/debian");
     let base = m.base.display().to_string();
     let mut cmd = check_config_cmd(&m, &["plain"]);
     cmd.env("TEST_OWN_ID", "t1").env("TEST_OWN_ROOT", &base);

@@ -709,17 +709,7 @@ fn a_to_computed_the_same_in_every_run_is_refused_when_shared() {
 fn a_to_shared_only_through_the_callers_environment_is_a_warning_not_a_refusal() {
     let up = Upstream::v1();
     let m = Mirror::new();
-    let conf = |to: &str| {
-        let mut text = m.conf(&up.url()).unset("TO").to_bash();
-        text.push_str(&format!("TO={to}\n"));
-        text
-    };
-    m.write_raw("ftpsync-plain.conf", &conf("output/$TEST_OWN_ID/"));
-    m.write_raw("ftpsync-ssl.conf", &conf("output/$TEST_OWN_ID/"));
-    m.write_raw(
-        "ftpsync-abs.conf",
-        &conf("$TEST_OWN_ROOT/output/${TEST_OWN_ID}"),
-    );
+    m.write_env_dependent_to_configs(&up.url());
     let base = m.base.display().to_string();
     let env = [("TEST_OWN_ID", "t/1"), ("TEST_OWN_ROOT", base.as_str())];
     // The run starts in HOME: the relative TOs mean BASEDIR, where the classic layout works.
@@ -746,7 +736,9 @@ fn a_to_shared_only_through_the_callers_environment_is_a_warning_not_a_refusal()
 
     // Written out, the same TOs are certain: refused, nothing touched.
     let written = to.display().to_string();
-    m.write_raw("ftpsync-ssl.conf", &conf(&written));
+    let mut ssl = m.conf(&up.url()).unset("TO").to_bash();
+    ssl.push_str(&format!("TO={written}\n"));
+    m.write_raw("ftpsync-ssl.conf", &ssl);
     fs::remove_dir_all(m.logdir()).unwrap();
     fs::create_dir_all(m.logdir()).unwrap();
     let mut plain = m.conf(&up.url()).to_bash();

@@ -611,6 +611,22 @@ struct Chain {
     _up: Upstream,
 }
 
+impl Chain {
+    /// One more round of changes upstream, synced by the hub.
+    fn round(&mut self, round: usize) {
+        some_changes(&mut self.ch, round);
+        self.hub.sync(&format!("round {round}"));
+    }
+    /// The context for failure messages: the seed and the changes so far.
+    fn ctx(&self) -> String {
+        format!("seed {}: {}", self.seed, self.ch.log.join("; "))
+    }
+    /// The leaf's next sync is a full one for `reason` (see [`expect_full_sync`]).
+    fn expect_full_sync(&self, reason: &str, says: &str) {
+        expect_full_sync(&self.hub, &self.leaf, reason, says, &self.ctx());
+    }
+}
+
 fn chain(hub_conf: impl Fn(Conf) -> Conf) -> Chain {
     let seed = seed();
     let up = upstream();
@@ -1045,35 +1061,21 @@ fn add_to_last_entry(lines: &mut Vec<Vec<u8>>, extra: &[String]) {
 
 #[test]
 fn an_upstream_journal_served_as_a_symlink_is_never_read_from_an_old_copy() {
-    let Chain {
-        seed,
-        mut ch,
-        leaf,
-        hub,
-        _up,
-    } = chain(|c| c);
-    some_changes(&mut ch, 1);
-    hub.sync("changes");
+    let mut c = chain(|c| c);
+    c.round(1);
     // The same journal, served as a symlink: rsync's fetch (no -l) skips it, and the leaf's
     // copy from the first sync must not stand in for it.
-    let elsewhere = hub.m.dir.join("journal-elsewhere");
-    fs::rename(hub.journal(), &elsewhere).unwrap();
-    symlink(&elsewhere, hub.journal()).unwrap();
-    let ctx = format!("seed {seed}: {}", ch.log.join("; "));
+    let elsewhere = c.hub.m.dir.join("journal-elsewhere");
+    fs::rename(c.hub.journal(), &elsewhere).unwrap();
+    symlink(&elsewhere, c.hub.journal()).unwrap();
     // Whether the fetch skips the link or brings it as a link, it is not read.
-    expect_full_sync(&hub, &leaf, "none", "the upstream", &ctx);
+    c.expect_full_sync("none", "the upstream");
 }
 
 #[test]
 fn a_last_full_sync_recorded_in_the_future_makes_one_due() {
-    let Chain {
-        seed,
-        mut ch,
-        leaf,
-        hub,
-        _up,
-    } = chain(|c| c);
-    let pos = leaf.m.logdir().join("ftpsync.journal/position.json");
+    let mut c = chain(|c| c);
+    let pos = c.leaf.m.logdir().join("ftpsync.journal/position.json");
     let mut p: serde_json::Value = serde_json::from_str(&read_string(&pos)).unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -1082,99 +1084,70 @@ fn a_last_full_sync_recorded_in_the_future_makes_one_due() {
     // A clock that ran a month ahead during the last full sync, since put back.
     p["last_full"] = serde_json::json!(now + 30 * 86400);
     fs::write(&pos, serde_json::to_vec(&p).unwrap()).unwrap();
-    some_changes(&mut ch, 1);
-    hub.sync("changes");
-    let ctx = format!("seed {seed}: {}", ch.log.join("; "));
-    expect_full_sync(&hub, &leaf, "due", "the last full sync is recorded", &ctx);
-    expect_journal_again(&hub, &leaf, &mut ch, 2);
+    c.round(1);
+    c.expect_full_sync("due", "the last full sync is recorded");
+    expect_journal_again(&c.hub, &c.leaf, &mut c.ch, 2);
 }
 
 #[test]
 fn names_from_the_upstreams_journal_reach_the_log_escaped() {
-    let Chain {
-        seed,
-        mut ch,
-        leaf,
-        hub,
-        _up,
-    } = chain(|c| c);
-    some_changes(&mut ch, 1);
-    hub.sync("changes");
-    reseal(&hub.journal(), |lines| {
+    let mut c = chain(|c| c);
+    c.round(1);
+    reseal(&c.hub.journal(), |lines| {
         lines[1] = b"mirror evil\x1b[2J\rname host\x07.example".to_vec();
     });
-    let ctx = format!("seed {seed}: {}", ch.log.join("; "));
-    let log = leaf.sync(&ctx);
+    let ctx = c.ctx();
+    let log = c.leaf.sync(&ctx);
     assert!(
         !log.contains(['\x1b', '\r', '\x07']),
         "{ctx}: raw control characters in the log:\n{}",
         log.escape_debug()
     );
     assert!(log.contains("evil\\u{1b}[2J\\rname"), "{ctx}:\n{log}");
-    assert_eq!(leaf.last_run()["full_sync_reason"], "copied", "{ctx}");
-    assert_equal(&hub.m.to, &leaf.m.to, &ctx);
+    assert_eq!(c.leaf.last_run()["full_sync_reason"], "copied", "{ctx}");
+    assert_equal(&c.hub.m.to, &c.leaf.m.to, &ctx);
 }
 
 #[test]
 fn an_upstream_journal_larger_than_our_bound_is_not_read() {
-    let Chain {
-        seed,
-        mut ch,
-        leaf,
-        hub,
-        _up,
-    } = chain(|c| c);
-    leaf.rewrite_conf(&hub.url(), |c| {
+    let mut c = chain(|c| c);
+    c.leaf.rewrite_conf(&c.hub.url(), |c| {
         c.set("RSYNC_EXTRA", "--force")
             .set("JOURNAL_MAX_BYTES", "4096")
     });
-    some_changes(&mut ch, 1);
-    hub.sync("changes");
+    c.round(1);
     // Well-formed, just long: names of nothing, deleted.
-    reseal(&hub.journal(), |lines| {
+    reseal(&c.hub.journal(), |lines| {
         let pad: Vec<String> = (0..400).map(|i| format!("x pad/never-there-{i}")).collect();
         add_to_last_entry(lines, &pad);
     });
-    assert!(fs::metadata(hub.journal()).unwrap().len() > 4096);
-    let ctx = format!("seed {seed}: {}", ch.log.join("; "));
-    expect_full_sync(&hub, &leaf, "large", "the upstream's journal (", &ctx);
+    assert!(fs::metadata(c.hub.journal()).unwrap().len() > 4096);
+    c.expect_full_sync("large", "the upstream's journal (");
 }
 
 #[test]
 fn a_journal_path_below_a_symlink_of_ours_falls_back_to_a_full_sync() {
-    let Chain {
-        seed,
-        mut ch,
-        leaf,
-        hub,
-        _up,
-    } = chain(|c| c);
-    let up_root = ch.root.clone();
+    let mut c = chain(|c| c);
+    let up_root = c.ch.root.clone();
     symlink("sid", up_root.join("dists/alias")).unwrap();
-    some_changes(&mut ch, 1);
-    hub.sync("the alias");
-    leaf.sync("the alias");
-    leaf.expect_journal("the alias");
-    assert!(fs::symlink_metadata(leaf.m.to.join("dists/alias"))
+    c.round(1);
+    c.leaf.sync("the alias");
+    c.leaf.expect_journal("the alias");
+    assert!(fs::symlink_metadata(c.leaf.m.to.join("dists/alias"))
         .unwrap()
         .file_type()
         .is_symlink());
-    some_changes(&mut ch, 2);
-    hub.sync("a lie");
+    c.round(2);
     // A journal that names a file below the link: synced by the list, rsync would make
     // the link a directory and the run would call it a success.
-    reseal(&hub.journal(), |lines| {
+    reseal(&c.hub.journal(), |lines| {
         add_to_last_entry(lines, &["f dists/alias/Release".to_string()]);
     });
-    let ctx = format!("seed {seed}: {}", ch.log.join("; "));
-    expect_full_sync(
-        &hub,
-        &leaf,
+    c.expect_full_sync(
         "symlink",
         "the journal names dists/alias/Release below dists/alias, a symlink here",
-        &ctx,
     );
-    assert!(fs::symlink_metadata(leaf.m.to.join("dists/alias"))
+    assert!(fs::symlink_metadata(c.leaf.m.to.join("dists/alias"))
         .unwrap()
         .file_type()
         .is_symlink());

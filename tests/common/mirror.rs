@@ -452,3 +452,23 @@ pub fn hardened_rsync(m: &Mirror) -> PathBuf {
     );
     w
 }
+
+impl Mirror {
+    /// Three archives' configs pulling from `source` whose TO comes from the caller's
+    /// environment, as the original's own test configs do (`TO=output/$ID/`): `plain` and
+    /// `ssl` relative to the working directory, `abs` below `$TEST_OWN_ROOT`. Every run
+    /// sets `TEST_OWN_ID` (and `TEST_OWN_ROOT`) for itself.
+    pub fn write_env_dependent_to_configs(&self, source: &str) {
+        let conf = |to: &str| {
+            let mut text = self.conf(source).unset("TO").to_bash();
+            text.push_str(&format!("TO={to}\n"));
+            text
+        };
+        self.write_raw("ftpsync-plain.conf", &conf("output/$TEST_OWN_ID/"));
+        self.write_raw("ftpsync-ssl.conf", &conf("output/$TEST_OWN_ID/"));
+        self.write_raw(
+            "ftpsync-abs.conf",
+            &conf("$TEST_OWN_ROOT/output/${TEST_OWN_ID}"),
+        );
+    }
+}
