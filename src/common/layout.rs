@@ -29,7 +29,7 @@ pub fn home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
-/// Resolve argv[0] to a path without following links: a name with a slash is taken
+/// Resolve argv\[0\] to a path without following links: a name with a slash is taken
 /// relative to the working directory, a bare name is looked up in PATH.
 fn invoked_path(argv0: &OsStr) -> Option<PathBuf> {
     let p = Path::new(argv0);

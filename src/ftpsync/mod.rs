@@ -1,7 +1,8 @@
 //! `ftpsync`: sync this mirror from its upstream (SPEC §2, §4).
 //!
-//! `words` parses the `sync:` words, `settings` turns the config into typed settings,
-//! `run` is one sync run under the lock.
+//! `words` parses the `sync:` words (the config becomes typed settings in
+//! `crate::settings::archive`), `run` is one sync run under the lock, `stage` one rsync
+//! stage, `journal` the change journal, `exit` the exit path.
 
 mod callback;
 mod exit;
