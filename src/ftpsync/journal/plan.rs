@@ -94,7 +94,7 @@ pub fn plan(
         {
             continue;
         }
-        if let Some(link) = links.below_a_link(to, path) {
+        if let Some(link) = links.below_a_link(to, path, changes) {
             return Err(format!(
                 "the journal names {} below {}, a symlink here",
                 super::format::escape(path),
@@ -130,13 +130,20 @@ struct LinkCheck {
 }
 
 impl LinkCheck {
-    /// The nearest ancestor of `path` that is a symlink under `to`, if any.
-    fn below_a_link<'p>(&mut self, to: &Path, path: &'p [u8]) -> Option<&'p [u8]> {
+    /// The nearest ancestor of `path` that is a symlink under `to`, if any. One the journal
+    /// says became a directory does not count: the list makes it one, as upstream.
+    fn below_a_link<'p>(
+        &mut self,
+        to: &Path,
+        path: &'p [u8],
+        changes: &Changes,
+    ) -> Option<&'p [u8]> {
         let ancestors = path
             .iter()
             .enumerate()
             .filter(|(_, &b)| b == b'/')
-            .map(|(i, _)| &path[..i]);
+            .map(|(i, _)| &path[..i])
+            .filter(|dir| changes.get(*dir) != Some(&Kind::Dir));
         for dir in ancestors {
             let is_link = *self.seen.entry(dir.to_vec()).or_insert_with(|| {
                 std::fs::symlink_metadata(to.join(std::ffi::OsStr::from_bytes(dir)))
@@ -289,6 +296,12 @@ mod tests {
         let none = Rules::default();
         let ok = fold(&[entry(&[("real/x", Kind::File), ("dists-link", Kind::Link)])]);
         assert!(plan(&ok, d.path(), &[], [&none, &none]).is_ok());
+        // The link became a directory upstream: listed, rsync makes it one here too.
+        let now_a_dir = fold(&[entry(&[
+            ("dists-link", Kind::Dir),
+            ("dists-link/Release", Kind::File),
+        ])]);
+        assert!(plan(&now_a_dir, d.path(), &[], [&none, &none]).is_ok());
         let lying = fold(&[entry(&[("dists-link/Release", Kind::File)])]);
         let why = plan(&lying, d.path(), &[], [&none, &none]).unwrap_err();
         assert!(why.contains("dists-link/Release below dists-link"), "{why}");
