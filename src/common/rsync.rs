@@ -255,16 +255,19 @@ pub fn common_words(s: &RsyncSettings) -> Vec<String> {
     w
 }
 
-/// Joins words into one `-e` value. rsync splits that on white space and honours quotes,
-/// so only words that need it are quoted (and `-o BatchMode=yes` stays readable in logs).
+/// Joins words into one `-e` value. rsync splits that on spaces and honours quotes, so
+/// only words that need it are quoted (and `-o BatchMode=yes` stays readable in logs).
+/// rsync's splitting is not a shell's: inside quotes a doubled quote stands for itself and
+/// a backslash is an ordinary character, so `it's` is `'it''s'` (the shell's `'\''` makes
+/// rsync refuse the command: "Missing trailing-' in remote-shell command").
 pub fn quote_for_e(words: &[String]) -> String {
     words
         .iter()
         .map(|w| {
-            if !w.is_empty() && !w.contains(|c: char| c.is_whitespace() || "'\"\\".contains(c)) {
+            if !w.is_empty() && !w.contains(|c: char| c.is_whitespace() || "'\"".contains(c)) {
                 w.clone()
             } else {
-                format!("'{}'", w.replace('\'', "'\\''"))
+                format!("'{}'", w.replace('\'', "''"))
             }
         })
         .collect::<Vec<_>>()
@@ -597,7 +600,45 @@ mod tests {
             "ProxyCommand=nc %h 22".to_string(),
             "it's".to_string(),
         ];
-        assert_eq!(quote_for_e(&w), "-o 'ProxyCommand=nc %h 22' 'it'\\''s'");
+        assert_eq!(quote_for_e(&w), "-o 'ProxyCommand=nc %h 22' 'it''s'");
+    }
+
+    /// The split is rsync's own: the real rsync gets an `-e` value and runs the remote
+    /// shell with exactly the words we quoted (a recording script stands in for ssh).
+    #[test]
+    fn rsync_splits_an_e_value_back_into_the_words() {
+        let d = tempfile::tempdir().unwrap();
+        let rec = d.path().join("rec");
+        let out = d.path().join("args");
+        std::fs::write(
+            &rec,
+            format!(
+                "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done > '{}'\nexit 1\n",
+                out.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&rec, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let words: Vec<String> = ["it's", "a b", "q\"x", "back\\slash", "", "-o", "X=1"]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        let e = format!("{} {}", rec.display(), quote_for_e(&words));
+        let _ = std::process::Command::new("rsync")
+            .args(["-e", &e, "/dev/null", "somehost:/x"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("rsync runs (scripts/setup-deps installs it)");
+        let got = std::fs::read(&out).expect("rsync ran the remote shell");
+        let got: Vec<String> = got
+            .split(|&b| b == 0)
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        assert_eq!(got[..words.len()], words[..], "{e}");
+        assert_eq!(got[words.len()], "somehost");
     }
 
     #[test]
