@@ -67,6 +67,18 @@ impl Report {
     fn loader_warning(&mut self, w: &str) {
         self.warning(loader_warning_text(w));
     }
+
+    /// A load that a run would refuse: the warnings found before it (they may explain it),
+    /// then the refusal, with the exit status `program` (`a run`, `runmirrors`) gives.
+    fn refused(&mut self, refused: &crate::settings::Refused, program: &str) {
+        for w in &refused.warnings {
+            self.loader_warning(w);
+        }
+        self.error(format!(
+            "{} ({program} exits {})",
+            refused.refusal.message, refused.refusal.code
+        ));
+    }
 }
 
 /// A loader's warning (`FILE:LINE: warning: ...`, or a line the config printed) without
@@ -119,13 +131,7 @@ pub fn main(layout: &Layout, opts: Options) -> u8 {
             Some(s)
         }
         Err(refused) => {
-            for w in &refused.warnings {
-                r.loader_warning(w);
-            }
-            r.error(format!(
-                "{} (a run exits {})",
-                refused.refusal.message, refused.refusal.code
-            ));
+            r.refused(&refused, "a run");
             None
         }
     };

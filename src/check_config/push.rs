@@ -39,13 +39,7 @@ pub(super) fn check_runmirrors(r: &mut Report, layout: &Layout, archive: &str, h
     let s = match push::PushSettings::load_for_push(layout, archive) {
         Ok(s) => s,
         Err(refused) => {
-            for w in &refused.warnings {
-                r.loader_warning(w);
-            }
-            r.error(format!(
-                "{} (runmirrors exits {})",
-                refused.refusal.message, refused.refusal.code
-            ));
+            r.refused(&refused, "runmirrors");
             return;
         }
     };

@@ -138,13 +138,8 @@ impl LinkCheck {
         path: &'p [u8],
         changes: &Changes,
     ) -> Option<&'p [u8]> {
-        let ancestors = path
-            .iter()
-            .enumerate()
-            .filter(|(_, &b)| b == b'/')
-            .map(|(i, _)| &path[..i])
-            .filter(|dir| changes.get(*dir) != Some(&Kind::Dir));
-        for dir in ancestors {
+        let candidates = ancestors(path).filter(|dir| changes.get(*dir) != Some(&Kind::Dir));
+        for dir in candidates {
             let is_link = *self.seen.entry(dir.to_vec()).or_insert_with(|| {
                 std::fs::symlink_metadata(to.join(std::ffi::OsStr::from_bytes(dir)))
                     .is_ok_and(|m| m.file_type().is_symlink())
@@ -166,10 +161,15 @@ fn parent_listing(path: &[u8]) -> Vec<u8> {
 }
 
 fn below_a_non_directory(path: &[u8], changes: &Changes) -> bool {
+    ancestors(path).any(|dir| changes.get(dir).is_some_and(|k| *k != Kind::Dir))
+}
+
+/// The directories above `path`, top first (`a`, `a/b` for `a/b/c`).
+fn ancestors(path: &[u8]) -> impl Iterator<Item = &[u8]> {
     path.iter()
         .enumerate()
         .filter(|(_, &b)| b == b'/')
-        .any(|(i, _)| changes.get(&path[..i]).is_some_and(|k| *k != Kind::Dir))
+        .map(move |(i, _)| &path[..i])
 }
 
 /// A list as `--from0` reads it.
