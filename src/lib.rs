@@ -7,6 +7,7 @@ pub mod check_mirror;
 pub mod cli;
 pub mod common;
 pub mod cron;
+pub mod debian;
 pub mod downstream;
 pub mod ftpsync;
 pub mod report;
