@@ -78,6 +78,9 @@ pub enum RunResult {
 pub enum SyncKind {
     /// Only the paths the upstream's change journal named.
     Journal,
+    /// Only the paths the upstream's archive metadata (Release files, indices, `ls-lR.gz`,
+    /// `extrafiles`) shows changed since our last sync.
+    Index,
     /// The whole tree, as the original always did.
     Full,
 }
@@ -86,6 +89,7 @@ impl SyncKind {
     pub fn as_str(self) -> &'static str {
         match self {
             SyncKind::Journal => "journal",
+            SyncKind::Index => "index",
             SyncKind::Full => "full",
         }
     }

@@ -131,6 +131,16 @@ pub enum Probe<'a> {
         dest: &'a str,
         basis: &'a Path,
     },
+    /// Fetch what `rules` (rsync filter words, `--include=`/`--exclude=`) select of SOURCE,
+    /// recursively, into `dest`, links as links, with the files under `basis` (our tree) as
+    /// the delta basis: an unchanged file is copied locally, not sent (the upstream's Release
+    /// files, `ls-lR.gz`, `extrafiles` for the index-driven sync).
+    Tree {
+        source: &'a str,
+        rules: &'a [String],
+        dest: &'a str,
+        basis: &'a Path,
+    },
 }
 
 /// The words of `probe`: RSYNC, `extra` (RSYNC_EXTRA where the caller passes it), the probe's
@@ -177,6 +187,27 @@ pub fn probe_words(
             w.extend(transport_words(transport));
             w.extend(files_from(list));
             w.push("--ignore-missing-args".into());
+            w.push(format!("--copy-dest={}", basis.to_string_lossy()));
+            w.push(source.to_string());
+            w.push(dest.to_string());
+        }
+        Probe::Tree {
+            source,
+            rules,
+            dest,
+            basis,
+        } => {
+            w.extend([
+                "--no-motd".into(),
+                "--quiet".into(),
+                "--recursive".into(),
+                "--links".into(),
+                "--safe-links".into(),
+                "--times".into(),
+                timeout,
+            ]);
+            w.extend(transport_words(transport));
+            w.extend(rules.iter().cloned());
             w.push(format!("--copy-dest={}", basis.to_string_lossy()));
             w.push(source.to_string());
             w.push(dest.to_string());

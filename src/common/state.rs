@@ -55,11 +55,15 @@ pub struct SyncRun {
     /// Why it was a full sync (`first`, `gap`, `due`, ...: see the README).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_sync_reason: Option<String>,
-    /// Paths a journal sync looked at.
+    /// Why the sync was not (or not only) driven by the upstream's archive metadata
+    /// (`first`, `tree`, `no-listing`, `unverified`, ...: see the README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_sync_reason: Option<String>,
+    /// Paths a journal or index sync looked at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal_paths: Option<u64>,
-    /// The stages that ran over the journal's lists to the end (`stage1`, `stage2`): a
-    /// journal sync whose stage fell back to a full walk lacks it here.
+    /// The stages that ran over the journal's (or the index diff's) lists to the end
+    /// (`stage1`, `stage2`): a sync whose stage fell back to a full walk lacks it here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub journal_stages: Vec<String>,
 }

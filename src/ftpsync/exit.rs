@@ -63,6 +63,7 @@ impl Run {
             dry_run: s.dry_run,
             sync_kind: sync.kind,
             full_sync_reason: sync.reason.map(str::to_string),
+            index_sync_reason: sync.index_reason.map(str::to_string),
             journal_paths: sync.paths,
             journal_stages: sync.journal_stages.iter().map(|s| s.to_string()).collect(),
         };

@@ -6,6 +6,7 @@
 
 mod callback;
 mod exit;
+pub mod index;
 pub mod journal;
 pub mod progress;
 pub mod run;

@@ -79,6 +79,14 @@ pub fn prometheus(all: &[ArchiveStatus]) -> String {
             "archvsync_last_run_full_sync",
             "1, labelled with the reason the last ftpsync run synced the whole tree.",
         ),
+        fam(
+            "archvsync_last_run_index_sync",
+            "1 if the last ftpsync run synced only the paths its upstream's archive metadata showed changed, 0 if not.",
+        ),
+        fam(
+            "archvsync_last_run_index_fallback",
+            "1, labelled with the reason the last ftpsync run was not an index sync (or fell back from one).",
+        ),
     ];
     for a in all {
         let mirror = a.mirrorname.clone().unwrap_or_default();
@@ -109,6 +117,12 @@ pub fn prometheus(all: &[ArchiveStatus]) -> String {
             put(5, "", r.bytes_received.to_string());
             if let Some(kind) = r.sync_kind {
                 put(12, "", u8::from(kind == SyncKind::Journal).to_string());
+            }
+            if let Some(kind) = r.sync_kind {
+                put(15, "", u8::from(kind == SyncKind::Index).to_string());
+            }
+            if let (Some(SyncKind::Full), Some(why)) = (r.sync_kind, &r.index_sync_reason) {
+                put(16, &format!("reason=\"{}\"", escape(why)), "1".into());
             }
             if let Some(n) = r.journal_paths {
                 put(13, "", n.to_string());

@@ -78,6 +78,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("ALLOW_EMPTY_UPSTREAM", Kind::Bool),
     ("JOURNAL", Kind::Bool),
     ("FULL_SYNC_INTERVAL", Kind::Int),
+    ("INDEX_SYNC", Kind::Bool),
     ("JOURNAL_MAX_ENTRIES", Kind::Int),
     ("JOURNAL_MAX_BYTES", Kind::Int),
     // Set by the original before it sources the config; configs refer to them.
@@ -109,6 +110,9 @@ pub struct JournalKeys {
     pub enabled: bool,
     /// FULL_SYNC_INTERVAL: seconds after which the next sync is a full one again.
     pub full_sync_interval: u64,
+    /// INDEX_SYNC: without a journal to sync by, derive the change set from the upstream's
+    /// archive metadata (see `ftpsync::index`).
+    pub index_sync: bool,
     pub max_entries: u64,
     pub max_bytes: u64,
 }
@@ -440,6 +444,7 @@ impl ArchiveSettings {
             allow_empty_upstream: c.bool_or("ALLOW_EMPTY_UPSTREAM", false),
             journal: JournalKeys {
                 enabled: c.bool_or("JOURNAL", true),
+                index_sync: c.bool_or("INDEX_SYNC", true),
                 full_sync_interval: c.u64_in(
                     "FULL_SYNC_INTERVAL",
                     86400,

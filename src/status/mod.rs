@@ -174,17 +174,32 @@ pub fn table(all: &[ArchiveStatus], colour: bool) -> String {
                 .replace("  ", " ")
             })
             .unwrap_or_else(|| "never".into());
-        // How the last run synced: `journal (N paths)` or `full (REASON)`.
+        // How the last run synced: `journal (N paths)`, `index (N paths)` or `full (REASONS)`.
         let sync = a
             .last_run
             .as_ref()
-            .and_then(|r| match (r.sync_kind?, &r.full_sync_reason) {
-                (SyncKind::Journal, _) => Some(format!(
-                    "journal ({} paths)",
-                    r.journal_paths.unwrap_or_default()
-                )),
-                (SyncKind::Full, Some(why)) => Some(format!("full ({why})")),
-                (SyncKind::Full, None) => Some("full".into()),
+            .and_then(|r| {
+                let index_why = r
+                    .index_sync_reason
+                    .as_deref()
+                    .map(|w| format!("; index: {w}"))
+                    .unwrap_or_default();
+                Some(match (r.sync_kind?, &r.full_sync_reason) {
+                    (SyncKind::Journal, _) => {
+                        format!("journal ({} paths)", r.journal_paths.unwrap_or_default())
+                    }
+                    (SyncKind::Index, _) => {
+                        format!("index ({} paths)", r.journal_paths.unwrap_or_default())
+                    }
+                    (SyncKind::Full, Some(why)) => format!("full ({why}{index_why})"),
+                    (SyncKind::Full, None) if !index_why.is_empty() => {
+                        format!(
+                            "full (index: {})",
+                            r.index_sync_reason.as_deref().unwrap_or("")
+                        )
+                    }
+                    (SyncKind::Full, None) => "full".into(),
+                })
             })
             .unwrap_or_else(|| "-".into());
         let last_success = a

@@ -60,9 +60,13 @@ pub struct FullReason {
 /// What a pass does, chosen before its stage 1 (or its stage 2, without stage 1).
 #[derive(Debug, Clone)]
 struct Choice {
-    /// The lists, for a journal sync.
+    /// The lists, for a journal or index sync.
     plan: Option<plan::Plan>,
     full: Option<FullReason>,
+    /// For an index sync (the lists came from the upstream's metadata): its checks.
+    check: Option<crate::ftpsync::index::Check>,
+    /// Why the pass is not an index sync, when the index path was asked.
+    index_full: Option<FullReason>,
     /// The upstream's journal head and publisher, when it had a usable journal.
     head: Option<(String, String, String)>,
 }
@@ -72,8 +76,10 @@ struct Choice {
 pub struct Summary {
     /// How the last stage ran.
     pub kind: Option<SyncKind>,
-    /// Why it was a full one.
+    /// Why it was not a journal sync.
     pub reason: Option<&'static str>,
+    /// Why it was not an index sync either.
+    pub index_reason: Option<&'static str>,
     /// Paths a journal stage looked at.
     pub paths: Option<u64>,
     /// The stages of the last pass that ran over the journal's lists to the end, in order:
@@ -100,6 +106,11 @@ pub(super) struct RunJournal {
 }
 
 impl RunJournal {
+    /// A file of the journal's private directory (the index sync keeps its own there).
+    pub(in crate::ftpsync) fn store_path(&self, name: &str) -> std::path::PathBuf {
+        self.store.path(name)
+    }
+
     pub(super) fn new(s: &ArchiveSettings) -> RunJournal {
         let mut plain = s.clone();
         plain.dry_run = false;
@@ -197,6 +208,11 @@ impl Run {
         };
         let mut code = None;
         if let Some(p) = &choice.plan {
+            let what = if choice.check.is_some() {
+                "Index"
+            } else {
+                "Journal"
+            };
             let list = if n == 1 { &p.stage1 } else { &p.stage2 };
             let list_path = self.journal.borrow().store.path(&format!("{name}.list"));
             match std::fs::write(&list_path, plan::nul_list(list)) {
@@ -205,13 +221,29 @@ impl Run {
                     let c = self.recorded_rsync(name, &words).await?;
                     if rsync::classify(c) == Verdict::Success {
                         self.log.log(format!(
-                            "Journal {name}: rsync over the {} listed names ended with exit {c}",
+                            "{what} {name}: rsync over the {} listed names ended with exit {c}",
                             list.len()
                         ));
-                        code = Some(c);
+                        match self.index_check(n, &choice) {
+                            Ok(()) => code = Some(c),
+                            Err(why) => {
+                                self.log.log(format!(
+                                    "Index check after {name}: {why}; running the full two-stage sync instead"
+                                ));
+                                choice.index_full = Some(FullReason {
+                                    code: "unverified",
+                                    why,
+                                });
+                                if n == 2 {
+                                    let (stage1, _) = self.s.stage_commands();
+                                    self.recorded_rsync("stage1", &stage1).await?;
+                                }
+                            }
+                        }
                     } else {
                         self.log.log(format!(
-                            "The journal {name} ended with rsync exit {c}; running the full {name} instead"
+                            "The {} {name} ended with rsync exit {c}; running the full {name} instead",
+                            what.to_lowercase()
                         ));
                     }
                 }
@@ -221,11 +253,17 @@ impl Run {
                 )),
             }
             if code.is_none() {
-                choice.plan = None;
-                choice.full = Some(FullReason {
+                let reason = FullReason {
                     code: "stage",
-                    why: format!("the journal {name} failed"),
-                });
+                    why: format!("the {} {name} failed", what.to_lowercase()),
+                };
+                if choice.check.is_some() {
+                    choice.index_full.get_or_insert(reason);
+                } else {
+                    choice.full = Some(reason);
+                }
+                choice.plan = None;
+                choice.check = None;
             }
         }
         let code = match code {
@@ -244,12 +282,13 @@ impl Run {
             }
             j.summary = Summary {
                 journal_stages,
-                kind: Some(if choice.plan.is_some() {
-                    SyncKind::Journal
-                } else {
-                    SyncKind::Full
+                kind: Some(match (&choice.plan, &choice.check) {
+                    (Some(_), Some(_)) => SyncKind::Index,
+                    (Some(_), None) => SyncKind::Journal,
+                    (None, _) => SyncKind::Full,
                 }),
                 reason: choice.full.as_ref().map(|f| f.code),
+                index_reason: choice.index_full.as_ref().map(|f| f.code),
                 paths: choice.plan.as_ref().map(|p| p.paths as u64),
             };
             j.choice = (n == 1).then_some(choice.clone());
@@ -258,8 +297,26 @@ impl Run {
         // forgiven 23 or 30 may have left paths behind).
         if n == 2 && !self.s.dry_run && rsync::classify(code) == Verdict::Success {
             self.record_position(&choice);
+            let fingerprint = self.journal.borrow().fingerprint.clone();
+            self.index_record(&fingerprint, choice.plan.is_none());
         }
         Ok(code)
+    }
+
+    /// An index sync's check after stage `n` (nothing to check for other kinds).
+    fn index_check(&self, n: u8, choice: &Choice) -> Result<(), String> {
+        let Some(check) = &choice.check else {
+            return Ok(());
+        };
+        let j = self.journal.borrow();
+        let Ok(rules) = &j.rules else {
+            return Ok(());
+        };
+        if n == 1 {
+            crate::ftpsync::index::check_after_stage1(check, &self.s.to, &rules[0])
+        } else {
+            crate::ftpsync::index::check_after_stage2(check, &self.s.to, &rules[1])
+        }
     }
 
     fn record_position(&self, choice: &Choice) {
@@ -290,6 +347,8 @@ impl Run {
         let full = |code, why: String, head| Choice {
             plan: None,
             full: Some(FullReason { code, why }),
+            check: None,
+            index_full: None,
             head,
         };
         let s = &self.s;
@@ -300,18 +359,58 @@ impl Run {
                 Err(f) => Choice {
                     plan: None,
                     full: Some(f),
+                    check: None,
+                    index_full: None,
                     head: None,
                 },
                 Ok(up) => self.choose_by(&up),
             }
         };
-        match (&choice.plan, &choice.full) {
-            (Some(p), _) => self.log.log(format!(
+        if let (Some(p), _) = (&choice.plan, &choice.full) {
+            self.log.log(format!(
                 "Journal sync: {} paths changed upstream since our last sync",
                 p.paths
-            )),
-            (None, Some(f)) => self.log.log(format!("Full sync: {}", f.why)),
-            (None, None) => {}
+            ));
+            return Ok(choice);
+        }
+        if let Some(f) = &choice.full {
+            self.log.log(format!("No journal sync: {}", f.why));
+        }
+        // No journal to ride on: the upstream's archive metadata, then.
+        let mut choice = choice;
+        let index = {
+            let j = self.journal.borrow();
+            match &j.rules {
+                Ok(r) => Some((
+                    r.clone(),
+                    j.fingerprint.clone(),
+                    j.reset.is_some() || j.store.dirty().is_some(),
+                )),
+                Err(_) => None,
+            }
+        };
+        let picked = match index {
+            Some((rules, fingerprint, dirty)) => {
+                self.index_choose(&rules, &fingerprint, dirty).await?
+            }
+            None => Err(FullReason {
+                code: "filters",
+                why: "the stage commands hold filters the plan cannot evaluate".into(),
+            }),
+        };
+        match picked {
+            Ok((p, check)) => {
+                self.log.log(format!(
+                    "Index sync: {} paths changed upstream since our last sync, by its Release files, indices and ls-lR.gz",
+                    p.paths
+                ));
+                choice.plan = Some(p);
+                choice.check = Some(check);
+            }
+            Err(f) => {
+                self.log.log(format!("Full sync: {}", f.why));
+                choice.index_full = Some(f);
+            }
         }
         Ok(choice)
     }
@@ -323,6 +422,8 @@ impl Run {
         let full = |code, why: String| Choice {
             plan: None,
             full: Some(FullReason { code, why }),
+            check: None,
+            index_full: None,
             head: head.clone(),
         };
         let Some(pos) = j.store.position() else {
@@ -392,6 +493,8 @@ impl Run {
         Choice {
             plan: Some(p),
             full: None,
+            check: None,
+            index_full: None,
             head,
         }
     }
