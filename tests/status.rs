@@ -155,7 +155,12 @@ fn status_after_success_failure_and_during_a_run() {
     assert_eq!(run["full_sync_reason"], "none", "{run:#}");
     assert!(run.get("journal_paths").is_none(), "{run:#}");
     assert!(out.stdout.contains(" SYNC "), "{}", out.stdout);
-    assert!(out.stdout.contains("full (none)"), "{}", out.stdout);
+    // Nor was it an index sync: the first sync of a tree has nothing to compare with.
+    assert!(
+        out.stdout.contains("full (none; index: first)"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(a["health"], "ok");
     assert_eq!(run["result"], "success");
     assert_eq!(run["trigger"], "manual");

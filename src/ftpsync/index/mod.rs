@@ -384,16 +384,17 @@ impl Run {
         for r in to_read {
             let shown = String::from_utf8_lossy(&r.new_path).into_owned();
             let path = staged.join(std::ffi::OsStr::from_bytes(&r.new_path));
-            let data =
-                match std::fs::read(&path) {
-                    Ok(d) => d,
-                    Err(e) => return Ok(Err(fall(
+            let data = match std::fs::read(&path) {
+                Ok(d) => d,
+                Err(e) => {
+                    return Ok(Err(fall(
                         "inconsistent",
                         format!(
                             "the upstream's {shown}, listed in its Release, cannot be fetched: {e}"
                         ),
-                    ))),
-                };
+                    )))
+                }
+            };
             if data.len() as u64 != r.listed.size || format::sha256(&data) != r.listed.sha256 {
                 return Ok(Err(fall(
                     "inconsistent",

@@ -373,9 +373,6 @@ impl Run {
             ));
             return Ok(choice);
         }
-        if let Some(f) = &choice.full {
-            self.log.log(format!("No journal sync: {}", f.why));
-        }
         // No journal to ride on: the upstream's archive metadata, then.
         let mut choice = choice;
         let index = {
@@ -401,14 +398,21 @@ impl Run {
         match picked {
             Ok((p, check)) => {
                 self.log.log(format!(
-                    "Index sync: {} paths changed upstream since our last sync, by its Release files, indices and ls-lR.gz",
-                    p.paths
+                    "Index sync: {} paths changed upstream since our last sync, by its Release files, indices and ls-lR.gz (no journal sync: {})",
+                    p.paths,
+                    choice.full.as_ref().map_or("", |f| f.why.as_str())
                 ));
                 choice.plan = Some(p);
                 choice.check = Some(check);
             }
             Err(f) => {
-                self.log.log(format!("Full sync: {}", f.why));
+                // The journal's reason first: what an operator of a chain of archvsync
+                // mirrors looks for.
+                self.log.log(format!(
+                    "Full sync: {}; no index sync: {}",
+                    choice.full.as_ref().map_or("", |f| f.why.as_str()),
+                    f.why
+                ));
                 choice.index_full = Some(f);
             }
         }
