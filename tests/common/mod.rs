@@ -8,6 +8,10 @@
 //!   scripts that hold or steer a run.
 //! - [`archives`]: [`build_archive`], a small Debian-like tree (v1 / v2), and [`Upstream`],
 //!   one served by its own rsync daemon.
+//! - [`dinstall`]: a generated archive laid out like Debian's real one (zzz-dists, by-hash,
+//!   Release with uncompressed variants, installer, extrafiles, ls-lR.gz) and changed by
+//!   seeded "dinstall" rounds (reached through `common::dinstall`; benches/debian_archive.rs
+//!   includes it alone).
 //! - [`daemons`]: [`start_on_free_port`], the one start-and-retry loop of every throwaway
 //!   daemon, and [`RsyncDaemon`].
 //! - [`trees`]: tree snapshots and comparisons.
@@ -33,6 +37,7 @@
 pub mod archives;
 pub mod daemons;
 pub mod delay;
+pub mod dinstall;
 pub mod files;
 pub mod filters;
 pub mod http;
