@@ -15,8 +15,13 @@ use xz2::read::XzDecoder;
 /// The contents of `path`, decompressed by its name's suffix (`.gz`, `.xz`, none), refused
 /// past `limit` bytes decompressed.
 pub fn read(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    read_as(path, path.as_os_str().as_encoded_bytes(), limit)
+}
+
+/// As [`read`], the form told by `name`'s suffix: a `by-hash/SHA256/<hash>` file has none
+/// of its own, its Release entry's name (`Packages.xz`) tells.
+pub fn read_as(path: &Path, name: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| file_error(path, e))?;
-    let name = path.as_os_str().as_encoded_bytes();
     let source = Source(file);
     let (result, format) = if name.ends_with(b".gz") {
         // Multi-member: `cat a.gz b.gz` is one valid gzip file, as gzip -d reads it.

@@ -43,8 +43,9 @@ pub struct IndexToRead {
     pub listed: Listed,
     /// The new version's path on the upstream, through no symlink.
     pub new_path: Vec<u8>,
-    /// Our version's path through no symlink, when our Release lists one we have.
-    pub old_path: Option<Vec<u8>>,
+    /// Our version's path through no symlink, and its Release entry's name (which tells
+    /// its compressed form), when our Release lists one we have.
+    pub old_path: Option<(Vec<u8>, String)>,
 }
 
 /// `path` with every symlink `listing` shows on the way replaced by its target: the path of
@@ -223,10 +224,10 @@ pub fn release_changes(
                     })
                     .filter_map(|o| {
                         existing(old_listing, &s.dir, &o.path)
-                            .map(|(_, target)| (base_and_rank(&o.path).1, target))
+                            .map(|(_, target)| (base_and_rank(&o.path).1, (target, o.path.clone())))
                     })
                     .min_by_key(|(rank, _)| *rank)
-                    .map(|(_, target)| target)
+                    .map(|(_, found)| found)
             });
             to_read.push(IndexToRead {
                 kind,
@@ -410,8 +411,11 @@ mod tests {
             b"zzz-dists/sid/main/binary-amd64/by-hash/SHA256/bb"
         );
         assert_eq!(
-            read[0].old_path.as_deref(),
-            Some(b"zzz-dists/sid/main/binary-amd64/by-hash/SHA256/aa".as_slice())
+            read[0].old_path,
+            Some((
+                b"zzz-dists/sid/main/binary-amd64/by-hash/SHA256/aa".to_vec(),
+                "main/binary-amd64/Packages.xz".to_string()
+            ))
         );
         // The uncompressed form is not on disk and need not be; the .xz must be.
         let req: Vec<&str> = required(&new, "zzz-dists/sid", &new_l)

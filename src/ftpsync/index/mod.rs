@@ -133,8 +133,14 @@ fn read_release(top: &Path, dir: &str) -> Result<Option<ReleaseRead>, String> {
     Ok(None)
 }
 
-fn pool_files_of(path: &Path, kind: index::IndexKind) -> Result<Vec<index::PoolFile>, String> {
-    let data = compress::read(path, READ_LIMIT).map_err(|e| format!("{}: {e}", path.display()))?;
+/// The pool files of the index at `path`, in the compressed form `name` (its Release
+/// entry's name) tells.
+fn pool_files_of(
+    path: &Path,
+    name: &str,
+    kind: index::IndexKind,
+) -> Result<Vec<index::PoolFile>, String> {
+    let data = compress::read_as(path, name.as_bytes(), READ_LIMIT).map_err(|e| e.to_string())?;
     index::pool_files(kind, &data).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -406,15 +412,16 @@ impl Run {
                     ),
                 )));
             }
-            let new = match pool_files_of(&path, r.kind) {
+            let new = match pool_files_of(&path, &r.listed.path, r.kind) {
                 Ok(f) => f,
                 Err(e) => return Ok(Err(fall("corrupt", format!("the upstream's {e}")))),
             };
             let old = r
                 .old_path
                 .as_ref()
-                .and_then(|p| {
-                    pool_files_of(&self.s.to.join(std::ffi::OsStr::from_bytes(p)), r.kind).ok()
+                .and_then(|(p, name)| {
+                    let path = self.s.to.join(std::ffi::OsStr::from_bytes(p));
+                    pool_files_of(&path, name, r.kind).ok()
                 })
                 .unwrap_or_default();
             additions.extend(diff::pool_additions(&old, new));
