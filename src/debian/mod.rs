@@ -1,7 +1,7 @@
 //! Debian's archive metadata, read: Release/InRelease, Packages, Sources, sha256sum lists
 //! (`extrafiles`, the installer's `SHA256SUMS`), `ls-lR` listings, and the compressed forms
 //! they come in. A layer below the commands: it answers what a file says, never what to
-//! sync; the index-driven sync (crate::ftpsync::index) decides from its answers.
+//! sync; the index-driven sync (`ftpsync/index/`) decides from its answers.
 //!
 //! Everything here reads what an upstream mirror sent, so nothing trusts it: a malformed
 //! file is an `Err` naming the place, never a panic, and a path that would leave the

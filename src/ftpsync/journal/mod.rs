@@ -378,11 +378,8 @@ impl Run {
         let index = {
             let j = self.journal.borrow();
             match &j.rules {
-                Ok(r) => Some((
-                    r.clone(),
-                    j.fingerprint.clone(),
-                    j.reset.is_some() || j.store.dirty().is_some(),
-                )),
+                // The marker a killed stage leaves: our tree's metadata may be half new.
+                Ok(r) => Some((r.clone(), j.fingerprint.clone(), j.store.dirty().is_some())),
                 Err(_) => None,
             }
         };
