@@ -148,46 +148,6 @@ fn hub(up: &Upstream, conf: impl Fn(Conf) -> Conf) -> Node {
     })
 }
 
-/// What `rsync -ani --delete -H a/ b/` itemizes, less what legitimately differs: the trace
-/// directory (each mirror's own trace, `_hierarchy`, journal), the lock and Update-Required
-/// files, and the top directory's own time (those files come and go in it).
-fn differences(a: &Path, b: &Path) -> Vec<String> {
-    let out = Command::new(rsync_bin())
-        .arg("-ani")
-        .arg("--delete")
-        .arg("-H")
-        .arg(format!("{}/", a.display()))
-        .arg(format!("{}/", b.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| {
-            let name = l.get(12..).unwrap_or("");
-            !(name.starts_with("project/trace/")
-                || name == "./"
-                || name.starts_with("Archive-Update-"))
-        })
-        .map(str::to_string)
-        .collect()
-}
-
-fn assert_equal(a: &Path, b: &Path, ctx: &str) {
-    let d = differences(a, b);
-    assert!(
-        d.is_empty(),
-        "{ctx}: {} differs from {}:\n{}",
-        b.display(),
-        a.display(),
-        d.join("\n")
-    );
-}
-
 /// The upstream: a Debian-like tree (plus an area for the random changes), plain daemon.
 fn upstream() -> Upstream {
     let up = Upstream::v1();
@@ -507,7 +467,7 @@ fn random_rounds_down_a_chain_sync_by_the_journal_and_stay_equal() {
         // The hub's own full sync, as a check of the test: all but the links --safe-links
         // leaves out.
         let unsafe_left_out = |l: &String| l.starts_with("cL+++++++++ ") && l.contains(" -> /");
-        let d: Vec<String> = differences(&up.root, &hub.m.to)
+        let d: Vec<String> = mirror_differences(&up.root, &hub.m.to)
             .into_iter()
             .filter(|l| !unsafe_left_out(l))
             .collect();
@@ -516,8 +476,8 @@ fn random_rounds_down_a_chain_sync_by_the_journal_and_stay_equal() {
             "{ctx}: the hub differs from the upstream:\n{}",
             d.join("\n")
         );
-        assert_equal(&hub.m.to, &leaf.m.to, &ctx);
-        assert_equal(&leaf.m.to, &leaf2.m.to, &ctx);
+        assert_mirror_equal(&hub.m.to, &leaf.m.to, &ctx);
+        assert_mirror_equal(&leaf.m.to, &leaf2.m.to, &ctx);
         for n in [&leaf, &leaf2] {
             let r = n.last_run();
             if round == 0 {
@@ -556,7 +516,7 @@ fn smoke_a_two_version_update_goes_by_the_journal() {
     let l = leaf.sync("v2");
     assert!(l.contains("Journal sync: "), "{l}");
     leaf.expect_journal("v2");
-    assert_equal(&hub.m.to, &leaf.m.to, "v2");
+    assert_mirror_equal(&hub.m.to, &leaf.m.to, "v2");
     assert!(hub.journal().is_file() && leaf.journal().is_file());
     assert_ne!(read_string(&hub.journal()), read_string(&leaf.journal()));
 }
@@ -581,7 +541,7 @@ fn expect_full_sync(hub: &Node, leaf: &Node, reason: &str, says: &str, ctx: &str
     let log = leaf.sync(ctx);
     assert!(log.contains(&format!("Full sync: {says}")), "{ctx}\n{log}");
     assert_eq!(leaf.last_run()["full_sync_reason"], reason, "{ctx}");
-    assert_equal(&hub.m.to, &leaf.m.to, ctx);
+    assert_mirror_equal(&hub.m.to, &leaf.m.to, ctx);
 }
 
 /// After one more round of changes the leaf syncs by the journal again, as the hub is.
@@ -590,7 +550,7 @@ fn expect_journal_again(hub: &Node, leaf: &Node, ch: &mut Changer, round: usize)
     hub.sync("again");
     leaf.sync("again");
     leaf.expect_journal("by the journal again");
-    assert_equal(&hub.m.to, &leaf.m.to, "by the journal again");
+    assert_mirror_equal(&hub.m.to, &leaf.m.to, "by the journal again");
 }
 
 fn changer(up: &Upstream, seed: u64) -> Changer {
@@ -672,7 +632,7 @@ fn a_push_during_a_journal_sync_goes_round_again_by_the_journal() {
     let out = running.wait(RUN_TIMEOUT);
     leaf.m.expect_code(&out, 0);
     let ctx = format!("seed {seed}: {}", ch.log.join("; "));
-    assert_equal(&hub.m.to, &leaf.m.to, &ctx);
+    assert_mirror_equal(&hub.m.to, &leaf.m.to, &ctx);
     let r = leaf.last_run();
     assert_eq!(r["passes"], 2, "{r}");
     leaf.expect_journal(&ctx);
@@ -783,7 +743,7 @@ fn a_hub_killed_mid_sync_restarts_its_journal_and_the_leaf_syncs_in_full() {
         log.contains("Full sync: the upstream's journal does not reach back"),
         "{log}"
     );
-    assert_equal(&hub.m.to, &leaf.m.to, "after the kill");
+    assert_mirror_equal(&hub.m.to, &leaf.m.to, "after the kill");
 }
 
 #[test]
@@ -817,7 +777,7 @@ fn arch_exclude_on_the_leaf_ends_as_a_full_sync_would() {
         leaf.sync("leaf");
         reference.sync("reference");
         let ctx = format!("seed {seed}, round {round}: {}", ch.log.join("; "));
-        assert_equal(&reference.m.to, &leaf.m.to, &ctx);
+        assert_mirror_equal(&reference.m.to, &leaf.m.to, &ctx);
         assert!(!leaf.m.to.join("dists/sid/main/binary-i386").exists());
         if round > 0 {
             leaf.expect_journal(&ctx);
@@ -1008,7 +968,7 @@ fn an_upstream_mid_update_holds_a_journal_stage_2_back() {
     fs::remove_file(&auip).unwrap();
     leaf.sync("the hub is done");
     leaf.expect_journal("the hub is done");
-    assert_equal(&hub.m.to, &leaf.m.to, "the hub is done");
+    assert_mirror_equal(&hub.m.to, &leaf.m.to, "the hub is done");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1105,7 +1065,7 @@ fn names_from_the_upstreams_journal_reach_the_log_escaped() {
     );
     assert!(log.contains("evil\\u{1b}[2J\\rname"), "{ctx}:\n{log}");
     assert_eq!(c.leaf.last_run()["full_sync_reason"], "copied", "{ctx}");
-    assert_equal(&c.hub.m.to, &c.leaf.m.to, &ctx);
+    assert_mirror_equal(&c.hub.m.to, &c.leaf.m.to, &ctx);
 }
 
 #[test]

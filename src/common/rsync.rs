@@ -173,23 +173,10 @@ pub fn probe_words(
             dest,
             basis,
         } => {
-            // Links come along as links (as stage 1 copies them, --safe-links included):
-            // without --links rsync skips one silently, so an upstream whose master trace
-            // is a link would look as if it had none.
-            w.extend([
-                "--no-motd".into(),
-                "--quiet".into(),
-                "--ignore-times".into(),
-                "--links".into(),
-                "--safe-links".into(),
-                timeout,
-            ]);
-            w.extend(transport_words(transport));
+            w.extend(fetch_words("--ignore-times", timeout, transport));
             w.extend(files_from(list));
             w.push("--ignore-missing-args".into());
-            w.push(format!("--copy-dest={}", basis.to_string_lossy()));
-            w.push(source.to_string());
-            w.push(dest.to_string());
+            w.extend(basis_source_dest(basis, source, dest));
         }
         Probe::Tree {
             source,
@@ -197,23 +184,35 @@ pub fn probe_words(
             dest,
             basis,
         } => {
-            w.extend([
-                "--no-motd".into(),
-                "--quiet".into(),
-                "--recursive".into(),
-                "--links".into(),
-                "--safe-links".into(),
-                "--times".into(),
-                timeout,
-            ]);
-            w.extend(transport_words(transport));
+            w.extend(fetch_words("--recursive", timeout, transport));
+            w.push("--times".into());
             w.extend(rules.iter().cloned());
-            w.push(format!("--copy-dest={}", basis.to_string_lossy()));
-            w.push(source.to_string());
-            w.push(dest.to_string());
+            w.extend(basis_source_dest(basis, source, dest));
         }
     }
     w
+}
+
+/// A fetch's words before its file selection: quiet, `how` (what it compares or walks),
+/// links as links. Links come along as links (as stage 1 copies them, --safe-links
+/// included): without --links rsync skips one silently, so an upstream whose master trace
+/// is a link would look as if it had none.
+fn fetch_words(how: &str, timeout: String, transport: &Transport) -> Vec<String> {
+    let mut w: Vec<String> = ["--no-motd", "--quiet", how, "--links", "--safe-links"]
+        .map(String::from)
+        .into();
+    w.push(timeout);
+    w.extend(transport_words(transport));
+    w
+}
+
+/// A fetch's last words: our copies as the delta basis, then source and destination.
+fn basis_source_dest(basis: &Path, source: &str, dest: &str) -> [String; 3] {
+    [
+        format!("--copy-dest={}", basis.to_string_lossy()),
+        source.to_string(),
+        dest.to_string(),
+    ]
 }
 
 fn files_from(list: &Path) -> [String; 2] {

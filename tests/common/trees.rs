@@ -126,3 +126,43 @@ pub fn names_matching(tree: &Tree, pred: impl Fn(&str) -> bool) -> BTreeSet<Stri
         .cloned()
         .collect()
 }
+
+/// What `rsync -ani --delete -H a/ b/` itemizes, less what legitimately differs between two
+/// mirrors of one tree: the trace directory (each mirror's own trace, `_hierarchy`,
+/// journal), the lock and Update-Required files, and the top directory's own time (those
+/// files come and go in it).
+pub fn mirror_differences(a: &Path, b: &Path) -> Vec<String> {
+    let out = std::process::Command::new(super::rsync_bin())
+        .args(["-ani", "--delete", "-H"])
+        .arg(format!("{}/", a.display()))
+        .arg(format!("{}/", b.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            let name = l.get(12..).unwrap_or("");
+            !(name.starts_with("project/trace/")
+                || name == "./"
+                || name.starts_with("Archive-Update-"))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// `b` equals `a` as [`mirror_differences`] sees them.
+pub fn assert_mirror_equal(a: &Path, b: &Path, ctx: &str) {
+    let d = mirror_differences(a, b);
+    assert!(
+        d.is_empty(),
+        "{ctx}: {} differs from {}:\n{}",
+        b.display(),
+        a.display(),
+        d.join("\n")
+    );
+}
