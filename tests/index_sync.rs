@@ -197,9 +197,6 @@ impl Upstream {
 /// The checks of one round on `leaf` after its sync: equal to the upstream, stage 1 as
 /// the issue asks (every referenced pool file there, no index changed, nothing deleted).
 fn check_round(up: &Upstream, leaf: &Leaf, before: &Snap, ctx: &str) {
-    // A full sync moves the alias links in stage 1, as the original does; an index sync
-    // must not.
-    let aliases_wait = !leaf.fell_back();
     assert_mirror_equal(up.top(), &leaf.m.to, ctx);
     let after1 = read_snap(&leaf.stage1_snap);
     let mut missing = Vec::new();
@@ -218,8 +215,6 @@ fn check_round(up: &Upstream, leaf: &Leaf, before: &Snap, ctx: &str) {
         missing.join("\n")
     );
     let mut changed = Vec::new();
-    let is_index =
-        |path: &str, kind: char| is_index(path, kind) && (aliases_wait || !is_alias(path, kind));
     for (path, e) in before {
         if is_index(path, e.0) && after1.get(path) != Some(e) {
             changed.push(format!("{path}: {e:?} -> {:?}", after1.get(path)));

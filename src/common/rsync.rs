@@ -321,6 +321,19 @@ pub fn itemized(stage_options: &[String]) -> Vec<String> {
     options
 }
 
+/// Stage 1's options, but for the links directly under `dists/` (suite aliases such as
+/// `testing -> forky`, and `sid -> ../zzz-dists/sid`), which are left to stage 2 with the
+/// Release files: moved in stage 1, an alias leads to a suite whose Release has not
+/// arrived, for the length of the sync. A real directory there (an Ubuntu suite) is still
+/// walked. rsync takes the first rule that matches, so these come last and change nothing
+/// an earlier rule decides.
+pub fn aliases_to_stage2(stage1_options: &[String]) -> Vec<String> {
+    let mut options = stage1_options.to_vec();
+    options.push("--include=/dists/*/".into());
+    options.push("--exclude=/dists/*".into());
+    options
+}
+
 /// A stage's full command: the common words, the stage's options, `--dry-run` for
 /// `ftpsync --dry-run` (right after the stage options), source and target.
 pub fn stage_words(

@@ -527,7 +527,7 @@ impl ArchiveSettings {
     }
 
     /// The full rsync command lines of stage 1 and stage 2, as a run executes (and logs)
-    /// them. `check-config` prints the same words, so what it shows is what a run does.
+    /// them. With JOURNAL, stage 1 leaves the suite alias links to stage 2. `check-config` prints the same words, so what it shows is what a run does.
     pub fn stage_commands(&self) -> (Vec<String>, Vec<String>) {
         let own_files = self.own_files();
         let common = rsync::common_words(&rsync::RsyncSettings {
@@ -551,7 +551,12 @@ impl ArchiveSettings {
             };
             rsync::stage_words(&common, &options, self.dry_run, &self.rsync_source, &to)
         };
-        (stage(&self.rsync_options1), stage(&self.rsync_options2))
+        let options1 = if self.journal.enabled {
+            rsync::aliases_to_stage2(&self.rsync_options1)
+        } else {
+            self.rsync_options1.clone()
+        };
+        (stage(&options1), stage(&self.rsync_options2))
     }
 }
 
