@@ -482,3 +482,29 @@ fn arch_exclude_on_the_leaf_checks_only_what_it_keeps() {
     }
     assert_eq!(fallbacks, 0, "seed {seed}");
 }
+
+#[test]
+fn a_stale_listing_is_not_trusted() {
+    let seed = seed();
+    let mut up = Upstream::new(800, seed, false);
+    let leaf = Leaf::new("stale", &up.url(), &[]);
+    leaf.sync("first sync");
+    let listing = up.top().join("ls-lR.gz");
+    let old = fs::read(&listing).unwrap();
+    up.archive.dinstall().unwrap();
+    // An upstream that stopped regenerating its ls-lR.gz (or copying it).
+    fs::write(&listing, old).unwrap();
+    let log = leaf.sync("stale listing");
+    let ctx = format!("seed {seed}, a stale ls-lR.gz");
+    assert_mirror_equal(up.top(), &leaf.m.to, &ctx);
+    let r = leaf.last_run();
+    assert_eq!(r["sync_kind"], "full", "{ctx}: {r}");
+    assert_eq!(r["index_sync_reason"], "inconsistent", "{ctx}: {r}");
+    // Caught by the Release file's size in the listing, or else by an index the stale
+    // listing's links lead to, which does not match the new Release.
+    assert!(
+        log.contains("the listing is stale") || log.contains("does not match its Release entry"),
+        "{ctx}: {}",
+        decisions(&log)
+    );
+}

@@ -293,6 +293,18 @@ impl Run {
             // Ours unreadable: a suite new to us, every index of it changed.
             let old = read_release(&s.to, &dir).ok().flatten().map(|(r, _, _)| r);
             let (new, name, bytes) = new;
+            // A listing older than the Release files (an upstream that stopped making or
+            // copying it) would hide what changed since.
+            let listed = new_listing.get(format!("{dir}/{name}").as_bytes());
+            if listed.is_none_or(|e| e.size != bytes.len() as u64) {
+                return Ok(Err(fall(
+                    "inconsistent",
+                    format!(
+                        "the upstream's ls-lR.gz does not list its {dir}/{name} as it is ({} bytes): the listing is stale",
+                        bytes.len()
+                    ),
+                )));
+            }
             suites.push((Suite { dir, old, new }, name, bytes));
         }
         let mut changes = Changes::new();
