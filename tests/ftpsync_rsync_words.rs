@@ -180,7 +180,12 @@ fn rsync_command_line_follows_spec_order() {
     for (stage, opts) in [(1, DEFAULT_RSYNC_OPTIONS1), (2, DEFAULT_RSYNC_OPTIONS2)] {
         let mut e = exp.clone();
         e.extend(opts.split(' ').map(String::from));
-        // With the change journal rsync itemizes (under --quiet: into LOG_RSYNC only).
+        // With the change journal, stage 1 leaves the suite alias links to stage 2...
+        if stage == 1 {
+            e.push("--include=/dists/*/".into());
+            e.push("--exclude=/dists/*".into());
+        }
+        // ...and rsync itemizes (under --quiet: into LOG_RSYNC only).
         e.push("--itemize-changes".into());
         e.push(up.url());
         let got = stage_words(&log, stage);
@@ -240,7 +245,7 @@ fn custom_rsync_options_are_used_verbatim() {
     let s1 = stage_words(&log, 1).join(" ");
     let s2 = stage_words(&log, 2).join(" ");
     let tail1 = format!(
-        "--bwlimit=0 -rltv --timeout 60 --exclude=.~tmp~/ --exclude=Packages* --exclude=Release* --itemize-changes {}",
+        "--bwlimit=0 -rltv --timeout 60 --exclude=.~tmp~/ --exclude=Packages* --exclude=Release* --include=/dists/*/ --exclude=/dists/* --itemize-changes {}",
         up.url()
     );
     let tail2 = format!(
