@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod config;
 pub mod dates;
+pub mod history;
 pub mod hooks;
 pub mod host;
 pub mod http;
