@@ -174,6 +174,8 @@ pub fn probe_words(
             basis,
         } => {
             w.extend(fetch_words("--ignore-times", timeout, transport));
+            // The upstream's times: a stage may then take the copy instead of a transfer.
+            w.push("--times".into());
             w.extend(files_from(list));
             w.push("--ignore-missing-args".into());
             w.extend(basis_source_dest(basis, source, dest));
@@ -235,6 +237,30 @@ pub fn files_from_words(stage: &[String], list: &Path) -> Vec<String> {
     narrowing.push("--no-recursive".into());
     narrowing.push("--ignore-missing-args".into());
     w.splice(at..at, narrowing);
+    w
+}
+
+/// A stage's words with `--copy-dest=DIR` before source and destination: a file the
+/// index sync already fetched into DIR (with the upstream's size and time) is copied from
+/// there instead of sent again. Left out where the stage has a basis option of its own
+/// (rsync refuses to mix --copy-dest with --compare-dest or --link-dest). rsync logs such a
+/// local copy only when it itemizes twice (`cf` under `-ii`), so an itemizing stage (the
+/// journal reads its log) itemizes twice: it then logs each listed name, changed or not,
+/// and the journal names a few unchanged paths more, never one less.
+pub fn with_fetched_basis(stage: &[String], dir: &Path) -> Vec<String> {
+    let mut w = stage.to_vec();
+    if w.iter().any(|x| {
+        ["--compare-dest", "--link-dest", "--copy-dest"]
+            .iter()
+            .any(|o| x.starts_with(o))
+    }) {
+        return w;
+    }
+    let at = w.len().saturating_sub(2);
+    w.insert(at, format!("--copy-dest={}", dir.to_string_lossy()));
+    if w.iter().any(|x| x == "--itemize-changes") {
+        w.insert(at, "--itemize-changes".into());
+    }
     w
 }
 

@@ -15,12 +15,7 @@ use xz2::read::XzDecoder;
 /// The contents of `path`, decompressed by its name's suffix (`.gz`, `.xz`, none), refused
 /// past `limit` bytes decompressed.
 pub fn read(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    read_as(path, path.as_os_str().as_encoded_bytes(), limit)
-}
-
-/// As [`read`], the form told by `name`'s suffix: a `by-hash/SHA256/<hash>` file has none
-/// of its own, its Release entry's name (`Packages.xz`) tells.
-pub fn read_as(path: &Path, name: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
+    let name = path.as_os_str().as_encoded_bytes();
     let file = File::open(path).map_err(|e| file_error(path, e))?;
     let source = Source(file);
     let (result, format) = if name.ends_with(b".gz") {
@@ -61,6 +56,31 @@ pub fn read_as(path: &Path, name: &[u8], limit: u64) -> std::io::Result<Vec<u8>>
                 format!("{}: corrupt {format} data: {e}", path.display()),
             )),
         },
+    }
+}
+
+/// `data` (already read) decompressed by the suffix of `name`, refused past `limit`.
+pub fn decompress_as(data: &[u8], name: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
+    let (result, format) = if name.ends_with(b".gz") {
+        (read_limited(MultiGzDecoder::new(data), limit), "gzip")
+    } else if name.ends_with(b".xz") {
+        (
+            read_limited(XzDecoder::new_multi_decoder(data), limit),
+            "xz",
+        )
+    } else {
+        (read_limited(data, limit), "")
+    };
+    match result {
+        Ok(Some(d)) => Ok(d),
+        Ok(None) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("more than {limit} bytes decompressed"),
+        )),
+        Err(e) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("corrupt {format} data: {e}"),
+        )),
     }
 }
 

@@ -43,10 +43,13 @@ pub struct IndexToRead {
     pub listed: Listed,
     /// The new version's path on the upstream, through no symlink.
     pub new_path: Vec<u8>,
-    /// Our version's path through no symlink, and its Release entry's name (which tells
-    /// its compressed form), when our Release lists one we have.
-    pub old_path: Option<(Vec<u8>, String)>,
 }
+
+/// The compressed forms, in the order an index is read in: gzip decompresses about three
+/// times as fast as xz, and only the new version is read (what it adds is what our
+/// listing lacks), so the larger transfer is the cheaper plan; the stages then take that
+/// copy instead of sending it again.
+const READ_PREFERENCE: [&str; 3] = [".gz", ".xz", ""];
 
 /// `path` with every symlink `listing` shows on the way replaced by its target: the path of
 /// what it names. None when a target is absolute, leaves the tree, or links loop.
@@ -167,7 +170,6 @@ fn existing(listing: &Listing, dir: &str, path: &str) -> Option<(Vec<u8>, Vec<u8
 /// one compressed form of each.
 pub fn release_changes(
     suites: &[Suite],
-    old_listing: &Listing,
     new_listing: &Listing,
     changes: &mut Changes,
 ) -> Vec<IndexToRead> {
@@ -204,46 +206,43 @@ pub fn release_changes(
                 }
             }
             if let Some(k) = IndexKind::of(&l.path) {
-                let (base, rank) = base_and_rank(&l.path);
+                let (base, _) = base_and_rank(&l.path);
+                let rank = READ_PREFERENCE
+                    .iter()
+                    .position(|suffix| !suffix.is_empty() && l.path.ends_with(suffix))
+                    .unwrap_or(READ_PREFERENCE.len() - 1);
                 let key = (base.to_string(), k == IndexKind::Packages);
                 if best.get(&key).is_none_or(|(r, _, _)| rank < *r) {
                     best.insert(key, (rank, l, target));
                 }
             }
         }
-        for ((base, _), (_, l, new_path)) in best {
+        for (_, (_, l, new_path)) in best {
             let Some(kind) = IndexKind::of(&l.path) else {
                 continue;
             };
-            // Our version: the best form our Release lists that our listing has.
-            let old_path = s.old.as_ref().and_then(|old| {
-                old.files
-                    .iter()
-                    .filter(|o| {
-                        base_and_rank(&o.path).0 == base && IndexKind::of(&o.path) == Some(kind)
-                    })
-                    .filter_map(|o| {
-                        existing(old_listing, &s.dir, &o.path)
-                            .map(|(_, target)| (base_and_rank(&o.path).1, (target, o.path.clone())))
-                    })
-                    .min_by_key(|(rank, _)| *rank)
-                    .map(|(_, found)| found)
-            });
             to_read.push(IndexToRead {
                 kind,
                 listed: l.clone(),
                 new_path,
-                old_path,
             });
         }
     }
     to_read
 }
 
-/// The pool files `new` lists that `old` does not (or lists with another size or hash).
-pub fn pool_additions(old: &[PoolFile], new: Vec<PoolFile>) -> Vec<PoolFile> {
-    let before: HashSet<&PoolFile> = old.iter().collect();
-    new.into_iter().filter(|f| !before.contains(f)).collect()
+/// The pool files `new` lists that our last sync's listing did not have as regular files
+/// of that size: what a changed index adds. Pool files are immutable (dak refuses a file
+/// whose checksum differs from one of the same name), so name and size tell, and the old
+/// index need not be read at all.
+pub fn pool_additions(old_listing: &Listing, new: Vec<PoolFile>) -> Vec<PoolFile> {
+    new.into_iter()
+        .filter(|f| {
+            !old_listing
+                .get(f.path.as_bytes())
+                .is_some_and(|e| e.kind == b'-' && e.size == f.size)
+        })
+        .collect()
 }
 
 /// The Release entries a complete tree has: every entry, but an uncompressed form dak does
@@ -361,7 +360,6 @@ mod tests {
 
     #[test]
     fn a_changed_index_brings_its_name_its_by_hash_copy_and_is_read_in_one_form() {
-        let old_l = archive();
         let mut new_l = archive();
         new_l.insert(
             b"zzz-dists/sid/main/binary-amd64/Packages.xz".to_vec(),
@@ -393,7 +391,7 @@ mod tests {
             new: new.clone(),
         }];
         let mut c = Changes::new();
-        let read = release_changes(&suites, &old_l, &new_l, &mut c);
+        let read = release_changes(&suites, &new_l, &mut c);
         let names: Vec<String> = c
             .keys()
             .map(|p| String::from_utf8(p.clone()).unwrap())
@@ -410,13 +408,6 @@ mod tests {
             read[0].new_path,
             b"zzz-dists/sid/main/binary-amd64/by-hash/SHA256/bb"
         );
-        assert_eq!(
-            read[0].old_path,
-            Some((
-                b"zzz-dists/sid/main/binary-amd64/by-hash/SHA256/aa".to_vec(),
-                "main/binary-amd64/Packages.xz".to_string()
-            ))
-        );
         // The uncompressed form is not on disk and need not be; the .xz must be.
         let req: Vec<&str> = required(&new, "zzz-dists/sid", &new_l)
             .iter()
@@ -432,11 +423,21 @@ mod tests {
             size: s,
             sha256: None,
         };
+        let old = listing(&[
+            ("pool/a", entry(b'-', 1, "t", None)),
+            ("pool/b", entry(b'-', 2, "t", None)),
+            ("pool/d", entry(b'l', 4, "t", Some("a"))),
+        ]);
         let add = pool_additions(
-            &[f("a", 1), f("b", 2)],
-            vec![f("a", 1), f("b", 3), f("c", 4)],
+            &old,
+            vec![
+                f("pool/a", 1),
+                f("pool/b", 3),
+                f("pool/c", 4),
+                f("pool/d", 4),
+            ],
         );
-        assert_eq!(add, vec![f("b", 3), f("c", 4)]);
+        assert_eq!(add, vec![f("pool/b", 3), f("pool/c", 4), f("pool/d", 4)]);
     }
 
     #[test]

@@ -217,7 +217,12 @@ impl Run {
             let list_path = self.journal.borrow().store.path(&format!("{name}.list"));
             match std::fs::write(&list_path, plan::nul_list(list)) {
                 Ok(()) => {
-                    let words = rsync::files_from_words(full, &list_path);
+                    let mut words = rsync::files_from_words(full, &list_path);
+                    if choice.check.is_some() {
+                        let fetched = self.journal.borrow().store.path("index.upstream");
+                        let fetched = std::path::absolute(&fetched).unwrap_or(fetched);
+                        words = rsync::with_fetched_basis(&words, &fetched);
+                    }
                     let c = self.recorded_rsync(name, &words).await?;
                     if rsync::classify(c) == Verdict::Success {
                         self.log.log(format!(
