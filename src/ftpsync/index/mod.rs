@@ -368,6 +368,25 @@ impl Run {
             let in_dists = path.starts_with(b"dists/") || path.starts_with(b"zzz-dists/");
             !(in_dists && new_listing.get(path).is_some_and(|e| e.kind == b'l'))
         });
+        // A pool file stage 1 brought and checked is not asked for again: pool files are
+        // immutable, and each name stage 2 lists costs the upstream a stat and a file-list
+        // entry. Directories stay (stage 2 sets their times after what it adds), and so
+        // does everything else: `by-hash/` files are hard links to the indices' names on
+        // some archives (Ubuntu's), which `-H` links only within one file list.
+        let brought: std::collections::HashSet<&[u8]> = p
+            .stage1
+            .iter()
+            .filter(|path| changes.get(path.as_slice()) == Some(&Kind::File))
+            .filter(|path| path.starts_with(b"pool/"))
+            .map(Vec::as_slice)
+            .collect();
+        let stage2: Vec<Vec<u8>> = p
+            .stage2
+            .iter()
+            .filter(|path| !brought.contains(path.as_slice()))
+            .cloned()
+            .collect();
+        p.stage2 = stage2;
         let check = Check {
             suites,
             listing: std::sync::Arc::new(new_listing),
