@@ -63,6 +63,7 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
                 last_push: None,
                 downstreams: Default::default(),
                 downstream_checks: None,
+                history: Vec::new(),
             }),
         }
     }
