@@ -4,6 +4,7 @@
 //! it after each run, `status` prints it.
 
 pub mod downstream_health;
+pub mod mirrorz;
 pub mod monitor;
 pub mod prometheus;
 
