@@ -42,7 +42,7 @@ pub enum Command {
     /// rsync's `-e` program for RSYNC_TRANSPORT=ssl: relays stdin/stdout over verified TLS.
     #[command(long_about = TUNNEL_ABOUT, after_long_help = TUNNEL_HELP)]
     RsyncSslTunnel(TunnelArgs),
-    /// What the last runs did, per archive (a table, --json, or --prometheus); a
+    /// What the last runs did, per archive (a table, --json, --prometheus or --mirrorz); a
     /// Nagios-style check: exit 0 OK, 1 a downstream warns (--downstreams), 2 failed or
     /// stale, 3 unknown.
     Status(StatusArgs),
@@ -210,6 +210,9 @@ pub struct StatusArgs {
     /// Prometheus text format (node_exporter textfile collector).
     #[arg(long)]
     pub prometheus: bool,
+    /// A mirrorz.json document (MirrorZ data format v1.7), one mirror per archive.
+    #[arg(long, conflicts_with_all = ["json", "prometheus"])]
+    pub mirrorz: bool,
     /// Age of the last success beyond which the mirror counts as stale: 90m, 36h, 2d, or seconds.
     #[arg(long, value_name = "AGE", default_value = "2d", value_parser = crate::report::parse_age)]
     pub max_age: u64,
@@ -322,6 +325,7 @@ impl From<StatusArgs> for crate::status::Options {
             archives: a.archives,
             json: a.json,
             prometheus: a.prometheus,
+            mirrorz: a.mirrorz,
             max_age: a.max_age,
             downstreams: a.downstreams,
         }

@@ -117,6 +117,36 @@ pub fn parse_trace_date(line: &str, reader: TraceDateReader) -> Result<OffsetDat
     Ok(PrimitiveDateTime::new(date, time).assume_utc())
 }
 
+/// A `date -R` date as trace files' `Date:` field holds it, e.g. `Sun, 01 Nov 2026 09:05:07
+/// +0000` (any numeric zone, or GMT/UTC; the weekday optional and not checked).
+pub fn parse_rfc2822(s: &str) -> Option<OffsetDateTime> {
+    let s = s.trim();
+    let rest = s.split_once(", ").map_or(s, |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let [day, mon, year, hms, zone] = f[..] else {
+        return None;
+    };
+    let utc = parse_trace_date(
+        &format!("Mon {mon} {day} {hms} UTC {year}"),
+        TraceDateReader::MirrorStatus,
+    )
+    .ok()?;
+    if zone.eq_ignore_ascii_case("GMT") || zone.eq_ignore_ascii_case("UTC") {
+        return Some(utc);
+    }
+    let (sign, hhmm) = match zone.split_at_checked(1)? {
+        ("+", d) => (1, d),
+        ("-", d) => (-1, d),
+        _ => return None,
+    };
+    let minutes = digits(hhmm.get(..2)?, 2, 2)? * 60 + digits(hhmm.get(2..)?, 2, 2)?;
+    if hhmm.len() != 4 || minutes >= 24 * 60 {
+        return None;
+    }
+    // The wall time was `minutes` ahead of UTC (behind, for a minus).
+    Some(utc - time::Duration::minutes(sign * i64::from(minutes)))
+}
+
 /// An HTTP date (RFC 9110 IMF-fixdate), e.g. `Sun, 01 Nov 2026 09:05:07 GMT`: what
 /// If-Unmodified-Since carries and Last-Modified answers.
 pub fn http_date(t: OffsetDateTime) -> String {
@@ -160,6 +190,24 @@ mod tests {
         assert_eq!(log_stamp(t), "Nov 01 09:05:07");
         assert_eq!(http_date(t), "Sun, 01 Nov 2026 09:05:07 GMT");
         assert_eq!(parse_http_date(&http_date(t)), Some(t));
+        assert_eq!(parse_rfc2822(&rfc2822_utc(t)), Some(t));
+        assert_eq!(
+            parse_rfc2822("Sun, 01 Nov 2026 10:35:07 +0130"),
+            Some(t),
+            "a zone east of UTC is ahead of it"
+        );
+        assert_eq!(parse_rfc2822("01 Nov 2026 04:05:07 -0500"), Some(t));
+        assert_eq!(parse_rfc2822("Sun, 01 Nov 2026 09:05:07 GMT"), Some(t));
+        for bad in [
+            "",
+            "Sun, 01 Nov 2026 09:05:07",
+            "Sun, 01 Nov 2026 09:05:07 +00",
+            "Sun, 01 Nov 2026 09:05:07 +2400",
+            "Sun, 01 Nov 2026 09:05:07 CET",
+            "Sun, 32 Nov 2026 09:05:07 +0000",
+        ] {
+            assert_eq!(parse_rfc2822(bad), None, "{bad}");
+        }
     }
 
     #[test]

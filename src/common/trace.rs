@@ -80,6 +80,19 @@ pub fn read_field(path: &Path, key: &str) -> Option<String> {
     field(&read_lossy(path, 0)?, key)
 }
 
+/// When the archive in `to` was made: its master trace's `Date:` field, or (in traces
+/// without one) its first line, as Unix seconds.
+pub fn master_date(to: &Path) -> Option<i64> {
+    let text = read_lossy(&to.join(MASTER), 0)?;
+    field(&text, "Date")
+        .and_then(|d| dates::parse_rfc2822(&d))
+        .or_else(|| {
+            let first = text.lines().next()?;
+            dates::parse_trace_date(first, dates::TraceDateReader::MirrorStatus).ok()
+        })
+        .map(|t| t.unix_timestamp())
+}
+
 /// Sorted architectures present in the tree: `binary-A/Packages*` and `source/Sources*`
 /// anywhere under `dists/`.
 pub fn architectures(to: &Path) -> Vec<String> {

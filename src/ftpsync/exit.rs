@@ -6,13 +6,15 @@ use crate::common::host;
 use crate::common::kinds::RunResult;
 use crate::common::log::savelog;
 use crate::common::mail::Mail;
-use crate::common::{rsync, state, trace};
+use crate::common::{history, rsync, state, trace};
 
 impl Run {
-    /// The state record behind `archvsync status` and the metrics file.
+    /// The state record behind `archvsync status` and the metrics file, and the run's
+    /// record in the history.
     pub(super) fn record_state(&self, code: u8) {
         let s = &self.s;
-        // A dry run changes nothing, so it says nothing about the mirror either.
+        // A dry run changes nothing, so it says nothing about the mirror either: neither
+        // record nor history.
         if s.dry_run {
             self.log.log("Dry run: the state record is not updated");
             return;
@@ -30,14 +32,20 @@ impl Run {
         if self.req.mhop {
             request.push_str("+mhop");
         }
-        let bytes = std::fs::read(&s.log_rsync)
-            .map(|d| {
-                let from = usize::try_from(self.log_rsync_offset)
-                    .unwrap_or(0)
-                    .min(d.len());
-                rsync::bytes_received(&String::from_utf8_lossy(&d[from..]))
-            })
+        let log_rsync = std::fs::read(&s.log_rsync).ok();
+        let this_run = log_rsync.as_deref().map(|d| {
+            let from = usize::try_from(self.log_rsync_offset)
+                .unwrap_or(0)
+                .min(d.len());
+            &d[from..]
+        });
+        let bytes = this_run
+            .map(|d| rsync::bytes_received(&String::from_utf8_lossy(d)))
             .unwrap_or(0);
+        // Only an itemizing rsync logs every change it makes.
+        let files_changed = this_run
+            .filter(|_| s.journal.enabled)
+            .map(crate::ftpsync::journal::record::count_changes);
         let sync = self.journal.borrow().summary.clone();
         let run = state::SyncRun {
             started: self.started,
@@ -67,6 +75,11 @@ impl Run {
             journal_paths: sync.paths,
             journal_stages: sync.journal_stages.iter().map(|s| s.to_string()).collect(),
         };
+        let record = history::Record::Run(history::RunRecord::of(
+            &run,
+            files_changed,
+            trace::master_date(&s.to),
+        ));
         let path = state::path(&s.core.logdir, &s.core.name);
         let result = state::update_noting(
             &path,
@@ -80,6 +93,14 @@ impl Run {
             },
             |warning| self.log.log(warning),
         );
+        // The history is the status page's: losing a record of it fails no run.
+        let history_path = history::path(&s.core.logdir, &s.core.name);
+        if let Err(e) = history::append(&history_path, &record, s.history) {
+            self.log.log(format!(
+                "cannot add to the history {}: {e}",
+                history_path.display()
+            ));
+        }
         if let Err(e) = result {
             self.log.log(format!(
                 "cannot write the state record {}: {e}",

@@ -4,9 +4,11 @@
 //! it after each run, `status` prints it.
 
 pub mod downstream_health;
+pub mod mirrorz;
 pub mod monitor;
 pub mod prometheus;
 
+use crate::common::history;
 use crate::common::kinds::RunResult;
 use crate::common::lock;
 use crate::common::state::{self, State};
@@ -101,6 +103,8 @@ pub struct ArchiveStatus {
     /// field's name is the `status --json` key the README documents).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downstream_checks: Option<downstream_health::Record>,
+    /// The runs and triggers of the last HISTORY_DAYS, oldest first (the status page's).
+    pub history: Vec<history::Record>,
 }
 
 /// Gather everything about one archive from its settings, state record, trace and lock.
@@ -164,6 +168,10 @@ pub fn gather(s: &ArchiveSettings, max_age: u64) -> ArchiveStatus {
         last_push: st.as_ref().and_then(|x| x.last_push.clone()),
         downstreams: st.map(|x| x.downstreams).unwrap_or_default(),
         downstream_checks: downstream_health::recorded(s),
+        history: history::read_since(
+            &history::path(&s.core.logdir, &s.core.name),
+            now.saturating_sub(s.history.max_age()),
+        ),
     }
 }
 

@@ -24,13 +24,13 @@
 use super::accept::Acceptance;
 use super::barrier::StageBarrier;
 use super::protocol::{self, Delivery, FromFollower, Setup, ToFollower};
-use super::state_writer::{record, round_ms, write_state, StateChange};
+use super::state_writer::{record, round_ms, write_state, HistoryFile, StateChange};
 use super::trigger::{self, Outcome, Session, TriggerResult};
 use crate::common::kinds::{DownstreamOutcome, Stage};
 use crate::common::log::Logger;
 use crate::common::mail::Outbox;
 use crate::common::process::{self, Cancel, Canceller};
-use crate::common::{state, system};
+use crate::common::{history, state, system};
 use crate::settings::push::{Job, StageJob};
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -90,7 +90,24 @@ async fn run() -> u8 {
     tokio::spawn(write_events(events_rx));
     let (state_tx, state_rx) = mpsc::unbounded_channel();
     let log = Arc::new(Logger::open(&setup.log, &setup.program));
-    tokio::spawn(write_state(setup.state.clone(), state_rx, log.clone()));
+    let history = setup.history.clone().map(|path| HistoryFile {
+        path,
+        // Out of range only in a setup not made by runmirrors: the defaults then.
+        bounds: history::Bounds {
+            days: Some(setup.history_days)
+                .filter(|d| history::DAYS_RANGE.contains(d))
+                .unwrap_or(history::DEFAULT.days),
+            entries: Some(setup.history_entries)
+                .filter(|e| history::ENTRIES_RANGE.contains(e))
+                .unwrap_or(history::DEFAULT.entries),
+        },
+    });
+    tokio::spawn(write_state(
+        setup.state.clone(),
+        history,
+        state_rx,
+        log.clone(),
+    ));
     let f = Arc::new(Follower {
         outbox: Outbox::new(&setup.sendmail, Duration::from_secs(setup.mail_timeout)),
         acceptance: Acceptance::new(),

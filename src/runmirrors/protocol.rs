@@ -23,6 +23,14 @@ pub struct Setup {
     pub lock: PathBuf,
     /// The archive's state record.
     pub state: PathBuf,
+    /// The archive's history, and how much of it is kept (its ftpsync config's
+    /// HISTORY_DAYS and HISTORY_ENTRIES). A setup without them writes no history.
+    #[serde(default)]
+    pub history: Option<PathBuf>,
+    #[serde(default)]
+    pub history_days: u64,
+    #[serde(default)]
+    pub history_entries: u64,
     pub mailto: Vec<String>,
     pub sendmail: PathBuf,
     pub mail_timeout: u64,

@@ -5,6 +5,7 @@
 
 use super::{Core, Refusal, Refused, WEEK};
 use crate::common::config::{self, Kind, RawConfig};
+use crate::common::history;
 use crate::common::host;
 use crate::common::layout::Layout;
 use crate::common::rsync::{self, Transport};
@@ -81,6 +82,8 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("INDEX_SYNC", Kind::Bool),
     ("JOURNAL_MAX_ENTRIES", Kind::Int),
     ("JOURNAL_MAX_BYTES", Kind::Int),
+    ("HISTORY_DAYS", Kind::Int),
+    ("HISTORY_ENTRIES", Kind::Int),
     // Set by the original before it sources the config; configs refer to them.
     ("BASEDIR", Kind::Str),
     ("BINDIR", Kind::Str),
@@ -203,6 +206,9 @@ pub struct ArchiveSettings {
     /// while we do: the empty-upstream rail is off.
     pub allow_empty_upstream: bool,
     pub journal: JournalKeys,
+    /// HISTORY_DAYS, HISTORY_ENTRIES: how much of the run and push history
+    /// (`LOGDIR/NAME.history.jsonl`) is kept for the status page.
+    pub history: history::Bounds,
     /// `ftpsync --dry-run`: rsync gets `--dry-run`; no trace files, hooks, callback or push.
     pub dry_run: bool,
     pub warnings: Vec<String>,
@@ -453,6 +459,7 @@ impl ArchiveSettings {
                 max_entries: c.u64_in("JOURNAL_MAX_ENTRIES", 128, JOURNAL_MAX_ENTRIES_RANGE)?,
                 max_bytes: c.u64_in("JOURNAL_MAX_BYTES", 16 << 20, JOURNAL_MAX_BYTES_RANGE)?,
             },
+            history: history_bounds(c)?,
             dry_run: false,
             warnings: Vec::new(),
             core,
@@ -558,6 +565,19 @@ impl ArchiveSettings {
         };
         (stage(&options1), stage(&self.rsync_options2))
     }
+}
+
+/// HISTORY_DAYS and HISTORY_ENTRIES of a loaded ftpsync config; runmirrors reads them from
+/// the archive's config too, since it appends to the same history.
+pub fn history_bounds(c: &RawConfig) -> Result<history::Bounds, config::ConfigError> {
+    Ok(history::Bounds {
+        days: c.u64_in("HISTORY_DAYS", history::DEFAULT.days, history::DAYS_RANGE)?,
+        entries: c.u64_in(
+            "HISTORY_ENTRIES",
+            history::DEFAULT.entries,
+            history::ENTRIES_RANGE,
+        )?,
+    })
 }
 
 /// The one rule for config files holding a password: a file that sets RSYNC_PASSWORD must

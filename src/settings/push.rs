@@ -5,6 +5,7 @@
 use super::mirrorlist::Target;
 use super::{Core, Refusal, Refused, WEEK};
 use crate::common::config::{self, Kind, RawConfig};
+use crate::common::history;
 use crate::common::kinds::{PushKind, Stage};
 use crate::common::layout::{self, Layout};
 use crate::common::ssh;
@@ -72,6 +73,10 @@ pub struct PushSettings {
     pub hooks: [Option<String>; 3],
     /// The rsync daemon the downstreams pull from (RSYNCD_*).
     pub rsyncd: super::rsyncd::Rsyncd,
+    /// How much history the archive keeps: HISTORY_DAYS and HISTORY_ENTRIES of its
+    /// ftpsync config, which shares the history file; set by
+    /// [`PushSettings::load_for_push`], the defaults until then.
+    pub history: history::Bounds,
     pub warnings: Vec<String>,
 }
 
@@ -79,6 +84,14 @@ impl PushSettings {
     /// The archive's state record, shared with ftpsync (`ftpsync[-NAME].state.json`).
     pub fn state_path(&self) -> PathBuf {
         crate::common::state::path(
+            &self.core.logdir,
+            &self.core.name.replacen("runmirrors", "ftpsync", 1),
+        )
+    }
+
+    /// The archive's history (`ftpsync[-NAME].history.jsonl`), shared with ftpsync too.
+    pub fn history_path(&self) -> PathBuf {
+        history::path(
             &self.core.logdir,
             &self.core.name.replacen("runmirrors", "ftpsync", 1),
         )
@@ -96,6 +109,7 @@ impl PushSettings {
         if s.fast_kex {
             s.kex = ssh::fast_kex();
         }
+        s.history = archive_history_bounds(layout, conf, &mut s.warnings);
         Ok(s)
     }
 
@@ -150,9 +164,32 @@ impl PushSettings {
             kex: None,
             hooks: [c.string("HOOK1"), c.string("HOOK2"), c.string("HOOK3")],
             rsyncd,
+            history: history::DEFAULT,
             warnings: std::mem::take(&mut c.warnings),
         })
     }
+}
+
+/// HISTORY_DAYS and HISTORY_ENTRIES of the ftpsync config of the archive runmirrors-`conf`
+/// pushes for, so that the two writers of its history bound it alike. A pusher without that
+/// config (one that only pushes) keeps the defaults; a value out of range there is the
+/// ftpsync run's to refuse, and here a warning.
+fn archive_history_bounds(
+    layout: &Layout,
+    conf: &str,
+    warnings: &mut Vec<String>,
+) -> history::Bounds {
+    let Ok((raw, _)) = super::archive::ArchiveSettings::load_raw(layout, conf) else {
+        return history::DEFAULT;
+    };
+    super::archive::history_bounds(&raw).unwrap_or_else(|e| {
+        warnings.push(format!(
+            "warning: {e}; runmirrors keeps the history to HISTORY_DAYS={} and HISTORY_ENTRIES={}",
+            history::DEFAULT.days,
+            history::DEFAULT.entries
+        ));
+        history::DEFAULT
+    })
 }
 
 /// What a push without a mirror list says. With HUB=true (or by hand) downstreams were

@@ -1,6 +1,7 @@
 //! `archvsync status [ARCHIVE...]`: what the last runs did, at a glance (a table), for
-//! machines (`--json`) and for Prometheus (`--prometheus`; the model and its rendering are
-//! in `report`, which ftpsync's METRICS_FILE uses too).
+//! machines (`--json`), for Prometheus (`--prometheus`; the model and its rendering are
+//! in `report`, which ftpsync's METRICS_FILE uses too) and for the MirrorZ federation
+//! (`--mirrorz`).
 //! Its exit status makes it a Nagios/Icinga check: 0 OK, 2 CRITICAL (the last run failed or
 //! the last success is older than --max-age), 3 UNKNOWN (no run recorded, or no config).
 
@@ -10,7 +11,9 @@ use crate::common::config;
 use crate::common::kinds::{DownstreamOutcome, RunResult, SyncKind};
 use crate::common::layout::Layout;
 use crate::common::state;
-use crate::report::{gather, human_age, prometheus::prometheus, ArchiveStatus, Health, Serials};
+use crate::report::{
+    gather, human_age, mirrorz, prometheus::prometheus, ArchiveStatus, Health, Serials,
+};
 use crate::settings::archive::ArchiveSettings;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -22,6 +25,8 @@ pub struct Options {
     pub archives: Vec<String>,
     pub json: bool,
     pub prometheus: bool,
+    /// A mirrorz.json document (`report::mirrorz`).
+    pub mirrorz: bool,
     /// Seconds since the last success beyond which the mirror is stale.
     pub max_age: u64,
     /// Check the downstreams with an http line as check-mirror does (and record it).
@@ -35,35 +40,47 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
         args.archives.clone()
     };
     let mut all = Vec::new();
+    // Each archive's settings, when its config loaded: what --mirrorz adds to the status.
+    let mut settings = Vec::new();
     for a in &archives {
         let a = if a == "default" { "" } else { a.as_str() };
         match ArchiveSettings::load(layout, a, None) {
-            Ok(s) if args.downstreams => all.push(with_downstreams(layout, &s, args.max_age)),
-            Ok(s) => all.push(gather(&s, args.max_age)),
-            Err(refusal) => all.push(ArchiveStatus {
-                name: if a.is_empty() {
-                    "ftpsync".into()
+            Ok(s) => {
+                all.push(if args.downstreams {
+                    with_downstreams(layout, &s, args.max_age)
                 } else {
-                    config::sanitize_name(&format!("ftpsync-{a}"))
-                },
-                archive: a.to_string(),
-                config: None,
-                mirrorname: None,
-                to: None,
-                health: Health::Unknown,
-                problem: Some(refusal.message),
-                last_success_age_seconds: None,
-                serial: Serials {
-                    ours: None,
-                    master: None,
-                },
-                in_progress: None,
-                last_run: None,
-                last_success: None,
-                last_push: None,
-                downstreams: Default::default(),
-                downstream_checks: None,
-            }),
+                    gather(&s, args.max_age)
+                });
+                settings.push(Some(s));
+            }
+            Err(refusal) => {
+                settings.push(None);
+                all.push(ArchiveStatus {
+                    name: if a.is_empty() {
+                        "ftpsync".into()
+                    } else {
+                        config::sanitize_name(&format!("ftpsync-{a}"))
+                    },
+                    archive: a.to_string(),
+                    config: None,
+                    mirrorname: None,
+                    to: None,
+                    health: Health::Unknown,
+                    problem: Some(refusal.message),
+                    last_success_age_seconds: None,
+                    serial: Serials {
+                        ours: None,
+                        master: None,
+                    },
+                    in_progress: None,
+                    last_run: None,
+                    last_success: None,
+                    last_push: None,
+                    downstreams: Default::default(),
+                    downstream_checks: None,
+                    history: Vec::new(),
+                });
+            }
         }
     }
     if all.is_empty() {
@@ -83,6 +100,18 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
         }
     } else if args.prometheus {
         print!("{}", prometheus(&all));
+    } else if args.mirrorz {
+        let pairs: Vec<_> = all
+            .iter()
+            .zip(settings.iter().map(Option::as_ref))
+            .collect();
+        match serde_json::to_string_pretty(&mirrorz::document(&pairs)) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("cannot render JSON: {e}");
+                return 3;
+            }
+        }
     } else {
         let colour = std::io::stdout().is_terminal();
         print!("{}", table(&all, colour));
