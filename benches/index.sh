@@ -11,6 +11,9 @@
 #   --work DIR       work directory (default target/bench/index; env WORK); an archive
 #                    there is reused when it has the same size and seed (its state file
 #                    WORK/N/upstream.state exists): it goes on from the rounds it has had
+#   --delay MS       put every leaf's connection to the upstream through a TCP proxy
+#                    that delays each chunk by MS ms each way (delay-proxy, the tests'
+#                    proxy as a program): a far upstream (default 0: none; env DELAY)
 #   --build          run `cargo build --release` and `cargo build --release --example
 #                    debian-archive` first (default: only for a binary that is missing)
 #
@@ -59,6 +62,7 @@ cd "$ROOT"
 SIZES=${SIZES:-"50000 200000"}
 RUNS=${RUNS:-3}
 SEED=${SEED:-1}
+DELAY=${DELAY:-0}
 WORK=${WORK:-$ROOT/target/bench/index}
 BUILD=false
 need() { (($# >= 2)) || { echo "index.sh: $1 needs a value" >&2; exit 64; }; }
@@ -67,6 +71,7 @@ while (($#)); do
         --sizes) need "$@"; SIZES=$2; shift 2 ;;
         --runs) need "$@"; RUNS=$2; shift 2 ;;
         --seed) need "$@"; SEED=$2; shift 2 ;;
+        --delay) need "$@"; DELAY=$2; shift 2 ;;
         --work) need "$@"; WORK=$2; shift 2 ;;
         --build) BUILD=true; shift ;;
         -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
@@ -75,6 +80,7 @@ while (($#)); do
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "index.sh: --runs wants a positive number" >&2; exit 64; }
 [[ $SEED =~ ^[0-9]+$ ]] || { echo "index.sh: --seed wants a number" >&2; exit 64; }
+[[ $DELAY =~ ^[0-9]+$ ]] || { echo "index.sh: --delay wants milliseconds" >&2; exit 64; }
 read -r -a sizes <<<"$SIZES"
 ((${#sizes[@]})) || { echo "index.sh: --sizes is empty" >&2; exit 64; }
 for n in "${sizes[@]}"; do
@@ -97,6 +103,10 @@ GEN=$ROOT/target/release/examples/debian-archive
 if $BUILD || [[ ! -x $GEN ]]; then
     echo "==> cargo build --release --example debian-archive"
     cargo build --release --quiet --example debian-archive
+fi
+if ((DELAY > 0)) && { $BUILD || [[ ! -x $ROOT/target/release/examples/delay-proxy ]]; }; then
+    echo "==> cargo build --release --example delay-proxy"
+    cargo build --release --quiet --example delay-proxy
 fi
 mkdir -p "$WORK"
 # A private copy: a rebuild in the meantime must not change what we measure.
@@ -313,6 +323,16 @@ for n in "${sizes[@]}"; do
     mkdir -p "$W/up-daemon"
     start_rsyncd "$W/up-daemon" "$UP"
     DAEMONS+=("$RSYNCD_PID"); port=$RSYNCD_PORT daemon=$RSYNCD_PID
+    if ((DELAY > 0)); then
+        # The leaves reach the daemon through the proxy; its CPU is still the daemon's.
+        "$ROOT/target/release/examples/delay-proxy" --target "127.0.0.1:$port" \
+            --delay-ms "$DELAY" >"$W/delay-proxy.out" 2>&1 &
+        DAEMONS+=("$!")
+        for _ in $(seq 100); do [[ -s $W/delay-proxy.out ]] && break; sleep 0.05; done
+        port=$(head -1 "$W/delay-proxy.out")
+        [[ $port =~ ^[0-9]+$ ]] || { echo "index.sh: the delay proxy did not start" >&2; exit 1; }
+        echo "==> every leaf reaches the upstream through a proxy delaying each chunk by $DELAY ms"
+    fi
     source_url="rsync://127.0.0.1:$port/debian/"
     archvsync_leaf "$W/archvsync" "$source_url"
     original_leaf "$W/original" "$source_url"
