@@ -393,8 +393,8 @@ svg.chart circle.failed{fill:var(--orange);stroke:#fff;stroke-width:1}
 svg.chart circle.unknown{fill:#fff;stroke:var(--grey);stroke-width:1.5;stroke-dasharray:2 1.5}
 svg.chart .cross{stroke:#fff;stroke-width:1.8;pointer-events:none}
 svg.chart .empty{font-size:14px;fill:var(--grey)}
-.legend{font-size:.85rem;color:#333;margin:.2rem 0 0}
-.legend span{margin-right:1rem;white-space:nowrap}
+.legend{font-size:.85rem;color:#333;margin:.2rem 0 0;display:flex;flex-wrap:wrap;gap:.1rem 1rem}
+.legend>span{white-space:nowrap}
 .key-ok{color:var(--blue)}.key-failed{color:var(--orange)}.key-unknown{color:var(--grey)}
 ol.chain,ol.timeline{margin:.25rem 0;padding-left:1.6rem}
 ol.chain li,ol.timeline li{margin:.15rem 0}
