@@ -11,7 +11,8 @@
 # 4. sets up the classic mirror layout WORK/mirror/{bin,etc,log}, with
 #    bin/ftpsync a symlink to the archvsync binary and etc/ftpsync.conf made
 #    from examples/local/ftpsync.conf.in;
-# 5. runs `WORK/mirror/bin/ftpsync -T example sync:all` and shows the result.
+# 5. runs `WORK/mirror/bin/ftpsync -T example sync:all` and shows the result;
+# 6. writes the status page, WORK/status.html (`archvsync status --html`).
 #
 # Exits with ftpsync's exit status (non-zero when the sync failed).
 set -euo pipefail
@@ -123,6 +124,9 @@ if [[ -f $MIRROR/log/archvsync.prom ]]; then
     echo "--- METRICS_FILE $MIRROR/log/archvsync.prom"
     cat "$MIRROR/log/archvsync.prom"
 fi
+echo "--- $MIRROR/bin/archvsync status --html $WORK/status.html"
+"$MIRROR/bin/archvsync" status --html "$WORK/status.html" || true
+[[ -f $WORK/status.html ]] && echo "the status page: file://$WORK/status.html"
 
 if ((status == 0)); then
     step "example sync succeeded"

@@ -42,7 +42,8 @@ pub enum Command {
     /// rsync's `-e` program for RSYNC_TRANSPORT=ssl: relays stdin/stdout over verified TLS.
     #[command(long_about = TUNNEL_ABOUT, after_long_help = TUNNEL_HELP)]
     RsyncSslTunnel(TunnelArgs),
-    /// What the last runs did, per archive (a table, --json, --prometheus or --mirrorz); a
+    /// What the last runs did, per archive (a table, --json, --prometheus, --mirrorz, or a
+    /// page for a browser with --html FILE); a
     /// Nagios-style check: exit 0 OK, 1 a downstream warns (--downstreams), 2 failed or
     /// stale, 3 unknown.
     Status(StatusArgs),
@@ -205,14 +206,19 @@ pub struct StatusArgs {
     #[arg(value_name = "ARCHIVE")]
     pub archives: Vec<String>,
     /// Machine-readable output (see README: "status --json fields").
-    #[arg(long, conflicts_with = "prometheus")]
+    #[arg(long, conflicts_with_all = ["prometheus", "html"])]
     pub json: bool,
     /// Prometheus text format (node_exporter textfile collector).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "html")]
     pub prometheus: bool,
     /// A mirrorz.json document (MirrorZ data format v1.7), one mirror per archive.
-    #[arg(long, conflicts_with_all = ["json", "prometheus"])]
+    #[arg(long, conflicts_with_all = ["json", "prometheus", "html"])]
     pub mirrorz: bool,
+    /// Write the status page, one self-contained HTML file, to FILE (replaced atomically)
+    /// instead of printing the table: each archive's health, last runs, lag and duration
+    /// charts, upstream chain, downstreams and last push.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
     /// Age of the last success beyond which the mirror counts as stale: 90m, 36h, 2d, or seconds.
     #[arg(long, value_name = "AGE", default_value = "2d", value_parser = crate::report::parse_age)]
     pub max_age: u64,
@@ -328,6 +334,7 @@ impl From<StatusArgs> for crate::status::Options {
             mirrorz: a.mirrorz,
             max_age: a.max_age,
             downstreams: a.downstreams,
+            html: a.html,
         }
     }
 }

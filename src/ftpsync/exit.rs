@@ -1,5 +1,5 @@
-//! The exit path of a run, the original's exit trap: state record, metrics, mail, log
-//! rotation, in that order, all before the run lock is let go (see run.rs).
+//! The exit path of a run, the original's exit trap: state record, metrics and status page,
+//! mail, log rotation, in that order, all before the run lock is let go (see run.rs).
 
 use super::run::Run;
 use crate::common::host;
@@ -114,6 +114,12 @@ impl Run {
                     "cannot write METRICS_FILE {}: {e}",
                     metrics.display()
                 ));
+            }
+        }
+        if let Some(page) = &s.status_html {
+            if let Err(e) = crate::report::html::write_page_file(page, s) {
+                self.log
+                    .log(format!("cannot write STATUS_HTML {}: {e}", page.display()));
             }
         }
     }

@@ -1,9 +1,10 @@
 //! The mirror's health as a run leaves it: what `status` shows and what METRICS_FILE holds.
 //! One model ([`ArchiveStatus`], gathered from the settings, the state record, the trace
-//! files and the lock files) and its Prometheus rendering; ftpsync writes the metrics with
-//! it after each run, `status` prints it.
+//! files and the lock files), its Prometheus rendering and its status page (`html`); ftpsync
+//! writes the metrics and the page with it after each run, `status` prints it.
 
 pub mod downstream_health;
+pub mod html;
 pub mod mirrorz;
 pub mod monitor;
 pub mod prometheus;

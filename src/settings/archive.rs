@@ -75,6 +75,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("UPSTREAM_TRACE_URL", Kind::Str),
     ("CHECK_TIMEOUT", Kind::Int),
     ("METRICS_FILE", Kind::Str),
+    ("STATUS_HTML", Kind::Str),
     ("MIRROR_URL", Kind::Str),
     ("ALLOW_EMPTY_UPSTREAM", Kind::Bool),
     ("JOURNAL", Kind::Bool),
@@ -200,6 +201,8 @@ pub struct ArchiveSettings {
     pub check_timeout: u64,
     /// node_exporter textfile to rewrite after every run.
     pub metrics_file: Option<PathBuf>,
+    /// The status page to rewrite after every run (and `status --downstreams`).
+    pub status_html: Option<PathBuf>,
     /// Our own public URL (the directory holding project/trace/), for check-mirror.
     pub mirror_url: Option<String>,
     /// Let stage 2 run (and delete) even when the upstream has no `project/trace/master`
@@ -446,6 +449,7 @@ impl ArchiveSettings {
             upstream_trace_url: c.string("UPSTREAM_TRACE_URL"),
             check_timeout: c.u64_in("CHECK_TIMEOUT", 60, CHECK_TIMEOUT_RANGE)?,
             metrics_file: c.string("METRICS_FILE").map(PathBuf::from),
+            status_html: c.string("STATUS_HTML").map(PathBuf::from),
             mirror_url,
             allow_empty_upstream: c.bool_or("ALLOW_EMPTY_UPSTREAM", false),
             journal: JournalKeys {

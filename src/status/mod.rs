@@ -1,7 +1,7 @@
 //! `archvsync status [ARCHIVE...]`: what the last runs did, at a glance (a table), for
-//! machines (`--json`), for Prometheus (`--prometheus`; the model and its rendering are
-//! in `report`, which ftpsync's METRICS_FILE uses too) and for the MirrorZ federation
-//! (`--mirrorz`).
+//! machines (`--json`), for Prometheus (`--prometheus`), for the MirrorZ federation
+//! (`--mirrorz`) and for a browser (`--html FILE`); the model and its renderings are in
+//! `report`, which ftpsync's METRICS_FILE and STATUS_HTML use too.
 //! Its exit status makes it a Nagios/Icinga check: 0 OK, 2 CRITICAL (the last run failed or
 //! the last success is older than --max-age), 3 UNKNOWN (no run recorded, or no config).
 
@@ -11,6 +11,7 @@ use crate::common::config;
 use crate::common::kinds::{DownstreamOutcome, RunResult, SyncKind};
 use crate::common::layout::Layout;
 use crate::common::state;
+use crate::report::html::{self, ArchivePage};
 use crate::report::{
     gather, human_age, mirrorz, prometheus::prometheus, ArchiveStatus, Health, Serials,
 };
@@ -27,6 +28,8 @@ pub struct Options {
     pub prometheus: bool,
     /// A mirrorz.json document (`report::mirrorz`).
     pub mirrorz: bool,
+    /// Write the status page here instead of printing the table.
+    pub html: Option<std::path::PathBuf>,
     /// Seconds since the last success beyond which the mirror is stale.
     pub max_age: u64,
     /// Check the downstreams with an http line as check-mirror does (and record it).
@@ -42,15 +45,21 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
     let mut all = Vec::new();
     // Each archive's settings, when its config loaded: what --mirrorz adds to the status.
     let mut settings = Vec::new();
+    // The page also reads each archive's history and trace files, which need its settings.
+    let mut pages: Vec<ArchivePage> = Vec::new();
     for a in &archives {
         let a = if a == "default" { "" } else { a.as_str() };
         match ArchiveSettings::load(layout, a, None) {
             Ok(s) => {
-                all.push(if args.downstreams {
+                let status = if args.downstreams {
                     with_downstreams(layout, &s, args.max_age)
                 } else {
                     gather(&s, args.max_age)
-                });
+                };
+                if args.html.is_some() {
+                    pages.push(html::gather_page(&s, status.clone()));
+                }
+                all.push(status);
                 settings.push(Some(s));
             }
             Err(refusal) => {
@@ -82,6 +91,11 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
                 });
             }
         }
+        if args.html.is_some() && pages.len() < all.len() {
+            if let Some(status) = all.last() {
+                pages.push(html::page_without_settings(status.clone()));
+            }
+        }
     }
     if all.is_empty() {
         eprintln!(
@@ -90,7 +104,14 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
         );
         return 3;
     }
-    if args.json {
+    let mut page_failed = false;
+    if let Some(path) = &args.html {
+        let page = html::render(&pages, state::now());
+        if let Err(e) = crate::common::atomic::write(path, page.as_bytes()) {
+            eprintln!("cannot write the status page {}: {e}", path.display());
+            page_failed = true;
+        }
+    } else if args.json {
         match serde_json::to_string_pretty(&all) {
             Ok(j) => println!("{j}"),
             Err(e) => {
@@ -127,15 +148,28 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
         .filter(|_| args.downstreams)
         .filter_map(|a| a.downstream_checks.as_ref())
         .map(|r| r.level().exit_code());
-    crate::report::worst_exit(all.iter().map(|a| a.health.exit_code()).chain(checks))
+    // A page that could not be written leaves the operator's view unknown.
+    let page = page_failed.then_some(3);
+    crate::report::worst_exit(
+        all.iter()
+            .map(|a| a.health.exit_code())
+            .chain(checks)
+            .chain(page),
+    )
 }
 
-/// `status --downstreams`: check the downstreams now; METRICS_FILE shows it at once.
+/// `status --downstreams`: check the downstreams now; METRICS_FILE and STATUS_HTML show it
+/// at once.
 fn with_downstreams(layout: &Layout, s: &ArchiveSettings, max_age: u64) -> ArchiveStatus {
     let record = downstreams::refresh(layout, s, Duration::from_secs(s.check_timeout));
     if let Some(m) = &s.metrics_file {
         if let Err(e) = crate::report::prometheus::write_metrics_file(m, s) {
             eprintln!("cannot write METRICS_FILE {}: {e}", m.display());
+        }
+    }
+    if let Some(p) = &s.status_html {
+        if let Err(e) = html::write_page_file(p, s) {
+            eprintln!("cannot write STATUS_HTML {}: {e}", p.display());
         }
     }
     let mut a = gather(s, max_age);

@@ -30,11 +30,14 @@
 //!   they leave and their modes (reached through `common::setup_commands`).
 //! - [`users`]: throwaway system accounts (useradd/userdel) for what only a real non-root
 //!   account shows (reached through `common::users`).
+//! - [`browser`]: headless Chromium: a page's DOM as the browser built it, and screenshots
+//!   (reached through `common::browser`).
 //!
 //! Every wait loop here is bounded in time.
 #![allow(dead_code)]
 
 pub mod archives;
+pub mod browser;
 pub mod daemons;
 pub mod delay;
 pub mod dinstall;
