@@ -268,6 +268,12 @@ fn run_rounds(up: &mut Upstream, leaf: &Leaf, rounds: usize, seed: u64, label: &
             fallbacks += 1;
             eprintln!("{ctx}: fell back: {}\n{}", leaf.last_run(), decisions(&log));
         } else {
+            // Stage 1 brought the changed indices' by-hash copies: no fetch of their own.
+            assert!(
+                log.contains("(0 fetched apart)"),
+                "{ctx}: the indices were fetched apart:\n{}",
+                decisions(&log)
+            );
             assert!(
                 log.contains("Index stage1: rsync over the")
                     && log.contains("Index stage2: rsync over the"),

@@ -41,6 +41,7 @@ pub fn after_stage1(check: &Check, to: &Path, rules: &Rules) -> Result<(), Strin
     let bad: Vec<String> = check
         .additions
         .iter()
+        .flatten()
         .filter(|f| rules.reaches(f.path.as_bytes(), false, &mut cache))
         .filter_map(|f| missing_or_wrong(to, f.path.as_bytes(), f.size))
         .collect();
@@ -73,6 +74,7 @@ pub fn after_stage2(check: &Check, to: &Path, rules: &Rules) -> Result<(), Strin
         check
             .additions
             .iter()
+            .flatten()
             .filter(|f| rules.reaches(f.path.as_bytes(), false, &mut cache))
             .filter_map(|f| missing_or_wrong(to, f.path.as_bytes(), f.size)),
     );

@@ -196,12 +196,16 @@ pub fn release_changes(
             let kind = new_listing.get(&real_name).map_or(Kind::File, kind_of);
             changes.insert(real_name.clone(), kind);
             changes.insert(target.clone(), Kind::File);
+            // Where the index is read from: its by-hash copy when there is one (stage 1
+            // brings it, where the name itself waits for stage 2), else what its name is.
+            let mut read_at = target;
             if s.new.by_hash {
                 if let Some(i) = real_name.iter().rposition(|&b| b == b'/') {
                     let by_hash =
                         [&real_name[..i], b"/by-hash/SHA256/", l.sha256.as_bytes()].concat();
-                    if new_listing.contains_key(&by_hash) {
-                        changes.insert(by_hash, Kind::File);
+                    if new_listing.get(&by_hash).is_some_and(|e| e.kind == b'-') {
+                        changes.insert(by_hash.clone(), Kind::File);
+                        read_at = by_hash;
                     }
                 }
             }
@@ -213,7 +217,7 @@ pub fn release_changes(
                     .unwrap_or(READ_PREFERENCE.len() - 1);
                 let key = (base.to_string(), k == IndexKind::Packages);
                 if best.get(&key).is_none_or(|(r, _, _)| rank < *r) {
-                    best.insert(key, (rank, l, target));
+                    best.insert(key, (rank, l, read_at));
                 }
             }
         }

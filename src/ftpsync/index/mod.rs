@@ -60,7 +60,23 @@ pub struct Check {
     /// Each suite, the name of the Release file the plan read, and its bytes.
     suites: Vec<(Suite, &'static str, Vec<u8>)>,
     listing: std::sync::Arc<Listing>,
-    additions: Vec<index::PoolFile>,
+    /// Our last listing: a pool file it lacks is one a changed index adds.
+    old_listing: std::sync::Arc<Listing>,
+    /// The changed Packages and Sources, read after stage 1 (which brings their by-hash
+    /// copies: no fetch of their own), or fetched into `staged` where it did not.
+    to_read: Vec<diff::IndexToRead>,
+    staged: std::path::PathBuf,
+    /// What they add, once read.
+    additions: Option<Vec<index::PoolFile>>,
+}
+
+impl Check {
+    pub fn additions(&self) -> Option<&[index::PoolFile]> {
+        self.additions.as_deref()
+    }
+    pub(super) fn set_additions(&mut self, a: Vec<index::PoolFile>) {
+        self.additions = Some(a);
+    }
 }
 
 /// What our last sync left, for the next one to trust our tree's metadata
@@ -347,16 +363,6 @@ impl Run {
                 ),
             )));
         }
-        let additions = match self
-            .index_read_indices(staged, &to_read, &old_listing)
-            .await?
-        {
-            Ok(a) => a,
-            Err(f) => return Ok(Err(f)),
-        };
-        for a in &additions {
-            changes.insert(a.path.as_bytes().to_vec(), Kind::File);
-        }
         let mut p = match plan::plan(&changes, &s.to, &s.own_files(), [&rules[0], &rules[1]]) {
             Ok(p) => p,
             Err(why) => return Ok(Err(fall("symlink", why))),
@@ -390,32 +396,51 @@ impl Run {
         let check = Check {
             suites,
             listing: std::sync::Arc::new(new_listing),
-            additions,
+            old_listing: std::sync::Arc::new(old_listing),
+            to_read,
+            staged: staged.to_path_buf(),
+            additions: None,
         };
         Ok(Ok((p, check)))
     }
 
-    /// The pool files the changed Packages and Sources add, each index fetched (into
-    /// `staged`) and checked against its Release entry first.
-    async fn index_read_indices(
+    /// The pool files the changed Packages and Sources add, each index read from our tree
+    /// where a stage brought it, else fetched into `staged`, and checked against its
+    /// Release entry first.
+    pub(super) async fn index_read_indices(
         &self,
-        staged: &Path,
-        to_read: &[diff::IndexToRead],
-        old_listing: &Listing,
+        check: &Check,
     ) -> Result<Result<Vec<index::PoolFile>, FullReason>, Stop> {
+        let (to_read, old_listing) = (&check.to_read, check.old_listing.as_ref());
         if to_read.is_empty() {
             return Ok(Ok(Vec::new()));
         }
-        let names: Vec<Vec<u8>> = to_read.iter().map(|r| r.new_path.clone()).collect();
-        if let Err(f) = self.index_fetch_files(staged, &names).await? {
-            return Ok(Err(f));
+        let here = |r: &diff::IndexToRead| {
+            std::fs::symlink_metadata(self.s.to.join(std::ffi::OsStr::from_bytes(&r.new_path)))
+                .is_ok_and(|m| m.is_file() && m.len() == r.listed.size)
+        };
+        let missing: Vec<Vec<u8>> = to_read
+            .iter()
+            .filter(|r| !here(r))
+            .map(|r| r.new_path.clone())
+            .collect();
+        if !missing.is_empty() {
+            if let Err(f) = self.index_fetch_files(&check.staged, &missing).await? {
+                return Ok(Err(f));
+            }
         }
+        let staged = check.staged.as_path();
+        let to = self.s.to.as_path();
         // Decompressing is most of the plan's time: on every core.
         let next = std::sync::atomic::AtomicUsize::new(0);
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let read_one = |r: &diff::IndexToRead| -> Result<Vec<index::PoolFile>, FullReason> {
             let shown = String::from_utf8_lossy(&r.new_path).into_owned();
-            let path = staged.join(std::ffi::OsStr::from_bytes(&r.new_path));
+            let path = if missing.contains(&r.new_path) {
+                staged.join(std::ffi::OsStr::from_bytes(&r.new_path))
+            } else {
+                to.join(std::ffi::OsStr::from_bytes(&r.new_path))
+            };
             let data = std::fs::read(&path).map_err(|e| {
                 fall(
                     "inconsistent",
@@ -472,6 +497,12 @@ impl Run {
         }
         additions.sort();
         additions.dedup();
+        self.log.log(format!(
+            "Index sync: read {} changed indices ({} fetched apart), which add {} pool files",
+            to_read.len(),
+            missing.len(),
+            additions.len()
+        ));
         Ok(Ok(additions))
     }
 }

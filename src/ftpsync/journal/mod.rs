@@ -229,16 +229,14 @@ impl Run {
                             "{what} {name}: rsync over the {} listed names ended with exit {c}",
                             list.len()
                         ));
-                        match self.index_check(n, &choice) {
+                        match self.index_check(n, &mut choice).await? {
                             Ok(()) => code = Some(c),
-                            Err(why) => {
+                            Err(failed) => {
                                 self.log.log(format!(
-                                    "Index check after {name}: {why}; running the full two-stage sync instead"
+                                    "Index check after {name}: {}; running the full two-stage sync instead",
+                                    failed.why
                                 ));
-                                choice.index_full = Some(FullReason {
-                                    code: "unverified",
-                                    why,
-                                });
+                                choice.index_full = Some(failed);
                                 if n == 2 {
                                     let (stage1, _) = self.s.stage_commands();
                                     self.recorded_rsync("stage1", &stage1).await?;
@@ -308,20 +306,35 @@ impl Run {
         Ok(code)
     }
 
-    /// An index sync's check after stage `n` (nothing to check for other kinds).
-    fn index_check(&self, n: u8, choice: &Choice) -> Result<(), String> {
-        let Some(check) = &choice.check else {
-            return Ok(());
+    /// An index sync's check after stage `n` (nothing to check for other kinds); the
+    /// changed indices are read first, the first time (stage 1 brought them).
+    async fn index_check(
+        &self,
+        n: u8,
+        choice: &mut Choice,
+    ) -> Result<Result<(), FullReason>, Stop> {
+        let Some(check) = &mut choice.check else {
+            return Ok(Ok(()));
         };
+        if check.additions().is_none() {
+            match self.index_read_indices(check).await? {
+                Ok(a) => check.set_additions(a),
+                Err(f) => return Ok(Err(f)),
+            }
+        }
         let j = self.journal.borrow();
         let Ok(rules) = &j.rules else {
-            return Ok(());
+            return Ok(Ok(()));
         };
-        if n == 1 {
+        let verdict = if n == 1 {
             crate::ftpsync::index::check_after_stage1(check, &self.s.to, &rules[0])
         } else {
             crate::ftpsync::index::check_after_stage2(check, &self.s.to, &rules[1])
-        }
+        };
+        Ok(verdict.map_err(|why| FullReason {
+            code: "unverified",
+            why,
+        }))
     }
 
     fn record_position(&self, choice: &Choice) {
