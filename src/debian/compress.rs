@@ -17,21 +17,7 @@ use xz2::read::XzDecoder;
 pub fn read(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     let name = path.as_os_str().as_encoded_bytes();
     let file = File::open(path).map_err(|e| file_error(path, e))?;
-    let source = Source(file);
-    let (result, format) = if name.ends_with(b".gz") {
-        // Multi-member: `cat a.gz b.gz` is one valid gzip file, as gzip -d reads it.
-        (
-            read_limited(MultiGzDecoder::new(BufReader::new(source)), limit),
-            "gzip",
-        )
-    } else if name.ends_with(b".xz") {
-        (
-            read_limited(XzDecoder::new_multi_decoder(source), limit),
-            "xz",
-        )
-    } else {
-        (read_limited(source, limit), "")
-    };
+    let (result, format) = decode(BufReader::new(Source(file)), name, limit);
     match result {
         Ok(Some(data)) => Ok(data),
         Ok(None) => Err(io::Error::new(
@@ -61,16 +47,7 @@ pub fn read(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
 
 /// `data` (already read) decompressed by the suffix of `name`, refused past `limit`.
 pub fn decompress_as(data: &[u8], name: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
-    let (result, format) = if name.ends_with(b".gz") {
-        (read_limited(MultiGzDecoder::new(data), limit), "gzip")
-    } else if name.ends_with(b".xz") {
-        (
-            read_limited(XzDecoder::new_multi_decoder(data), limit),
-            "xz",
-        )
-    } else {
-        (read_limited(data, limit), "")
-    };
+    let (result, format) = decode(data, name, limit);
     match result {
         Ok(Some(d)) => Ok(d),
         Ok(None) => Err(io::Error::new(
@@ -86,6 +63,23 @@ pub fn decompress_as(data: &[u8], name: &[u8], limit: u64) -> std::io::Result<Ve
 
 /// The suffixes [`read`] decompresses, most preferred first ("" is the plain file).
 pub const SUFFIXES: [&str; 3] = [".xz", ".gz", ""];
+
+/// What `source` holds, decoded by the suffix of `name`, with the format's name ("" for a
+/// plain file); None when there is more than `limit` bytes of it.
+fn decode(
+    source: impl io::BufRead,
+    name: &[u8],
+    limit: u64,
+) -> (io::Result<Option<Vec<u8>>>, &'static str) {
+    if name.ends_with(b".gz") {
+        // Multi-member: `cat a.gz b.gz` is one valid gzip file, as gzip -d reads it.
+        (read_limited(MultiGzDecoder::new(source), limit), "gzip")
+    } else if name.ends_with(b".xz") {
+        (read_limited(XzDecoder::new_multi_decoder(source), limit), "xz")
+    } else {
+        (read_limited(source, limit), "")
+    }
+}
 
 /// The data, or None when there is more than `limit` bytes of it.
 fn read_limited(r: impl Read, limit: u64) -> io::Result<Option<Vec<u8>>> {
