@@ -75,7 +75,10 @@ fn decode(
         // Multi-member: `cat a.gz b.gz` is one valid gzip file, as gzip -d reads it.
         (read_limited(MultiGzDecoder::new(source), limit), "gzip")
     } else if name.ends_with(b".xz") {
-        (read_limited(XzDecoder::new_multi_decoder(source), limit), "xz")
+        (
+            read_limited(XzDecoder::new_multi_decoder(source), limit),
+            "xz",
+        )
     } else {
         (read_limited(source, limit), "")
     }
