@@ -181,30 +181,10 @@ mod tests {
     use super::*;
     use crate::common::history::RunRecord;
     use crate::common::state::SyncRun;
-    use crate::report::{Health, InProgress, Serials};
+    use crate::report::{Health, InProgress};
 
     fn archive() -> ArchiveStatus {
-        ArchiveStatus {
-            name: "ftpsync".into(),
-            archive: String::new(),
-            config: None,
-            mirrorname: None,
-            to: None,
-            health: Health::Never,
-            problem: None,
-            last_success_age_seconds: None,
-            serial: Serials {
-                ours: None,
-                master: None,
-            },
-            in_progress: None,
-            last_run: None,
-            last_success: None,
-            last_push: None,
-            downstreams: Default::default(),
-            downstream_checks: None,
-            history: Vec::new(),
-        }
+        ArchiveStatus::bare("ftpsync".into(), String::new(), Health::Never, None)
     }
 
     fn run(result: RunResult, ended: i64) -> SyncRun {

@@ -108,6 +108,33 @@ pub struct ArchiveStatus {
     pub history: Vec<history::Record>,
 }
 
+impl ArchiveStatus {
+    /// An archive of which nothing is known but its names, its health and why.
+    pub fn bare(name: String, archive: String, health: Health, problem: Option<String>) -> Self {
+        ArchiveStatus {
+            name,
+            archive,
+            config: None,
+            mirrorname: None,
+            to: None,
+            health,
+            problem,
+            last_success_age_seconds: None,
+            serial: Serials {
+                ours: None,
+                master: None,
+            },
+            in_progress: None,
+            last_run: None,
+            last_success: None,
+            last_push: None,
+            downstreams: Default::default(),
+            downstream_checks: None,
+            history: Vec::new(),
+        }
+    }
+}
+
 /// Gather everything about one archive from its settings, state record, trace and lock.
 pub fn gather(s: &ArchiveSettings, max_age: u64) -> ArchiveStatus {
     let state_path = state::path(&s.core.logdir, &s.core.name);

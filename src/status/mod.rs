@@ -12,9 +12,7 @@ use crate::common::kinds::{DownstreamOutcome, RunResult, SyncKind};
 use crate::common::layout::Layout;
 use crate::common::state;
 use crate::report::html::{self, ArchivePage};
-use crate::report::{
-    gather, human_age, mirrorz, prometheus::prometheus, ArchiveStatus, Health, Serials,
-};
+use crate::report::{gather, human_age, mirrorz, prometheus::prometheus, ArchiveStatus, Health};
 use crate::settings::archive::ArchiveSettings;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -64,31 +62,16 @@ pub fn main(layout: &Layout, args: Options) -> u8 {
             }
             Err(refusal) => {
                 settings.push(None);
-                all.push(ArchiveStatus {
-                    name: if a.is_empty() {
+                all.push(ArchiveStatus::bare(
+                    if a.is_empty() {
                         "ftpsync".into()
                     } else {
                         config::sanitize_name(&format!("ftpsync-{a}"))
                     },
-                    archive: a.to_string(),
-                    config: None,
-                    mirrorname: None,
-                    to: None,
-                    health: Health::Unknown,
-                    problem: Some(refusal.message),
-                    last_success_age_seconds: None,
-                    serial: Serials {
-                        ours: None,
-                        master: None,
-                    },
-                    in_progress: None,
-                    last_run: None,
-                    last_success: None,
-                    last_push: None,
-                    downstreams: Default::default(),
-                    downstream_checks: None,
-                    history: Vec::new(),
-                });
+                    a.to_string(),
+                    Health::Unknown,
+                    Some(refusal.message),
+                ));
             }
         }
         if args.html.is_some() && pages.len() < all.len() {

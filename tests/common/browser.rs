@@ -5,13 +5,12 @@
 //! QUIC), and is bounded in time: on timeout its whole process group is killed and the test
 //! panics. Whatever it leaves running when it exits is killed too.
 
-use super::{kill_group, read_string, tail, tempdir};
+use super::{kill_group, read_string, tail, tempdir, wait_or_kill_group};
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Upper bound for one Chromium run (a cold start takes a second or two).
 pub const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(90);
@@ -76,21 +75,12 @@ fn run(page: &Path, args: &[String]) -> String {
     c.process_group(0);
     let mut child = c.spawn().expect("start chromium");
     let pid = child.id();
-    let deadline = Instant::now() + CHROMIUM_TIMEOUT;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            kill_group(pid);
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "chromium {args:?} did not finish within {CHROMIUM_TIMEOUT:?}\n{}",
-                tail(&read_string(&err), 4000)
-            );
-        }
-        sleep(Duration::from_millis(50));
+    let Some(status) = wait_or_kill_group(&mut child, CHROMIUM_TIMEOUT, Duration::from_millis(50))
+    else {
+        panic!(
+            "chromium {args:?} did not finish within {CHROMIUM_TIMEOUT:?}\n{}",
+            tail(&read_string(&err), 4000)
+        );
     };
     // Its helpers (zygote, renderer, utility processes) share its process group.
     kill_group(pid);

@@ -5,7 +5,7 @@
 
 use super::{
     kill_9, kill_group, path_with, read_string, rsync_bin, shq, tail, tempdir, wait_for,
-    write_script, Trace,
+    wait_or_kill_group, write_script, Trace,
 };
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -346,22 +346,13 @@ impl Running {
     pub fn wait(mut self, timeout: Duration) -> RunOutput {
         let mut child = self.child.take().unwrap();
         let pid = child.id();
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            if Instant::now() > deadline {
-                kill_group(pid);
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "pid {pid} did not finish within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
-                    read_string(&self.out),
-                    read_string(&self.err)
-                );
-            }
-            sleep(Duration::from_millis(20));
+        let Some(status) = wait_or_kill_group(&mut child, timeout, Duration::from_millis(20))
+        else {
+            panic!(
+                "pid {pid} did not finish within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                read_string(&self.out),
+                read_string(&self.err)
+            );
         };
         RunOutput {
             code: status.code(),

@@ -166,6 +166,28 @@ pub fn kill_9(pid: u32) {
         .status();
 }
 
+/// Wait for `child` (the leader of its own process group), polling every `poll`, at most
+/// `timeout`: its status, or None once the deadline passed and the group was killed.
+pub fn wait_or_kill_group(
+    child: &mut std::process::Child,
+    timeout: Duration,
+    poll: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        if Instant::now() > deadline {
+            kill_group(child.id());
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        sleep(poll);
+    }
+}
+
 pub fn kill_group(pgid: u32) {
     let _ = Command::new("kill")
         .args(["-9", "--", &format!("-{pgid}")])
